@@ -1,0 +1,3 @@
+from xlr.cli import main
+
+main()

@@ -1,0 +1,158 @@
+"""The `xlr` command: parse arguments, call the library, render. No logic lives here.
+
+Exit codes: 0 ok, 1 checks failed, 2 bad input (one line on stderr, no traceback).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from xlr.errors import ChecksFailed, XlrError
+
+app = typer.Typer(
+    help="Reproduce 'Improving Zero-Shot Cross-Lingual Transfer Learning via Robust Training' "
+         "(Huang et al., EMNLP 2021): fine-tune on English, test zero-shot on other languages.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+
+FORMAT_HELP = "Output: rich (terminal table), markdown or csv."
+DataDir = Annotated[Optional[str], typer.Option(
+    "--data-dir", help="Folder of {train,dev,test}-{lang}.tsv files (or one subfolder per task, like "
+                       "../shared/data), or builtin:fixture. Default: the Hugging Face hub.")]
+TrainFile = Annotated[Optional[Path], typer.Option(
+    "--train-file", help="English training TSV to use instead of the source's train-en.tsv.")]
+Out = Annotated[Path, typer.Option("--out", help="Run store root: runs/<experiment>/<method>/seed<N>/.")]
+Fmt = Annotated[str, typer.Option("--format", help=FORMAT_HELP)]
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """`--languages de,ja --languages zh` -> [de, ja, zh]."""
+    if not values:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _check_format(fmt: str) -> str:
+    from xlr.report import FORMATS
+
+    if fmt not in FORMATS:
+        raise XlrError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def _show(results_csv: Path, title: str, languages: list[str] | None, fmt: str) -> None:
+    from xlr.report import show_results
+
+    text = show_results(results_csv, title, languages, fmt)
+    if text:
+        sys.stdout.write(text)
+
+
+@app.command()
+def train(
+    task: Annotated[str, typer.Option(help="pawsx or xnli.")] = "pawsx",
+    method: Annotated[str, typer.Option(help="Training method (see README: baseline, ...).")] = "baseline",
+    model: Annotated[str, typer.Option(help="Hugging Face id, local model folder, or builtin:tiny-bert.")]
+    = "bert-base-multilingual-cased",
+    data_dir: DataDir = None,
+    train_file: TrainFile = None,
+    out: Out = Path("runs"),
+    name: Annotated[Optional[str], typer.Option(help="Experiment folder under --out (default: the task).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    languages: Annotated[Optional[list[str]], typer.Option(help="Test languages (default: all of the task).")]
+    = None,
+    max_train_examples: Annotated[Optional[int], typer.Option(help="Use the first N training pairs.")] = None,
+    max_dev_examples: Annotated[Optional[int], typer.Option(help="Select on the first N source-dev pairs.")] = None,
+    max_test_examples: Annotated[Optional[int], typer.Option(help="Evaluate the first N rows of each test set.")]
+    = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Epochs (paper: 3 PAWS-X, 1 XNLI).")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate (paper: 2e-5).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Effective batch size (paper: 32).")] = None,
+    eval_steps: Annotated[Optional[int], typer.Option(help="Source-dev evaluation interval (paper: 500, XNLI 1000).")]
+    = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after N optimizer steps (quick checks).")] = None,
+    generalized: Annotated[bool, typer.Option(help="Also evaluate every cross-language pair.")] = False,
+    force: Annotated[bool, typer.Option(help="Retrain even if the run is finished.")] = False,
+    fmt: Fmt = "rich",
+):
+    """Train one run (one method, one seed) and evaluate it on every test language."""
+    from xlr.experiments import adhoc_experiment
+    from xlr.pipeline import run_experiment
+
+    _check_format(fmt)
+    protocol = {k: v for k, v in dict(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+                                      eval_steps=eval_steps, max_steps=max_steps,
+                                      max_train_examples=max_train_examples,
+                                      max_dev_examples=max_dev_examples).items() if v is not None}
+    exp = adhoc_experiment(task, model, method, seed, name=name, languages=_split(languages), data=data_dir,
+                           train_file=str(train_file) if train_file else None, max_test_examples=max_test_examples,
+                           generalized=generalized or None, train=protocol or None)
+    results = run_experiment(exp, out, force=force)
+    _show(results, exp.title, exp.languages, fmt)
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder: runs/<experiment>/<method>/seed<N>.")],
+    languages: Annotated[Optional[list[str]], typer.Option(help="Test languages (default: the run's).")] = None,
+    data_dir: DataDir = None,
+    fmt: Fmt = "rich",
+):
+    """Evaluate a trained run's model on test languages; updates its metrics.json and results.csv."""
+    from xlr.pipeline import evaluate_existing
+
+    _check_format(fmt)
+    results, title, langs = evaluate_existing(run_dir, _split(languages), data_dir)
+    _show(results, title, langs, fmt)
+
+
+@app.command()
+def reproduce(
+    experiment: Annotated[str, typer.Argument(help="A name from reproduce/ (smoke, table1, ...) or a TOML path.")],
+    out: Out = Path("runs"),
+    data_dir: DataDir = None,
+    train_file: TrainFile = None,
+    model: Annotated[Optional[str], typer.Option(help="Override the experiment's model (id or local folder).")]
+    = None,
+    profile: Annotated[Optional[str], typer.Option(help="A [profiles.NAME] table of the TOML (quick, cpu).")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds, e.g. 1,2,3 (tables show mean ± std).")]
+    = None,
+    methods: Annotated[Optional[str], typer.Option(help="Comma-separated subset of methods to run.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Override any TOML key, e.g. --set train.epochs=1 --set methods.adv.epsilon=0.5.")] = None,
+    force: Annotated[bool, typer.Option(help="Retrain finished runs.")] = False,
+    fmt: Fmt = "rich",
+):
+    """Run every (method, seed) of an experiment and print its table in the paper's layout."""
+    from xlr.experiments import cli_overrides, load_experiment
+    from xlr.pipeline import run_experiment
+
+    _check_format(fmt)
+    overrides = cli_overrides(data=data_dir, train_file=str(train_file) if train_file else None, model=model,
+                              seeds=seeds, methods=methods, assignments=set_)
+    exp = load_experiment(experiment, profile, overrides)
+    results = run_experiment(exp, out, force=force)
+    _show(results, exp.title, exp.languages, fmt)
+
+
+def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app()
+    except XlrError as e:
+        sys.stderr.write(f"error: {e}\n")
+        sys.exit(e.exit_code)
+    except ChecksFailed as e:
+        sys.stderr.write(f"{e}\n")
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted; finished work is kept: re-run the same command to continue\n")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""Experiments as data: `reproduce/NAME.toml` -> a validated `Experiment`, profiles, overrides, run plan.
+
+Precedence, lowest first: the code's defaults (training.Protocol, objectives.METHODS), the TOML file,
+the chosen `[profiles.NAME]` table, then command-line overrides.
+"""
+from __future__ import annotations
+
+import copy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xlr.data import BUILTIN_FIXTURE, check_languages, get_task
+from xlr.errors import XlrError
+from xlr.objectives import get_method, resolve_options
+from xlr.resources import shipped_dir
+from xlr.training import Protocol, protocol_for
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+TOP_LEVEL_KEYS = {
+    "title": str, "notes": str, "task": str, "model": str, "source_language": str, "languages": list,
+    "methods": (list, dict), "seeds": list, "data": str, "train_file": str, "max_test_examples": int,
+    "generalized": bool, "paper": str, "tolerance": dict, "train": dict, "profiles": dict,
+}
+
+
+@dataclass
+class Experiment:
+    name: str
+    title: str
+    task: str
+    model: str
+    source_language: str
+    languages: list[str]
+    methods: list[str]
+    seeds: list[int]
+    data: str | None = None
+    train_file: str | None = None
+    max_test_examples: int | None = None
+    generalized: bool = False
+    paper: str | None = None
+    tolerance: dict = field(default_factory=lambda: {"language": 2.0, "average": 1.0})
+    train: dict = field(default_factory=dict)
+    method_options: dict = field(default_factory=dict)
+    profile: str | None = None
+    path: str | None = None
+
+    @property
+    def run_name(self) -> str:
+        """The folder under runs/: the experiment name, plus the profile, so profiles never mix."""
+        return f"{self.name}-{self.profile}" if self.profile else self.name
+
+    def protocol(self) -> Protocol:
+        return protocol_for(self.task, self.train)
+
+    def runs(self) -> list["RunSpec"]:
+        return [RunSpec(self, m, s, resolve_options(m, self.method_options.get(m))) for m in self.methods
+                for s in self.seeds]
+
+
+@dataclass
+class RunSpec:
+    experiment: Experiment
+    method: str
+    seed: int
+    options: dict
+
+    def identity(self) -> dict:
+        """Everything that decides the run's results; a finished run counts only if this matches."""
+        e = self.experiment
+        return {
+            "task": e.task, "model": e.model, "source_language": e.source_language, "method": self.method,
+            "seed": self.seed, "method_options": self.options, "data": e.data, "train_file": e.train_file,
+            "protocol": vars(e.protocol()),
+        }
+
+
+# ---------------------------------------------------------------------------------------- loading
+
+def available_experiments() -> list[str]:
+    folder = shipped_dir("reproduce")
+    return sorted(p.stem for p in folder.glob("*.toml")) if folder else []
+
+
+def find_experiment_file(name_or_path: str) -> Path:
+    p = Path(name_or_path).expanduser()
+    if p.is_file():
+        return p
+    if p.suffix == ".toml" or "/" in name_or_path:
+        raise XlrError(f"experiment file {p} does not exist")
+    folder = shipped_dir("reproduce")
+    if folder and (folder / f"{name_or_path}.toml").is_file():
+        return folder / f"{name_or_path}.toml"
+    raise XlrError(f"unknown experiment '{name_or_path}'; available: {', '.join(available_experiments()) or 'none'} "
+                   "(or pass a path to your own TOML file)")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _normalize(raw: dict) -> dict:
+    """`methods = [..]` is shorthand for `[methods] run = [..]`, so profiles can add `[methods.adv]` options."""
+    if isinstance(raw.get("methods"), list):
+        raw = {**raw, "methods": {"run": raw["methods"]}}
+    return raw
+
+
+def parse_override(text: str) -> dict:
+    """`train.epochs=1` -> {"train": {"epochs": 1}}; values use TOML syntax, bare words are strings."""
+    if "=" not in text:
+        raise XlrError(f"--set '{text}': expected KEY=VALUE, for example train.epochs=1")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    out: dict = {}
+    node = out
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def cli_overrides(data: str | None = None, train_file: str | None = None, model: str | None = None,
+                  seeds: str | None = None, methods: str | None = None,
+                  assignments: list[str] | None = None) -> list[dict]:
+    """Command-line options as override dicts, applied after the profile."""
+    over: dict = {}
+    if data is not None:
+        over["data"] = data
+    if train_file is not None:
+        over["train_file"] = train_file
+    if model is not None:
+        over["model"] = model
+    if seeds is not None:
+        try:
+            over["seeds"] = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            raise XlrError(f"--seeds '{seeds}': expected comma-separated integers, e.g. 1,2,3") from None
+    if methods is not None:
+        over["methods"] = {"run": [m.strip() for m in methods.split(",") if m.strip()]}
+    return [over] + [parse_override(a) for a in assignments or []]
+
+
+def load_experiment(name_or_path: str, profile: str | None = None, overrides: list[dict] | None = None) -> Experiment:
+    path = find_experiment_file(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise XlrError(f"{path}: not valid TOML ({e})") from None
+    profiles = raw.pop("profiles", {})
+    raw = _normalize(raw)
+    if profile is not None:
+        if profile not in profiles:
+            raise XlrError(f"{path.name} has no profile '{profile}'; its profiles: {', '.join(profiles) or 'none'}")
+        raw = _merge(raw, _normalize(profiles[profile]))
+    for over in overrides or []:
+        raw = _merge(raw, _normalize(over))
+    return experiment_from_dict(raw, name=path.stem, path=str(path), profile=profile)
+
+
+def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: str | None = None) -> Experiment:
+    where = Path(path).name
+    for key, value in raw.items():
+        if key not in TOP_LEVEL_KEYS:
+            raise XlrError(f"{where}: unknown key '{key}'; valid keys: {', '.join(sorted(TOP_LEVEL_KEYS))}")
+        if not isinstance(value, TOP_LEVEL_KEYS[key]):
+            raise XlrError(f"{where}: '{key}' has the wrong type ({type(value).__name__})")
+    for key in ("task", "model"):
+        if key not in raw:
+            raise XlrError(f"{where}: '{key}' is required")
+    task = get_task(raw["task"])
+    languages = check_languages(task, raw.get("languages", list(task.languages)))
+    source = raw.get("source_language", "en")
+    check_languages(task, [source])
+    methods_raw = raw.get("methods", ["baseline"])
+    # `methods` is a list of names; `[methods.NAME]` tables set options (TOML then gives a dict)
+    if isinstance(methods_raw, dict):
+        options = {k: v for k, v in methods_raw.items() if k != "run"}
+        methods = methods_raw.get("run")
+        if not isinstance(methods, list) or not methods:
+            raise XlrError(f"{where}: [methods] needs run = [...], the list of methods to train")
+    else:
+        methods, options = methods_raw, {}
+    for m, opts in options.items():
+        if not isinstance(opts, dict):
+            raise XlrError(f"{where}: methods.{m} must be a table of options")
+    for m in list(methods) + list(options):
+        get_method(m)
+    seeds = raw.get("seeds", [7])
+    if not seeds or not all(isinstance(s, int) for s in seeds):
+        raise XlrError(f"{where}: seeds must be a non-empty list of integers")
+    tolerance = {"language": 2.0, "average": 1.0, **raw.get("tolerance", {})}
+    exp = Experiment(
+        name=name, title=raw.get("title", name), task=task.name, model=raw["model"], source_language=source,
+        languages=languages, methods=list(methods), seeds=list(seeds), data=raw.get("data"),
+        train_file=raw.get("train_file"), max_test_examples=raw.get("max_test_examples"),
+        generalized=raw.get("generalized", False), paper=raw.get("paper"), tolerance=tolerance,
+        train=raw.get("train", {}), method_options=options, profile=profile, path=path,
+    )
+    exp.protocol()  # validates the [train] table now, not after an hour of work
+    for m in exp.methods:
+        resolve_options(m, options.get(m))
+    return exp
+
+
+def adhoc_experiment(task: str, model: str, method: str, seed: int, name: str | None = None,
+                     options: dict | None = None, **fields) -> Experiment:
+    """The experiment behind `xlr train`: one method, one seed, all task languages unless given."""
+    t = get_task(task)
+    raw = {"task": t.name, "model": model, "methods": {"run": [method], **({method: options} if options else {})},
+           "seeds": [seed]}
+    raw.update({k: v for k, v in fields.items() if v is not None})
+    return experiment_from_dict(raw, name=name or t.name, path="xlr train")
+
+
+__all__ = ["Experiment", "RunSpec", "load_experiment", "adhoc_experiment", "parse_override",
+           "available_experiments", "BUILTIN_FIXTURE"]

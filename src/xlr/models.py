@@ -1,0 +1,100 @@
+"""Load a sequence-pair classifier and its tokenizer (hub id, local folder, or the built-in tiny BERT),
+and encode `PairSet`s into model inputs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from xlr.data import PairSet, Task
+from xlr.errors import XlrError
+
+BUILTIN_TINY_BERT = "builtin:tiny-bert"
+# The smoke model: random init, small enough to train on the fixture in seconds on 2 CPU cores.
+TINY_BERT = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+                 max_position_embeddings=128)
+TINY_VOCAB = 2000
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith(("/", "./", "../", "~")) or Path(spec).expanduser().exists()
+
+
+def build_tiny_tokenizer(texts: list[str]):
+    """A cased WordPiece tokenizer trained on `texts` (offline, deterministic)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tk = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tk.normalizer = normalizers.BertNormalizer(lowercase=False, handle_chinese_chars=True)
+    tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tk.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=TINY_VOCAB, special_tokens=specials,
+                                                            show_progress=False))
+    cls, sep = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
+    tk.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    # the generic fast tokenizer reloads exactly from tokenizer.json (a Bert* class would rebuild its own)
+    return PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
+                                   cls_token="[CLS]", mask_token="[MASK]",
+                                   model_max_length=TINY_BERT["max_position_embeddings"],
+                                   model_input_names=["input_ids", "token_type_ids", "attention_mask"])
+
+
+def _label_maps(task: Task):
+    id2label = {i: name for i, name in enumerate(task.labels)}
+    return id2label, {name: i for i, name in id2label.items()}
+
+
+def load_model(spec: str, task: Task, seed: int, tokenizer_texts: list[str] | None = None):
+    """Return (model, tokenizer) for `spec`: a Hugging Face id, a local folder, or builtin:tiny-bert.
+
+    The classifier head of a pretrained encoder is initialised from `seed`, so runs are repeatable.
+    """
+    import transformers
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    transformers.set_seed(seed)
+    id2label, label2id = _label_maps(task)
+    if spec == BUILTIN_TINY_BERT:
+        if not tokenizer_texts:
+            raise XlrError("builtin:tiny-bert needs text to build its vocabulary from; give it training data")
+        tokenizer = build_tiny_tokenizer(tokenizer_texts)
+        config = BertConfig(vocab_size=len(tokenizer), num_labels=len(task.labels), id2label=id2label,
+                            label2id=label2id, pad_token_id=tokenizer.pad_token_id, **TINY_BERT)
+        return BertForSequenceClassification(config), tokenizer
+    if spec.startswith("builtin:"):
+        raise XlrError(f"unknown built-in model '{spec}'; the only one is {BUILTIN_TINY_BERT}")
+    if _looks_like_path(spec):
+        folder = Path(spec).expanduser()
+        if not (folder / "config.json").is_file():
+            raise XlrError(f"model folder {folder} has no config.json; pass --model with a folder written by "
+                           "save_pretrained (config.json, weights, tokenizer files) or a Hugging Face id")
+        spec = str(folder)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(spec)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            spec, num_labels=len(task.labels), id2label=id2label, label2id=label2id)
+    except (OSError, ValueError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise XlrError(f"cannot load model '{spec}': {reason[:200]}; offline, pass --model with a local folder "
+                       "(config.json, weights, tokenizer files)") from None
+    return model, tokenizer
+
+
+def load_trained(folder: Path):
+    """Load a run's saved `model/` folder (classifier and tokenizer)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if not (folder / "config.json").is_file():
+        raise XlrError(f"{folder} holds no trained model; train the run first (xlr train or xlr reproduce)")
+    return AutoModelForSequenceClassification.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+
+
+def encode(tokenizer, pairs: PairSet, max_length: int):
+    """Tokenize pairs (truncated to max_length, unpadded: the collator pads each batch) into a Dataset."""
+    import datasets
+
+    enc = tokenizer(pairs.sentence1, pairs.sentence2, truncation=True, max_length=max_length)
+    columns = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+    columns["labels"] = list(pairs.labels)
+    return datasets.Dataset.from_dict(columns)

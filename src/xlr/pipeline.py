@@ -1,0 +1,218 @@
+"""One run end to end (train, publish the best model, evaluate, mark DONE) and a whole experiment.
+
+Each stage leaves a durable result before the next starts, so a killed run picks up where it stopped:
+a finished run is skipped; a run with model/ only re-evaluates (reusing stored predictions); a run
+without model/ resumes training from its last complete Trainer checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from xlr import distributed
+from xlr.data import check_languages, generalized_pairs, get_task, load_train, open_source
+from xlr.errors import XlrError
+from xlr.evaluation import accuracy, generalized_summary, mean, predict, prediction_trainer
+from xlr.experiments import Experiment, RunSpec
+from xlr.models import BUILTIN_TINY_BERT, load_model, load_trained
+from xlr.objectives import make_objective
+from xlr.progress import RichProgressCallback, quiet_libraries, say
+from xlr.runs import RunDir, write_results
+from xlr.training import Protocol, fit, protocol_for
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("xlr", "torch", "transformers", "accelerate", "datasets", "tokenizers"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _canonical(obj):
+    return json.loads(json.dumps(obj))
+
+
+def run_config(spec: RunSpec) -> dict:
+    e = spec.experiment
+    return {
+        "experiment": e.run_name, "title": e.title, "experiment_file": e.path, "profile": e.profile,
+        "identity": _canonical(spec.identity()),
+        "languages": e.languages, "generalized": e.generalized, "max_test_examples": e.max_test_examples,
+        "data": e.data or "hub", "train_file": e.train_file,
+        "world_size": distributed.world_size(),
+        "versions": _versions(), "git_revision": _git_revision(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def prepare(spec: RunSpec, out: Path, force: bool = False) -> RunDir:
+    """The run's folder, reset when forced or when an unfinished run was made with another configuration."""
+    rd = RunDir.of(out, spec.experiment.run_name, spec.method, spec.seed)
+    previous = rd.read_config()
+    identity = _canonical(spec.identity())
+    if force:
+        rd.reset()
+    elif previous is not None and previous.get("identity") != identity:
+        changed = sorted(k for k in identity if previous.get("identity", {}).get(k) != identity[k])
+        if rd.is_done():
+            raise XlrError(f"{rd.path} finished with a different configuration ({', '.join(changed)} changed); "
+                           "pass --force to retrain it or --out DIR to keep both")
+        say(f"[yellow]{rd.path}: configuration changed ({', '.join(changed)}); starting this run again[/]")
+        rd.reset()
+    distributed.barrier()
+    return rd
+
+
+def train_run(spec: RunSpec, rd: RunDir) -> None:
+    e = spec.experiment
+    task = get_task(e.task)
+    source = open_source(e.data)
+    protocol = e.protocol()
+    train_set = load_train(source, task, e.source_language, e.train_file).head(protocol.max_train_examples)
+    train_set = training_data(spec, train_set)
+    dev_set = source.load(task, "dev", e.source_language).head(protocol.max_dev_examples)
+    texts = None
+    if e.model == BUILTIN_TINY_BERT:  # the smoke model builds its vocabulary from the data it will see
+        texts = train_set.sentence1 + train_set.sentence2
+        for lang in e.languages:
+            t = source.load(task, "test", lang)
+            texts += t.sentence1 + t.sentence2
+    model, tokenizer = load_model(e.model, task, spec.seed, texts)
+    objective = make_objective(spec.method, spec.options, model)
+    say(f"[bold]{e.run_name} / {spec.method} / seed {spec.seed}[/]: {len(train_set)} training pairs, "
+        f"dev {e.source_language} {len(dev_set)} pairs")
+    trainer, result = fit(model, tokenizer, objective, train_set, dev_set, protocol, spec.seed, rd.path,
+                          progress_label=f"{spec.method} seed {spec.seed}")
+    rd.publish_model(trainer, {"fit": result.as_dict(), "dev_language": e.source_language,
+                               "objective": {"method": spec.method, **objective.describe()}})
+    say(f"  best source dev accuracy {result.best_dev_accuracy:.2f} at step {result.best_step} "
+        f"of {result.steps} ({result.seconds:.0f}s)")
+
+
+def training_data(spec: RunSpec, train_set):
+    """The training pairs a method trains on (RS-DA replaces them by synonym-substituted copies)."""
+    return train_set
+
+
+def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, data: str | None = None,
+                 protocol: Protocol | None = None) -> dict:
+    """Evaluate a run's model/ on test sets; reuse stored predictions whose gold labels still match."""
+    identity = config["identity"]
+    task = get_task(identity["task"])
+    languages = check_languages(task, languages or config["languages"])
+    source = open_source(data if data is not None else (None if config["data"] == "hub" else config["data"]))
+    protocol = protocol or protocol_for(task.name, identity["protocol"])
+    n = config.get("max_test_examples")
+    sets = {lang: source.load(task, "test", lang).head(n) for lang in languages}
+    jobs = [("standard", lang, s) for lang, s in sets.items()]
+    if config.get("generalized"):
+        jobs += [("generalized", f"{a}-{b}", s) for (a, b), s in generalized_pairs(task, sets).items()]
+
+    metrics = rd.read_metrics() if rd.metrics_path.is_file() else {}
+    test = metrics.get("test", {})
+    rows = metrics.get("test_rows", {})
+    pending = []
+    for setting, key, pairs in jobs:
+        stored = rd.load_predictions(setting, key)
+        gold = np.asarray(pairs.labels)
+        if stored is not None and len(stored[1]) == len(gold) and np.array_equal(stored[1], gold):
+            test.setdefault(setting, {})[key] = accuracy(stored[0], gold)
+            rows[key] = len(gold)
+        else:
+            pending.append((setting, key, pairs))
+    if pending:
+        model, tokenizer = load_trained(rd.model_dir)
+        progress = RichProgressCallback()
+        trainer = prediction_trainer(model, tokenizer, protocol, [progress])
+        try:
+            for i, (setting, key, pairs) in enumerate(pending, 1):
+                progress.label = f"test {key}"
+                pred = predict(trainer, tokenizer, pairs, protocol.max_length)
+                rd.save_predictions(setting, key, pred, np.asarray(pairs.labels))
+                test.setdefault(setting, {})[key] = accuracy(pred, pairs.labels)
+                rows[key] = len(pairs)
+                if setting == "standard" or i % 10 == 0 or i == len(pending):
+                    say(f"  {setting:<11} {key:<6} {test[setting][key]:6.2f}  ({i}/{len(pending)})")
+        finally:
+            progress.close()
+    standard = {k: v for k, v in test.get("standard", {}).items() if k != "avg"}
+    test["standard"] = {lang: standard[lang] for lang in task.languages if lang in standard}
+    test["standard"]["avg"] = mean(test["standard"].values())
+    if "generalized" in test:
+        matrix = {k: v for k, v in test["generalized"].items() if not k.startswith("avg")}
+        test["generalized"] = {**matrix, **generalized_summary(matrix)}
+    info = rd.training_info()
+    metrics = {
+        "experiment": config["experiment"], "task": task.name, "model": identity["model"],
+        "method": identity["method"], "seed": identity["seed"],
+        "dev": {"language": info.get("dev_language"), "curve": info["fit"]["dev_curve"],
+                "best_step": info["fit"]["best_step"], "best_accuracy": info["fit"]["best_dev_accuracy"]},
+        "train": {k: info["fit"][k] for k in ("steps", "train_examples", "seconds")},
+        "objective": info.get("objective"),
+        "test": test, "test_rows": rows,
+    }
+    rd.write_metrics(metrics)
+    return metrics
+
+
+def execute(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: bool = False) -> RunDir:
+    rd = prepare(spec, out, force)
+    if rd.is_done():
+        say(f"[dim]skip {rd.path}: already finished (delete its DONE file or pass --force to redo it)[/]")
+        return rd
+    config = run_config(spec)
+    rd.write_config(config)
+    if rd.has_model():
+        say(f"{rd.path}: model already trained; evaluating")
+    else:
+        train_run(spec, rd)
+    evaluate_run(rd, config)
+    rd.mark_done(keep_checkpoints)
+    write_results(rd.path.parent.parent)
+    return rd
+
+
+def run_experiment(exp: Experiment, out: Path, force: bool = False, keep_checkpoints: bool = False) -> Path:
+    """Run every (method, seed) of an experiment; return its results.csv."""
+    quiet_libraries()
+    specs = exp.runs()
+    for i, spec in enumerate(specs, 1):
+        say(f"[bold cyan]run {i}/{len(specs)}[/]: {spec.method}, seed {spec.seed}")
+        execute(spec, out, force, keep_checkpoints)
+    return write_results(Path(out) / exp.run_name)
+
+
+def evaluate_existing(run_dir: Path, languages: list[str] | None, data: str | None):
+    """`xlr evaluate RUN_DIR`: (re-)evaluate a trained run; returns (results.csv, title, languages)."""
+    quiet_libraries()
+    rd = RunDir(Path(run_dir))
+    if not rd.path.is_dir():
+        raise XlrError(f"{rd.path} is not a run folder (expected runs/<experiment>/<method>/seed<N>)")
+    config = rd.read_config()
+    if config is None or not rd.has_model():
+        raise XlrError(f"{rd.path} has no trained model yet; run `xlr train` or `xlr reproduce` first")
+    metrics = evaluate_run(rd, config, languages, data)
+    configured = set(config["languages"])
+    if not rd.is_done() and configured <= set(metrics["test"]["standard"]):
+        rd.mark_done()
+    results = write_results(rd.path.parent.parent)
+    return results, config.get("title", config["experiment"]), languages or config["languages"]

@@ -1,0 +1,113 @@
+"""Console output: rich progress bars for training and prediction, status lines on stderr.
+
+Tables go to stdout (so `--format csv > file` stays clean); everything here goes to stderr.
+Only rank 0 of a data-parallel launch prints.
+"""
+from __future__ import annotations
+
+import os
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from transformers import TrainerCallback
+
+from xlr.distributed import is_main_process
+
+console = Console(stderr=True, highlight=False)
+
+
+def say(message: str) -> None:
+    """A status line on stderr (rich markup allowed), from rank 0 only."""
+    if is_main_process():
+        console.print(message, soft_wrap=True)
+
+
+_quiet = False
+
+
+def quiet_libraries() -> None:
+    """Keep library chatter (weight-loading bars, expected init warnings) out of xlr's own output."""
+    global _quiet
+    if _quiet:
+        return
+    _quiet = True
+    import logging
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*pkg_resources.*")
+    for name in ("transformers", "datasets", "accelerate", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+        import datasets
+
+        datasets.disable_progress_bars()
+        datasets.logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def new_progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("eta"), TimeRemainingColumn(), console=console, transient=True,
+                    disable=not is_main_process())
+
+
+class RichProgressCallback(TrainerCallback):
+    """Trainer callback: a bar for the training steps, one per prediction pass, a line per dev evaluation."""
+
+    def __init__(self, label: str = "predict"):
+        self.label = label
+        self.progress: Progress | None = None
+        self.train_task = None
+        self.predict_task = None
+
+    def _ensure(self):
+        if self.progress is None:
+            self.progress = new_progress()
+            self.progress.start()
+        return self.progress
+
+    def on_train_begin(self, args, state, control, **kw):
+        p = self._ensure()
+        self.train_task = p.add_task(self.label, total=state.max_steps, completed=state.global_step)
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.train_task is not None:
+            self.progress.update(self.train_task, completed=state.global_step)
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kw):
+        p = self._ensure()
+        if self.predict_task is None:
+            total = len(eval_dataloader) if eval_dataloader is not None and hasattr(eval_dataloader, "__len__") else None
+            self.predict_task = p.add_task(f"  {self.label}", total=total)
+        p.advance(self.predict_task)
+
+    def _end_prediction(self):
+        if self.predict_task is not None:
+            self.progress.remove_task(self.predict_task)
+            self.predict_task = None
+
+    def on_evaluate(self, args, state, control, metrics=None, **kw):
+        self._end_prediction()
+        if metrics and "eval_accuracy" in metrics and is_main_process():
+            self.progress.console.print(
+                f"  step {state.global_step:>6}: source dev accuracy {metrics['eval_accuracy']:.2f}")
+
+    def on_predict(self, args, state, control, **kw):
+        self._end_prediction()
+
+    def on_train_end(self, args, state, control, **kw):
+        self.close()
+
+    def close(self):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+            self.train_task = self.predict_task = None

@@ -1,0 +1,221 @@
+"""The run store: `runs/<experiment>/<method>/seed<N>/` and the tidy results table.
+
+Layout of one run:
+  config.json       the resolved configuration, package versions, git revision
+  model/            the best checkpoint (model + tokenizer + xlr-training.json), renamed into place whole
+  predictions/      per-item predictions, `<setting>/<language>.npz` (pred, gold), one file per test set
+  metrics.json      dev curve, best step, test accuracies
+  DONE              written last
+  checkpoints/      Trainer checkpoints while training; removed once the run is DONE
+
+Every file is written to a temporary name in the same folder and renamed, so a `kill -9` at any moment
+leaves either the old file or the new one, never half of one. Only rank 0 of a distributed launch writes.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xlr import distributed
+from xlr.errors import XlrError
+
+RESULT_COLUMNS = ["experiment", "task", "model", "method", "seed", "setting", "language", "accuracy"]
+SETTINGS = ("standard", "generalized")
+
+
+# ------------------------------------------------------------------------------------ atomic writes
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise XlrError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise XlrError(f"{path} is corrupt ({e}); delete it to redo that step") from None
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    for p in Path(folder).glob(".*.tmp"):
+        p.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------------------- one run
+
+@dataclass
+class RunDir:
+    path: Path
+
+    @classmethod
+    def of(cls, out: Path, experiment: str, method: str, seed: int) -> "RunDir":
+        return cls(Path(out) / experiment / method / f"seed{seed}")
+
+    config_path = property(lambda self: self.path / "config.json")
+    metrics_path = property(lambda self: self.path / "metrics.json")
+    model_dir = property(lambda self: self.path / "model")
+    done_path = property(lambda self: self.path / "DONE")
+    checkpoints_dir = property(lambda self: self.path / "checkpoints")
+    predictions_dir = property(lambda self: self.path / "predictions")
+    training_info_path = property(lambda self: self.model_dir / "xlr-training.json")
+
+    def is_done(self) -> bool:
+        return self.done_path.is_file()
+
+    def has_model(self) -> bool:
+        return self.training_info_path.is_file()
+
+    def reset(self) -> None:
+        """Forget everything of this run (a changed configuration or --force)."""
+        if distributed.is_main_process() and self.path.exists():
+            shutil.rmtree(self.path)
+
+    def write_config(self, config: dict) -> None:
+        if distributed.is_main_process():
+            atomic_write_json(self.config_path, config)
+
+    def read_config(self) -> dict | None:
+        return read_json(self.config_path) if self.config_path.is_file() else None
+
+    def publish_model(self, trainer, training_info: dict) -> None:
+        """Save the trainer's (best) model into model/ whole: write model.partial/, then rename."""
+        partial = self.path / "model.partial"
+        if distributed.is_main_process():
+            shutil.rmtree(partial, ignore_errors=True)
+        trainer.save_model(str(partial))  # writes from rank 0 only
+        if distributed.is_main_process():
+            atomic_write_json(partial / "xlr-training.json", training_info)
+            shutil.rmtree(self.model_dir, ignore_errors=True)
+            os.replace(partial, self.model_dir)
+        distributed.barrier()
+
+    def training_info(self) -> dict:
+        return read_json(self.training_info_path)
+
+    def prediction_path(self, setting: str, language: str) -> Path:
+        return self.predictions_dir / setting / f"{language}.npz"
+
+    def save_predictions(self, setting: str, language: str, pred: np.ndarray, gold: np.ndarray) -> None:
+        if distributed.is_main_process():
+            buf = io.BytesIO()
+            np.savez_compressed(buf, pred=pred.astype(np.int8), gold=np.asarray(gold, dtype=np.int8))
+            atomic_write_bytes(self.prediction_path(setting, language), buf.getvalue())
+
+    def load_predictions(self, setting: str, language: str) -> tuple[np.ndarray, np.ndarray] | None:
+        path = self.prediction_path(setting, language)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as z:
+                return z["pred"], z["gold"]
+        except Exception:
+            raise XlrError(f"{path} is corrupt; delete it and run `xlr evaluate {self.path}`") from None
+
+    def write_metrics(self, metrics: dict) -> None:
+        if distributed.is_main_process():
+            atomic_write_json(self.metrics_path, metrics)
+
+    def read_metrics(self) -> dict:
+        return read_json(self.metrics_path)
+
+    def mark_done(self, keep_checkpoints: bool = False) -> None:
+        if distributed.is_main_process():
+            atomic_write_text(self.done_path, "done\n")
+            if not keep_checkpoints:
+                shutil.rmtree(self.checkpoints_dir, ignore_errors=True)
+        distributed.barrier()
+
+
+# ---------------------------------------------------------------------------------- results table
+
+def metrics_rows(metrics: dict) -> list[dict]:
+    """Tidy rows of one run's metrics.json."""
+    base = {k: metrics[k] for k in ("experiment", "task", "model", "method", "seed")}
+    rows = []
+    for setting in SETTINGS:
+        for language, acc in metrics.get("test", {}).get(setting, {}).items():
+            rows.append({**base, "setting": setting, "language": language, "accuracy": round(float(acc), 4)})
+    return rows
+
+
+def finished_runs(experiment_dir: Path) -> list[RunDir]:
+    return sorted((RunDir(p.parent) for p in Path(experiment_dir).glob("*/seed*/DONE")), key=lambda r: str(r.path))
+
+
+def write_results(experiment_dir: Path) -> Path:
+    """Rewrite `<experiment>/results.csv` from every finished run, atomically."""
+    path = Path(experiment_dir) / "results.csv"
+    if distributed.is_main_process():
+        rows = [row for run in finished_runs(experiment_dir) for row in metrics_rows(run.read_metrics())]
+        atomic_write_text(path, rows_to_csv(rows))
+    return path
+
+
+def rows_to_csv(rows: list[dict], columns: list[str] = RESULT_COLUMNS) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def read_results_csv(path: Path, extra_columns: tuple[str, ...] = ()) -> list[dict]:
+    """Read a tidy results CSV; missing or unknown columns and non-numeric accuracies are errors."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise XlrError(f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise XlrError(f"{path} cannot be read as UTF-8 text ({e})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in RESULT_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in RESULT_COLUMNS and c not in extra_columns]
+    if missing or unknown:
+        what = "; ".join(filter(None, [f"missing columns {', '.join(missing)}" if missing else "",
+                                       f"unknown columns {', '.join(unknown)}" if unknown else ""]))
+        raise XlrError(f"{path} is not a results table ({what}); expected columns {', '.join(RESULT_COLUMNS)}")
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        if None in row or any(v is None for v in row.values()):
+            raise XlrError(f"{path}:{line}: wrong number of fields")
+        try:
+            row["accuracy"] = float(row["accuracy"])
+            row["seed"] = int(row["seed"]) if row["seed"] not in ("", "-") else None
+        except ValueError:
+            raise XlrError(f"{path}:{line}: accuracy '{row['accuracy']}' or seed '{row['seed']}' is not a number") from None
+        if row["setting"] not in SETTINGS:
+            raise XlrError(f"{path}:{line}: setting '{row['setting']}' is not one of {', '.join(SETTINGS)}")
+        rows.append(row)
+    return rows

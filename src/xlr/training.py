@@ -1,0 +1,271 @@
+"""Fine-tuning: the paper's protocol, a Trainer whose loss comes from an objective, and model selection
+on the source-language dev set.
+
+Trainer owns the loop, mixed precision, checkpointing and data parallelism; this module only says what is
+special: the loss (objectives.py), dev-only model selection, and checkpoints that survive `kill -9`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xlr import distributed
+from xlr.data import PairSet
+from xlr.errors import XlrError
+from xlr.models import encode
+from xlr.objectives import Objective
+
+COMPLETE_MARK = "xlr-complete"
+
+
+@dataclass
+class Protocol:
+    """Training settings. Defaults are the paper's scripts (XTREME-style fine-tuning of mBERT)."""
+
+    learning_rate: float = 2e-5
+    epochs: float = 3.0
+    batch_size: int = 32                      # effective batch: per device x processes x accumulation
+    per_device_batch_size: int | None = None  # default: batch_size / processes (no accumulation)
+    max_length: int = 128
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    max_grad_norm: float = 1.0
+    eval_steps: int = 500                     # evaluate on source dev and save a checkpoint this often
+    eval_batch_size: int = 128
+    precision: str = "auto"                   # auto (bf16 where CUDA supports it), bf16, fp32
+    group_by_length: bool = True              # length-grouped batches: less padding, same data
+    max_train_examples: int | None = None     # first N training pairs (before RS-DA augmentation)
+    max_dev_examples: int | None = None       # first N source-dev pairs (CPU-sized runs)
+    max_steps: int | None = None              # stop early (quick checks); overrides epochs
+
+    def __post_init__(self):
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise XlrError(f"precision must be auto, bf16 or fp32, not '{self.precision}'")
+        for name in ("batch_size", "max_length", "eval_steps", "eval_batch_size"):
+            if int(getattr(self, name)) <= 0:
+                raise XlrError(f"train.{name} must be positive, not {getattr(self, name)}")
+        if self.epochs <= 0 and not self.max_steps:
+            raise XlrError("train.epochs must be positive")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+# Where the paper's scripts differ by task (XNLI: 1 epoch, dev every 1000 steps).
+TASK_PROTOCOL = {"pawsx": {}, "xnli": {"epochs": 1.0, "eval_steps": 1000}}
+
+
+def protocol_for(task: str, overrides: dict | None = None) -> Protocol:
+    values = {**TASK_PROTOCOL.get(task, {}), **(overrides or {})}
+    unknown = sorted(set(values) - set(Protocol.field_names()))
+    if unknown:
+        raise XlrError(f"unknown training setting {', '.join(unknown)}; valid: {', '.join(Protocol.field_names())}")
+    return Protocol(**values)
+
+
+def use_bf16(precision: str) -> bool:
+    import torch
+
+    if precision == "bf16":
+        return True
+    if precision == "fp32":
+        return False
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def batch_layout(protocol: Protocol) -> tuple[int, int]:
+    """(per-device batch, gradient accumulation) that give the effective batch across all processes."""
+    world = distributed.world_size()
+    per_device = protocol.per_device_batch_size or max(1, protocol.batch_size // world)
+    if protocol.batch_size % (per_device * world):
+        raise XlrError(f"effective batch {protocol.batch_size} is not a multiple of per-device batch {per_device} "
+                       f"x {world} processes; change train.batch_size or train.per_device_batch_size")
+    return per_device, protocol.batch_size // (per_device * world)
+
+
+def accuracy_metric(eval_pred) -> dict:
+    logits, labels = eval_pred.predictions, eval_pred.label_ids
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return {"accuracy": 100.0 * float((np.asarray(logits).argmax(-1) == np.asarray(labels)).mean())}
+
+
+def _callback_base():
+    from transformers import TrainerCallback
+
+    return TrainerCallback
+
+
+class _EvaluateAtEnd(_callback_base()):
+    """Make the final step a model-selection candidate too (the step count is rarely a multiple of eval_steps)."""
+
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step >= state.max_steps:
+            control.should_evaluate = True
+            control.should_save = True
+
+
+class _MarkCheckpointComplete(_callback_base()):
+    """Trainer writes checkpoints in place; a marker written after the save tells complete ones apart."""
+
+    def on_save(self, args, state, control, **kw):
+        if args.should_save:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                (folder / COMPLETE_MARK).write_text(f"{state.global_step}\n")
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class XlrTrainer(Trainer):
+        """Trainer whose training loss comes from an objective (baseline, ADV, RS-RP)."""
+
+        # objectives return a per-batch mean; Trainer divides it by the accumulation steps
+        loss_is_scaled_for_ga = False
+
+        def __init__(self, *args, objective: Objective | None = None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.objective = objective
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if self.objective is None or not model.training:
+                outputs = model(**inputs)
+                loss = outputs.loss
+            else:
+                loss, outputs = self.objective.loss(model, inputs)
+            return (loss, outputs) if return_outputs else loss
+
+    return XlrTrainer
+
+
+def complete_checkpoints(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and (p / COMPLETE_MARK).is_file()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def discard_incomplete_checkpoints(folder: Path) -> None:
+    """Remove checkpoints a killed process left half-written (rank 0 only)."""
+    if not folder.is_dir() or not distributed.is_main_process():
+        return
+    for p in folder.glob("checkpoint-*"):
+        if p.is_dir() and not (p / COMPLETE_MARK).is_file():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def training_arguments(protocol: Protocol, seed: int, output_dir: Path, **extra):
+    import torch
+    from transformers import TrainingArguments
+
+    per_device, accumulation = batch_layout(protocol)
+    cuda = torch.cuda.is_available()
+    kwargs = dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation,
+        per_device_eval_batch_size=protocol.eval_batch_size,
+        learning_rate=protocol.learning_rate,
+        num_train_epochs=protocol.epochs,
+        max_steps=protocol.max_steps or -1,
+        weight_decay=protocol.weight_decay,
+        warmup_steps=protocol.warmup_steps,
+        lr_scheduler_type="linear",
+        max_grad_norm=protocol.max_grad_norm,
+        eval_strategy="steps",
+        eval_steps=protocol.eval_steps,
+        save_strategy="steps",
+        save_steps=protocol.eval_steps,
+        save_total_limit=1,  # Trainer keeps the best checkpoint besides the latest
+        load_best_model_at_end=True,
+        metric_for_best_model="accuracy",
+        greater_is_better=True,
+        logging_steps=max(1, min(50, protocol.eval_steps)),
+        seed=seed,
+        bf16=use_bf16(protocol.precision),
+        optim="adamw_torch_fused" if cuda else "adamw_torch",
+        use_cpu=not cuda,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_pin_memory=cuda,
+        save_only_model=False,
+    )
+    kwargs.update(extra)
+    field_names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "train_sampling_strategy" in field_names:
+        kwargs["train_sampling_strategy"] = "group_by_length" if protocol.group_by_length else "random"
+    else:  # transformers before the sampling-strategy option
+        kwargs["group_by_length"] = protocol.group_by_length
+    return TrainingArguments(**kwargs)
+
+
+def collator(tokenizer):
+    import torch
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
+
+
+@dataclass
+class FitResult:
+    dev_curve: list[dict]
+    best_step: int | None
+    best_dev_accuracy: float | None
+    steps: int
+    train_examples: int
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: PairSet, protocol: Protocol,
+        seed: int, work_dir: Path, progress_label: str = "train"):
+    """Train with model selection on `dev_set`; resumes from the last complete checkpoint in `work_dir`.
+
+    Returns the Trainer (holding the best model) and a FitResult.
+    """
+    from xlr.progress import RichProgressCallback
+
+    checkpoints = work_dir / "checkpoints"
+    args = training_arguments(protocol, seed, checkpoints)
+    with args.main_process_first(desc="discard incomplete checkpoints"):
+        discard_incomplete_checkpoints(checkpoints)
+    train_ds = encode(tokenizer, train_set, protocol.max_length)
+    dev_ds = encode(tokenizer, dev_set, protocol.max_length)
+    progress = RichProgressCallback(progress_label)
+    trainer = _trainer_class()(
+        model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds, processing_class=tokenizer,
+        data_collator=collator(tokenizer), compute_metrics=accuracy_metric, objective=objective,
+        callbacks=[_EvaluateAtEnd(), _MarkCheckpointComplete(), progress],
+    )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    resume = complete_checkpoints(checkpoints)
+    start = time.time()
+    try:
+        trainer.train(resume_from_checkpoint=str(resume[-1]) if resume else None)
+    finally:
+        progress.close()
+    seconds = time.time() - start
+    curve = [{"step": int(h["step"]), "accuracy": float(h["eval_accuracy"])}
+             for h in trainer.state.log_history if "eval_accuracy" in h]
+    if trainer.state.best_global_step is None or not curve:
+        raise XlrError("training ran no dev evaluation; check train.epochs / train.max_steps / train.eval_steps")
+    result = FitResult(
+        dev_curve=curve,
+        best_step=int(trainer.state.best_global_step),
+        best_dev_accuracy=float(trainer.state.best_metric),
+        steps=int(trainer.state.global_step),
+        train_examples=len(train_set),
+        seconds=round(seconds, 2),
+    )
+    return trainer, result

@@ -1,0 +1,90 @@
+"""Configuration resolution: code defaults < TOML < profile < command line."""
+import pytest
+
+from xlr.errors import XlrError
+from xlr.experiments import cli_overrides, load_experiment, parse_override
+from xlr.training import Protocol, protocol_for
+
+TOML = """
+title = "t"
+task = "pawsx"
+model = "m"
+methods = ["baseline"]
+seeds = [7]
+[train]
+epochs = 2
+learning_rate = 3e-5
+[profiles.quick]
+max_test_examples = 10
+[profiles.quick.train]
+epochs = 1
+"""
+
+
+@pytest.fixture
+def toml(tmp_path):
+    p = tmp_path / "exp.toml"
+    p.write_text(TOML)
+    return p
+
+
+def test_paper_protocol_defaults():
+    p = protocol_for("pawsx")
+    assert (p.learning_rate, p.epochs, p.batch_size, p.max_length, p.weight_decay, p.warmup_steps,
+            p.max_grad_norm, p.eval_steps) == (2e-5, 3.0, 32, 128, 0.0, 0, 1.0, 500)
+    x = protocol_for("xnli")
+    assert (x.epochs, x.eval_steps) == (1.0, 1000)
+
+
+def test_precedence(toml):
+    e = load_experiment(str(toml))
+    assert e.name == "exp" and e.protocol().epochs == 2 and e.protocol().learning_rate == 3e-5
+    assert e.protocol().batch_size == 32  # untouched default
+    q = load_experiment(str(toml), "quick")
+    assert q.protocol().epochs == 1 and q.protocol().learning_rate == 3e-5 and q.max_test_examples == 10
+    assert q.run_name == "exp-quick"
+    o = load_experiment(str(toml), "quick", cli_overrides(seeds="1,2,3", model="other",
+                                                          assignments=["train.epochs=4"]))
+    assert o.seeds == [1, 2, 3] and o.model == "other" and o.protocol().epochs == 4
+    assert [(r.method, r.seed) for r in o.runs()] == [("baseline", 1), ("baseline", 2), ("baseline", 3)]
+
+
+def test_override_parsing():
+    assert parse_override("train.epochs=1") == {"train": {"epochs": 1}}
+    assert parse_override("model=some/model") == {"model": "some/model"}
+    assert parse_override("languages=['en','de']") == {"languages": ["en", "de"]}
+    with pytest.raises(XlrError, match="KEY=VALUE"):
+        parse_override("train.epochs")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('colour = "red"\n', "unknown key 'colour'"),
+    ('[train]\nepoch = 1\n', "unknown training setting epoch"),
+])
+def test_bad_keys_are_named(tmp_path, extra, message):
+    p = tmp_path / "bad.toml"
+    p.write_text('task = "pawsx"\nmodel = "m"\n' + extra)
+    with pytest.raises(XlrError, match=message):
+        load_experiment(str(p))
+
+
+def test_bad_values_are_named(toml):
+    with pytest.raises(XlrError, match="unknown method 'advv'"):
+        load_experiment(str(toml), overrides=cli_overrides(methods="advv"))
+    with pytest.raises(XlrError, match="no profile 'slow'"):
+        load_experiment(str(toml), "slow")
+    with pytest.raises(XlrError, match="unknown pawsx language"):
+        load_experiment(str(toml), overrides=[parse_override("languages=['en','xx']")])
+    with pytest.raises(XlrError, match="unknown experiment 'nope'"):
+        load_experiment("nope")
+    with pytest.raises(XlrError, match="expected comma-separated integers"):
+        cli_overrides(seeds="1,x")
+
+
+def test_shipped_experiments_load():
+    assert load_experiment("smoke").model == "builtin:tiny-bert"
+
+
+def test_protocol_validation():
+    with pytest.raises(XlrError):
+        Protocol(precision="fp8")

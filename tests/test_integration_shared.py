@@ -1,0 +1,59 @@
+"""Integration tests on the real data in ../shared/data and the real multilingual-e5-small encoder.
+They skip, with the reason, when ../shared is absent."""
+import pytest
+
+from conftest import run_xlr
+from xlr.data import TASKS, open_source, read_tsv
+
+PAWSX, XNLI = TASKS["pawsx"], TASKS["xnli"]
+
+
+def test_local_source_loads_every_test_set(shared_data):
+    src = open_source(shared_data)
+    for lang in PAWSX.languages:
+        s = src.load(PAWSX, "test", lang)
+        assert len(s) == 2000 and s.ids is not None and len(s.ids) == 2000
+    for lang in XNLI.languages:
+        assert len(src.load(XNLI, "test", lang)) == 5010
+    assert sum(PAWSX.is_placeholder(x) for x in src.load(PAWSX, "test", "ja").sentence1 +
+               src.load(PAWSX, "test", "ja").sentence2) > 0  # NS rows kept, as the official test sets have them
+
+
+def test_e5_trains_and_evaluates_de_ja_through_the_cli(shared_data, e5_model, tmp_path):
+    proc = run_xlr("train", "--task", "pawsx", "--model", e5_model, "--data-dir", shared_data,
+                   "--train-file", shared_data / "pawsx" / "train-en-small.tsv", "--max-train-examples", "64",
+                   "--max-steps", "2", "--eval-steps", "2", "--batch-size", "16", "--max-dev-examples", "64",
+                   "--languages", "de,ja", "--max-test-examples", "64", "--out", tmp_path, "--format", "csv",
+                   env={"HF_HUB_OFFLINE": "1"}, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    header, row = proc.stdout.strip().splitlines()[:2]
+    assert header.split(",")[:4] == ["method", "de", "ja", "avg"]
+    accs = [float(x) for x in row.split(",")[1:4]]
+    assert all(0 <= a <= 100 for a in accs)
+
+
+def test_a_few_steps_reduce_the_loss(shared_data, e5_model):
+    import torch
+    from transformers import set_seed
+
+    from xlr.models import encode, load_model
+    from xlr.training import collator
+
+    train = read_tsv(shared_data / "pawsx" / "train-en-small.tsv", PAWSX).head(32)
+    model, tok = load_model(str(e5_model), PAWSX, seed=7)
+    batch = collator(tok)([dict(zip(["input_ids", "attention_mask", "labels"], row)) for row in
+                           zip(*[encode(tok, train, 128)[k] for k in ("input_ids", "attention_mask", "labels")])])
+    model.eval()  # no dropout, so the loss is a function of the weights only
+
+    def loss():
+        with torch.no_grad():
+            return model(**batch).loss.item()
+
+    before = loss()
+    set_seed(7)
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
+    for _ in range(5):
+        opt.zero_grad()
+        model(**batch).loss.backward()
+        opt.step()
+    assert loss() < before - 0.01

@@ -1,0 +1,74 @@
+"""The run store: atomic writes, the tidy results table, skip-if-done."""
+import os
+
+import numpy as np
+import pytest
+
+from xlr import runs
+from xlr.errors import XlrError
+from xlr.runs import RunDir, atomic_write_text, read_results_csv, write_results
+
+
+def test_atomic_write_keeps_old_file_when_interrupted(tmp_path, monkeypatch):
+    target = tmp_path / "results.csv"
+    atomic_write_text(target, "old\n")
+
+    def boom(src, dst):
+        raise KeyboardInterrupt  # as if killed between writing and renaming
+
+    monkeypatch.setattr(runs.os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_text(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]  # no temporary left behind
+
+
+def fake_run(root, method, seed, accs):
+    rd = RunDir.of(root, "exp", method, seed)
+    rd.write_metrics({"experiment": "exp", "task": "pawsx", "model": "m", "method": method, "seed": seed,
+                      "test": {"standard": {**accs, "avg": float(np.mean(list(accs.values())))}}})
+    return rd
+
+
+def test_results_table_only_lists_finished_runs(tmp_path):
+    done = fake_run(tmp_path, "baseline", 7, {"en": 90.0, "de": 80.0})
+    done.mark_done()
+    fake_run(tmp_path, "adv", 7, {"en": 10.0, "de": 10.0})  # no DONE: still running or killed
+    rows = read_results_csv(write_results(tmp_path / "exp"))
+    assert {(r["method"], r["language"], r["accuracy"]) for r in rows} == {
+        ("baseline", "en", 90.0), ("baseline", "de", 80.0), ("baseline", "avg", 85.0)}
+    assert list(rows[0]) == runs.RESULT_COLUMNS
+
+
+def test_predictions_round_trip(tmp_path):
+    rd = RunDir(tmp_path / "r")
+    rd.save_predictions("standard", "de", np.array([0, 1, 1]), np.array([0, 1, 0]))
+    pred, gold = rd.load_predictions("standard", "de")
+    assert pred.tolist() == [0, 1, 1] and gold.tolist() == [0, 1, 0]
+    assert rd.load_predictions("standard", "ja") is None
+    rd.prediction_path("standard", "ja").write_bytes(b"garbage")
+    with pytest.raises(XlrError, match="corrupt"):
+        rd.load_predictions("standard", "ja")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a,b\n1,2\n", "missing columns"),
+    ("experiment,task,model,method,seed,setting,language,accuracy,colour\n", "unknown columns colour"),
+    ("experiment,task,model,method,seed,setting,language,accuracy\ne,pawsx,m,baseline,7,standard,en,high\n",
+     ":2: accuracy 'high'"),
+    ("experiment,task,model,method,seed,setting,language,accuracy\ne,pawsx,m,baseline,7,weird,en,1\n",
+     "setting 'weird'"),
+])
+def test_bad_results_csv(tmp_path, text, message):
+    p = tmp_path / "r.csv"
+    p.write_text(text)
+    with pytest.raises(XlrError, match=message):
+        read_results_csv(p)
+
+
+def test_corrupt_metrics_is_an_error_naming_the_file(tmp_path):
+    rd = RunDir(tmp_path / "r")
+    os.makedirs(rd.path)
+    rd.metrics_path.write_text("{not json")
+    with pytest.raises(XlrError, match="metrics.json is corrupt"):
+        rd.read_metrics()

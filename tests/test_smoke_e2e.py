@@ -1,0 +1,57 @@
+"""`xlr reproduce smoke` end to end in a subprocess, offline."""
+import re
+
+from conftest import run_xlr
+
+LANGS = ["en", "de", "es", "fr", "ja", "ko", "zh"]
+
+
+def table_header(stdout: str) -> list[str]:
+    for line in stdout.splitlines():
+        cells = [c for c in re.split(r"[│┃|]", line) if c.strip()]
+        if cells and cells[0].strip() == "method":
+            return [c.strip() for c in cells]
+    raise AssertionError(f"no table header in:\n{stdout}")
+
+
+def test_smoke_prints_paper_table_and_skips_finished_runs(tmp_path):
+    first = run_xlr("reproduce", "smoke", "--out", tmp_path / "runs", env={"HF_HUB_OFFLINE": "1"}, check=True)
+    header = table_header(first.stdout)
+    assert header[1:] == LANGS + ["avg"], header
+    assert re.search(r"baseline\s*│(\s*\d+\.\d\s*│){8}", first.stdout), first.stdout
+    results = (tmp_path / "runs" / "smoke" / "results.csv").read_text().splitlines()
+    assert results[0] == "experiment,task,model,method,seed,setting,language,accuracy"
+
+    second = run_xlr("reproduce", "smoke", "--out", tmp_path / "runs", "--format", "markdown", check=True)
+    assert "already finished" in second.stderr
+    assert "| method" in second.stdout and "| avg" in second.stdout.replace("   ", " ").replace("  ", " ") or \
+        "avg" in second.stdout.splitlines()[0]
+
+
+def test_same_seed_gives_identical_numbers(tmp_path):
+    a = run_xlr("reproduce", "smoke", "--out", tmp_path / "a", "--format", "csv", check=True)
+    b = run_xlr("reproduce", "smoke", "--out", tmp_path / "b", "--format", "csv", check=True)
+    assert a.stdout == b.stdout and a.stdout.count("\n") >= 2
+    assert (tmp_path / "a/smoke/results.csv").read_text() == (tmp_path / "b/smoke/results.csv").read_text()
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path):
+    cases = [
+        ("reproduce", "nope"),
+        ("train", "--task", "pawsx", "--languages", "en,it", "--data-dir", "builtin:fixture"),
+        ("train", "--method", "magic"),
+        ("train", "--model", str(tmp_path / "no-model"), "--data-dir", "builtin:fixture"),
+        ("evaluate", str(tmp_path)),
+        ("reproduce", "smoke", "--format", "html"),
+    ]
+    for args in cases:
+        proc = run_xlr(*args, "--out", tmp_path / "runs") if args[0] != "evaluate" else run_xlr(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert lines[-1].startswith("error: ") and "Traceback" not in proc.stderr, (args, proc.stderr)
+
+
+def test_every_verb_has_help():
+    for verb in ("train", "evaluate", "reproduce"):
+        proc = run_xlr(verb, "--help", check=True)
+        assert "Usage" in proc.stdout and "--" in proc.stdout
