@@ -139,6 +139,57 @@ def reproduce(
     _show(results, exp.title, exp.languages, fmt)
 
 
+docker_app = typer.Typer(help="Build and run the xlr container: GPUs, the Hugging Face cache and runs/ mounted.",
+                         no_args_is_help=True)
+app.add_typer(docker_app, name="docker")
+Network = Annotated[Optional[str], typer.Option(help="Docker network, e.g. host (default: the daemon's).")]
+
+
+@docker_app.command("build")
+def docker_build(
+    tag: Annotated[str, typer.Option("--tag", "-t", help="Name of the image to build.")] = "xlr",
+    base_image: Annotated[Optional[str], typer.Option(help="BASE_IMAGE build arg (default: the Dockerfile's CUDA "
+                                                           "image); any Debian/Ubuntu image works.")] = None,
+    torch_spec: Annotated[Optional[str], typer.Option(help="TORCH_SPEC build arg: pip arguments that pick torch "
+                                                           "(default: the CUDA build from PyPI), e.g. a wheel in "
+                                                           "wheels/.")] = None,
+    context: Annotated[Optional[Path], typer.Option(help="Build context with the Dockerfile (default: this "
+                                                         "checkout).")] = None,
+    network: Network = None,
+):
+    """Build the xlr image from the Dockerfile, streaming the build log."""
+    from xlr import container
+
+    image_id = container.build(tag=tag, base_image=base_image, torch_spec=torch_spec, context=context,
+                               network=network)
+    typer.echo(f"built {tag} ({image_id})")
+
+
+@docker_app.command("run")
+def docker_run(
+    args: Annotated[Optional[list[str]], typer.Argument(help="xlr's arguments, after --: -- reproduce table1")]
+    = None,
+    image: Annotated[str, typer.Option(help="Image to run (see `xlr docker build`).")] = "xlr",
+    gpus: Annotated[str, typer.Option(help="all, none, or GPU indices such as 0,1.")] = "all",
+    no_gpus: Annotated[bool, typer.Option("--no-gpus", help="Same as --gpus none.")] = False,
+    runs: Annotated[Path, typer.Option(help="Host folder mounted as the container's runs/.")] = Path("runs"),
+    hf_home: Annotated[Optional[Path], typer.Option(
+        help="Host Hugging Face cache to mount (default: $HF_HOME or ~/.cache/huggingface).")] = None,
+    env: Annotated[Optional[list[str]], typer.Option(
+        "--env", "-e", help="KEY=VALUE (or KEY: the host's value) for the container; HF_TOKEN passes anyway.")]
+    = None,
+    volume: Annotated[Optional[list[str]], typer.Option(
+        "--volume", "-v", help="Extra mount HOST:CONTAINER[:ro], e.g. for --data-dir.")] = None,
+    network: Network = None,
+):
+    """Run `xlr ARGS` in the container and exit with its exit code."""
+    from xlr import container
+
+    code = container.run(image, args or [], gpus="none" if no_gpus else gpus, runs=runs, hf_home=hf_home,
+                         env=env or [], volumes=volume or [], network=network)
+    raise typer.Exit(code)
+
+
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:

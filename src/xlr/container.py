@@ -1,0 +1,156 @@
+"""Build and run the xlr image through the Docker SDK: GPUs, the Hugging Face cache and runs/ mounted.
+
+The image's layout is the Dockerfile's: work dir /work (runs in /work/runs), HF_HOME /cache/huggingface,
+ENTRYPOINT xlr. Runs use the host user's uid:gid, so the files they write in runs/ are the user's.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from xlr.errors import XlrError
+
+CONTAINER_RUNS = "/work/runs"
+CONTAINER_HF_HOME = "/cache/huggingface"
+PASS_THROUGH_ENV = ("HF_TOKEN",)
+GPU = [["gpu"]]
+
+
+def default_context() -> Path:
+    """The checkout this package runs from (it holds the Dockerfile), else the current folder."""
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "Dockerfile").is_file() else Path.cwd()
+
+
+def connect():
+    """A docker client that has reached the daemon, or XlrError naming the fix."""
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+        return client
+    except docker.errors.DockerException as e:
+        where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        denied = " (permission denied: add your user to the docker group)" if "Permission denied" in str(e) else ""
+        raise XlrError(f"cannot reach the Docker daemon at {where}{denied}; start Docker "
+                       "(e.g. `sudo systemctl start docker`) or set DOCKER_HOST to a running daemon") from None
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+def build(tag: str = "xlr", base_image: str | None = None, torch_spec: str | None = None,
+          context: Path | None = None, network: str | None = None) -> str:
+    """Build the image from CONTEXT/Dockerfile, streaming the log to stderr; returns the image id."""
+    import docker
+
+    context = Path(context or default_context())
+    if not (context / "Dockerfile").is_file():
+        raise XlrError(f"no Dockerfile in {context}: pass --context with an xlr checkout")
+    buildargs = {k: v for k, v in {"BASE_IMAGE": base_image, "TORCH_SPEC": torch_spec}.items() if v}
+    api = connect().api
+    image_id = None
+    try:
+        for chunk in api.build(path=str(context), tag=tag, buildargs=buildargs, network_mode=network,
+                               rm=True, forcerm=True, decode=True):
+            if "error" in chunk:
+                raise XlrError(f"docker build failed: {_one_line(chunk['error'])}")
+            if "stream" in chunk:
+                sys.stderr.write(chunk["stream"])
+            elif "status" in chunk and "progress" not in chunk:      # base-image pulls, without the bars
+                sys.stderr.write(f"{chunk.get('id', '')} {chunk['status']}".strip() + "\n")
+            image_id = chunk.get("aux", {}).get("ID", image_id)
+    except docker.errors.APIError as e:
+        raise XlrError(f"docker build failed: {_one_line(e.explanation or e)}") from None
+    return image_id or tag
+
+
+def device_requests(gpus: str) -> list:
+    """`all` (every GPU), `none`, or comma-separated indices/UUIDs like `0,1`, as Docker device requests."""
+    from docker.types import DeviceRequest
+
+    if gpus == "none":
+        return []
+    if gpus == "all":
+        return [DeviceRequest(count=-1, capabilities=GPU)]
+    ids = [g.strip() for g in gpus.split(",") if g.strip()]
+    if not ids or not all(g.isdigit() or g.startswith(("GPU-", "MIG-")) for g in ids):
+        raise XlrError(f"--gpus '{gpus}': use all, none, or comma-separated GPU indices such as 0,1")
+    return [DeviceRequest(device_ids=ids, capabilities=GPU)]
+
+
+def _env_pair(item: str) -> tuple[str, str]:
+    """`KEY=VALUE`, or `KEY` to pass the host's value (like `docker run -e`)."""
+    key, sep, value = item.partition("=")
+    if not key or (not sep and key not in os.environ):
+        raise XlrError(f"--env '{item}': use KEY=VALUE, or KEY for a variable set on the host")
+    return key, value if sep else os.environ[key]
+
+
+def _volume(item: str):
+    """`HOST:CONTAINER[:ro]` as a bind mount."""
+    from docker.types import Mount
+
+    parts = item.split(":")
+    if len(parts) not in (2, 3) or not all(parts[:2]) or parts[2:] not in ([], ["ro"], ["rw"]):
+        raise XlrError(f"--volume '{item}': use HOST_DIR:CONTAINER_DIR or HOST_DIR:CONTAINER_DIR:ro")
+    return Mount(parts[1], str(Path(parts[0]).resolve()), type="bind", read_only=parts[2:] == ["ro"])
+
+
+def host_hf_home() -> Path:
+    return Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+
+
+def run_config(image: str, args: list[str], gpus: str = "all", runs: Path = Path("runs"),
+               hf_home: Path | None = None, env: list[str] = (), volumes: list[str] = (),
+               network: str | None = None) -> dict:
+    """The keyword arguments of `client.containers.create` for one `xlr docker run`."""
+    from docker.types import Mount
+
+    environment = {"HF_HOME": CONTAINER_HF_HOME, "COLUMNS": str(shutil.get_terminal_size().columns)}
+    environment.update({k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ})
+    environment.update(_env_pair(item) for item in env)
+    mounts = [Mount(CONTAINER_RUNS, str(Path(runs).resolve()), type="bind"),
+              Mount(CONTAINER_HF_HOME, str(Path(hf_home or host_hf_home()).resolve()), type="bind"),
+              *(_volume(v) for v in volumes)]
+    return dict(image=image, command=list(args) or None, device_requests=device_requests(gpus), mounts=mounts,
+                environment=environment, user=f"{os.getuid()}:{os.getgid()}", network_mode=network,
+                init=True,            # a real PID 1: signals reach xlr, dataloader workers are reaped
+                ipc_mode="host")      # PyTorch dataloaders and NCCL need more shared memory than 64 MB
+
+
+def run(image: str, args: list[str], **options) -> int:
+    """Run `xlr ARGS` in the image, streaming its stdout and stderr; returns the container's exit code."""
+    import docker
+
+    config = run_config(image, args, **options)
+    for mount in config["mounts"][:2]:      # made here, as the user: the daemon would make them as root
+        Path(mount["Source"]).mkdir(parents=True, exist_ok=True)
+    client = connect()
+    try:
+        container = client.containers.create(**config)
+    except docker.errors.ImageNotFound:
+        raise XlrError(f"image '{image}' not found: build it with `xlr docker build --tag {image}`") from None
+    except docker.errors.APIError as e:
+        raise XlrError(f"docker could not create the container: {_one_line(e.explanation or e)}") from None
+    try:
+        stream = container.attach(stdout=True, stderr=True, stream=True, logs=True, demux=True)
+        try:
+            container.start()
+        except docker.errors.APIError as e:
+            hint = ("; install the NVIDIA Container Toolkit or pass --gpus none"
+                    if config["device_requests"] and "gpu" in str(e).lower() else "")
+            raise XlrError(f"docker could not start the container: {_one_line(e.explanation or e)}{hint}") from None
+        for out, err in stream:
+            for data, sink in ((out, sys.stdout), (err, sys.stderr)):
+                if data:
+                    sink.buffer.write(data)
+                    sink.flush()
+        return int(container.wait()["StatusCode"])
+    finally:
+        container.remove(force=True)        # like `docker run --rm`; an interrupted run resumes on re-run
