@@ -36,10 +36,11 @@ WORKDIR /tmp/xlr-src
 COPY wheels/ wheels/
 RUN python3 -m venv /opt/xlr && /opt/xlr/bin/pip install $TORCH_SPEC && rm -rf wheels
 # 2. The other dependencies, from pyproject.toml alone: install a stub package, then drop the stub.
-COPY pyproject.toml README.md ./
-RUN mkdir -p src/xlr reproduce paper_results && touch src/xlr/__init__.py \
-    && /opt/xlr/bin/pip install . && /opt/xlr/bin/pip uninstall -y xlr && rm -rf src reproduce paper_results
+COPY pyproject.toml ./
+RUN mkdir -p src/xlr reproduce paper_results && touch README.md src/xlr/__init__.py \
+    && /opt/xlr/bin/pip install . && /opt/xlr/bin/pip uninstall -y xlr && rm -rf README.md src reproduce paper_results
 # 3. xlr itself, the way README installs it.
+COPY README.md ./
 COPY src/ src/
 COPY reproduce/ reproduce/
 COPY paper_results/ paper_results/
