@@ -26,7 +26,11 @@ docker_up() {
         dockerd --iptables=false --ip-masq=false --bridge=none --storage-driver=overlay2 \
             >"$_xlr_ci_tmp/dockerd.log" 2>&1 &
         _xlr_dockerd_pid=$!
-        for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+        for _ in $(seq 60); do
+            docker info >/dev/null 2>&1 && break
+            kill -0 "$_xlr_dockerd_pid" 2>/dev/null || break     # dockerd exited: no point waiting
+            sleep 1
+        done
         if ! docker info >/dev/null 2>&1; then
             echo "ci: dockerd did not start; its log ends with:" >&2
             tail -n 20 "$_xlr_ci_tmp/dockerd.log" >&2
