@@ -12,7 +12,7 @@ from pathlib import Path
 
 from xlr.data import BUILTIN_FIXTURE, check_languages, get_task
 from xlr.errors import XlrError
-from xlr.objectives import get_method, resolve_options
+from xlr.objectives import METHODS, get_method, resolve_options
 from xlr.resources import shipped_dir
 from xlr.training import Protocol, protocol_for
 
@@ -74,8 +74,10 @@ class RunSpec:
         e = self.experiment
         return {
             "task": e.task, "model": e.model, "source_language": e.source_language, "method": self.method,
-            "seed": self.seed, "method_options": self.options, "data": e.data, "train_file": e.train_file,
-            "protocol": vars(e.protocol()),
+            "seed": self.seed, "protocol": vars(e.protocol()),
+            "train_file": Path(e.train_file).name if e.train_file else None,
+            # where the data and the (checksum-verified) synonym table live does not change results
+            "method_options": {k: v for k, v in self.options.items() if k != "synonyms"},
         }
 
 
@@ -136,9 +138,16 @@ def parse_override(text: str) -> dict:
 
 def cli_overrides(data: str | None = None, train_file: str | None = None, model: str | None = None,
                   seeds: str | None = None, methods: str | None = None,
-                  assignments: list[str] | None = None) -> list[dict]:
-    """Command-line options as override dicts, applied after the profile."""
+                  assignments: list[str] | None = None, method_options: dict | None = None) -> list[dict]:
+    """Command-line options as override dicts, applied after the profile.
+
+    `method_options` (e.g. {"epsilon": 0.2}) go to every method of the experiment that has that option.
+    """
     over: dict = {}
+    for name, method in METHODS.items():
+        mine = {k: v for k, v in (method_options or {}).items() if k in method.defaults}
+        if mine:
+            over.setdefault("methods", {})[name] = mine
     if data is not None:
         over["data"] = data
     if train_file is not None:
@@ -151,7 +160,7 @@ def cli_overrides(data: str | None = None, train_file: str | None = None, model:
         except ValueError:
             raise XlrError(f"--seeds '{seeds}': expected comma-separated integers, e.g. 1,2,3") from None
     if methods is not None:
-        over["methods"] = {"run": [m.strip() for m in methods.split(",") if m.strip()]}
+        over.setdefault("methods", {})["run"] = [m.strip() for m in methods.split(",") if m.strip()]
     return [over] + [parse_override(a) for a in assignments or []]
 
 

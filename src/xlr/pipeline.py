@@ -109,8 +109,15 @@ def train_run(spec: RunSpec, rd: RunDir) -> None:
 
 
 def training_data(spec: RunSpec, train_set):
-    """The training pairs a method trains on (RS-DA replaces them by synonym-substituted copies)."""
-    return train_set
+    """The training pairs a method trains on: RS-DA replaces them by synonym-substituted copies."""
+    if spec.method != "rs-da":
+        return train_set
+    from xlr.synonyms import augment, load_neighbors
+
+    neighbors = load_neighbors(spec.options.get("synonyms"))
+    augmented, stats = augment(train_set, neighbors, int(spec.options["copies"]), seed=spec.seed)
+    say(f"  rs-da: {spec.options['copies']} copies per pair; {stats.summary()}")
+    return augmented
 
 
 def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, data: str | None = None,
@@ -194,11 +201,14 @@ def execute(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: boo
 def run_experiment(exp: Experiment, out: Path, force: bool = False, keep_checkpoints: bool = False) -> Path:
     """Run every (method, seed) of an experiment; return its results.csv."""
     quiet_libraries()
+    distributed.setup()
     specs = exp.runs()
     for i, spec in enumerate(specs, 1):
         say(f"[bold cyan]run {i}/{len(specs)}[/]: {spec.method}, seed {spec.seed}")
         execute(spec, out, force, keep_checkpoints)
-    return write_results(Path(out) / exp.run_name)
+    results = write_results(Path(out) / exp.run_name)
+    distributed.barrier()
+    return results
 
 
 def evaluate_existing(run_dir: Path, languages: list[str] | None, data: str | None):
