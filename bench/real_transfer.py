@@ -45,7 +45,7 @@ def main() -> None:
         train={"max_train_examples": 3000, "epochs": 2, "batch_size": 32, "eval_steps": 50,
                "max_dev_examples": 1000})
     start = time.time()
-    results = run_experiment(exp, Path(args.out), force=True)
+    [(_, results)] = run_experiment(exp, Path(args.out), force=True)
     total = time.time() - start
     metrics = RunDir.of(Path(args.out), "real_transfer", args.method, 7).read_metrics()
     print(f"model: {exp.model}")

@@ -116,8 +116,8 @@ def train(
                            train_file=str(train_file) if train_file else None,
                            max_test_examples=max_test_examples,
                            generalized=generalized or None, train=protocol or None)
-    results = run_experiment(exp, out, force=force)
-    _show(results, exp.title, exp.languages, fmt)
+    for part, results in run_experiment(exp, out, force=force):
+        _show(results, part.title, part.languages, fmt)
 
 
 @app.command()
@@ -170,8 +170,8 @@ def reproduce(
                               method_options=_method_options(epsilon=epsilon, steps=steps, step_size=step_size,
                                                              noise=noise, copies=copies, synonyms=synonyms))
     exp = load_experiment(experiment, profile, overrides)
-    results = run_experiment(exp, out, force=force)
-    _show(results, exp.title, exp.languages, fmt)
+    for part, results in run_experiment(exp, out, force=force):
+        _show(results, part.title, part.languages, fmt)
 
 
 @app.command()

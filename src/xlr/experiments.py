@@ -24,8 +24,10 @@ else:  # pragma: no cover
 TOP_LEVEL_KEYS = {
     "title": str, "notes": str, "task": str, "model": str, "source_language": str, "languages": list,
     "methods": (list, dict), "seeds": list, "data": str, "train_file": str, "max_test_examples": int,
-    "generalized": bool, "paper": str, "tolerance": dict, "train": dict, "profiles": dict,
+    "generalized": bool, "paper": str, "tolerance": dict, "train": dict, "profiles": dict, "include": list,
 }
+# an experiment that only gathers others (`include = ["table1", "xnli"]`) may set just these
+COMPOSITE_KEYS = {"title", "notes", "include", "generalized", "profiles"}
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Experiment:
     method_options: dict = field(default_factory=dict)
     profile: str | None = None
     path: str | None = None
+    # a composite experiment runs its parts (their runs live under their own names, so they are shared)
+    parts: list["Experiment"] = field(default_factory=list)
 
     @property
     def run_name(self) -> str:
@@ -171,6 +175,8 @@ def load_experiment(name_or_path: str, profile: str | None = None, overrides: li
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise XlrError(f"{path}: not valid TOML ({e})") from None
     profiles = raw.pop("profiles", {})
+    if "include" in raw:
+        return _composite(raw, path, profile, overrides or [])
     raw = _normalize(raw)
     if profile is not None:
         if profile not in profiles:
@@ -179,6 +185,24 @@ def load_experiment(name_or_path: str, profile: str | None = None, overrides: li
     for over in overrides or []:
         raw = _merge(raw, _normalize(over))
     return experiment_from_dict(raw, name=path.stem, path=str(path), profile=profile)
+
+
+def _composite(raw: dict, path: Path, profile: str | None, overrides: list[dict]) -> Experiment:
+    """`include = [...]`: load each part with the same profile and overrides (plus `generalized`)."""
+    extra = sorted(set(raw) - COMPOSITE_KEYS)
+    if extra:
+        raise XlrError(f"{path.name}: an experiment with 'include' takes only {', '.join(sorted(COMPOSITE_KEYS))}; "
+                       f"move {', '.join(extra)} into the included files")
+    names = raw["include"]
+    if not names or not all(isinstance(n, str) for n in names):
+        raise XlrError(f"{path.name}: include must list experiment names, e.g. include = [\"table1\"]")
+    if path.stem in names:
+        raise XlrError(f"{path.name} includes itself")
+    passed = overrides + ([{"generalized": raw["generalized"]}] if "generalized" in raw else [])
+    parts = [load_experiment(name, profile, passed) for name in names]
+    return Experiment(name=path.stem, title=raw.get("title", path.stem), task=parts[0].task, model=parts[0].model,
+                      source_language=parts[0].source_language, languages=[], methods=[], seeds=[],
+                      generalized=raw.get("generalized", False), profile=profile, path=str(path), parts=parts)
 
 
 def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: str | None = None) -> Experiment:
