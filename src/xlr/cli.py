@@ -213,6 +213,8 @@ def analyze_distance(
     from xlr import distance
 
     _check_format(fmt)
+    if plot:
+        distance.plot_format(plot)
     rows = distance.load_rows(results, paper, against)
     analyses = distance.analyze(rows, source, _split([features]) if features else distance.FEATURES, baseline)
     _write(distance.show(analyses, fmt))

@@ -139,6 +139,8 @@ def gain_correlations(table: dict[tuple, float], baseline: str, source: str, fea
     g = {m: {lang: v for lang, v in per.items() if lang != source}
          for m, per in gains(table, baseline, setting).items() if methods is None or m in methods}
     g = {m: per for m, per in g.items() if per}
+    if not g:
+        return Distances(source, [source], list(features), {f: {} for f in features}, {}), {}, []
     langs = list(dict.fromkeys(lang for per in g.values() for lang in per))
     d = distances(source, langs, features)
     return d, g, [correlate(m, f, g[m], d.values[f]) for m in g for f in features]
@@ -219,6 +221,16 @@ def show(analyses: list[Analysis], fmt: str = "rich") -> str | None:
 PLOT_FORMATS = ("png", "pdf", "svg")
 
 
+def plot_format(path) -> str:
+    """The figure format from --plot's suffix; checked before any work is done."""
+    from pathlib import Path
+
+    kind = Path(path).suffix.lstrip(".").lower()
+    if kind not in PLOT_FORMATS:
+        raise XlrError(f"--plot {path}: use a .png, .pdf or .svg file name")
+    return kind
+
+
 def plot(analyses: list[Analysis], path, feature: str | None = None) -> None:
     """A labelled scatter (distance vs gain, one marker per method) per group, written atomically."""
     import io
@@ -230,9 +242,7 @@ def plot(analyses: list[Analysis], path, feature: str | None = None) -> None:
     from xlr.tidy import group_label
 
     path = Path(path)
-    kind = path.suffix.lstrip(".").lower()
-    if kind not in PLOT_FORMATS:
-        raise XlrError(f"--plot {path}: use a .png, .pdf or .svg file name")
+    kind = plot_format(path)
     feature = feature or analyses[0].distances.features[0]
     fig = Figure(figsize=(6.4, 4.6 * len(analyses)))
     axes = fig.subplots(len(analyses), 1, squeeze=False)[:, 0]
