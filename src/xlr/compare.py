@@ -72,12 +72,14 @@ def compare(results: list[Path] | None = None, against: str | Path = "paper_resu
     paper = paper_mod.load(against)
     means = tidy.cell_means(tidy.load_results(results))
     overrides = {k: v for k, v in (("language", tolerance_language), ("average", tolerance_average)) if v is not None}
-    cells = []
+    cells, tolerances = [], {}
     for (experiment, task, model, method, setting, language), (ours, seeds) in means.items():
         target = paper.targets.get((task, model, method, setting, language))
         if target is None:
             continue
-        tol, origin = paper_mod.tolerance(target["file"], experiment)
+        if (target["file"], experiment) not in tolerances:
+            tolerances[(target["file"], experiment)] = paper_mod.tolerance(target["file"], experiment)
+        tol, origin = tolerances[(target["file"], experiment)]
         if overrides:
             tol, origin = {**tol, **overrides}, "command line" if len(overrides) == 2 else f"{origin} + command line"
         cells.append(Cell(experiment, task, model, method, setting, language, seeds, ours, target["accuracy"],
