@@ -192,6 +192,90 @@ def augment(
     print(stats.summary())
 
 
+# ------------------------------------------------------------------------------------ compare, analyze
+
+Results = Annotated[Optional[list[Path]], typer.Argument(
+    help="Results CSVs, experiment folders (with results.csv), run folders or a runs root. "
+         "Default: every runs/*/results.csv.", show_default=False)]
+
+
+def _write(text: str | None) -> None:
+    if text:
+        sys.stdout.write(text)
+
+
+@app.command()
+def compare(
+    results: Results = None,
+    against: Annotated[str, typer.Option(help="Folder of paper tables (*.csv) and claims.toml, or one CSV.")]
+    = "paper_results",
+    tolerance_language: Annotated[Optional[float], typer.Option(
+        help="Allowed |ours - paper| for a language, in points (default: the experiment TOML's, else 2.0).")] = None,
+    tolerance_average: Annotated[Optional[float], typer.Option(
+        help="Allowed |ours - paper| for an average, in points (default: the experiment TOML's, else 1.0).")] = None,
+    between: Annotated[Optional[tuple[str, str]], typer.Option(
+        help="Compare two of our methods instead, e.g. --between baseline rs-da: paired bootstrap over the "
+             "stored per-item test predictions, runs paired by seed.", show_default=False)] = None,
+    setting: Annotated[str, typer.Option(help="--between: standard or generalized predictions.")] = "standard",
+    resamples: Annotated[int, typer.Option(help="--between: bootstrap resamples.")] = 1000,
+    bootstrap_seed: Annotated[int, typer.Option(help="--between: random seed of the resampling.")] = 0,
+    fmt: Fmt = "rich",
+):
+    """Compare our results with the paper's (cell by cell within tolerance) and check its claims.
+
+    Ours is the mean over seeds. Exit 0 when all that can be checked holds, 1 when a cell is outside
+    tolerance or a claim fails, 2 on bad input. With --between A B instead: is method B better than A,
+    by a paired bootstrap over the test items."""
+    _check_format(fmt)
+    if between:
+        from xlr import bootstrap
+
+        found = bootstrap.between(results, between[0], between[1], setting, resamples, bootstrap_seed)
+        _write(bootstrap.show(found, between[0], between[1], resamples, fmt))
+        return
+    from xlr import compare as comparing
+
+    comparison = comparing.compare(results, against, tolerance_language, tolerance_average)
+    _write(comparing.show(comparison, fmt))
+    comparison.raise_if_failed()
+
+
+analyze_app = typer.Typer(help="Analyses of results (lang2vec language distance vs gains).", no_args_is_help=True)
+app.add_typer(analyze_app, name="analyze")
+
+
+@analyze_app.command("distance")
+def analyze_distance(
+    results: Results = None,
+    paper: Annotated[bool, typer.Option("--paper", help="Analyze the paper's own numbers (paper_results).")]
+    = False,
+    against: Annotated[str, typer.Option(help="With --paper: the paper_results folder or CSV.")] = "paper_results",
+    source: Annotated[str, typer.Option(help="Source (training) language; excluded from the correlation.")] = "en",
+    features: Annotated[Optional[str], typer.Option(
+        help="Comma-separated lang2vec feature sets (default: syntax_knn,geo,fam,inventory_knn,phonology_knn; "
+             "the first is plotted).", show_default=False)] = None,
+    baseline: Annotated[str, typer.Option(help="The method gains are measured against.")] = "baseline",
+    plot: Annotated[Optional[Path], typer.Option(help="Write a labelled scatter plot (.png, .pdf or .svg).")]
+    = None,
+    fmt: Fmt = "rich",
+):
+    """Do gains over the baseline grow with the language's lang2vec distance from the source?
+
+    Prints the distances, the gains, and Pearson and Spearman correlations with p-values; --plot also
+    draws a labelled scatter plot. --paper runs it offline on the paper's own numbers."""
+    from xlr import distance
+
+    _check_format(fmt)
+    if plot:
+        distance.plot_format(plot)
+    rows = distance.load_rows(results, paper, against)
+    analyses = distance.analyze(rows, source, _split([features]) if features else distance.FEATURES, baseline)
+    _write(distance.show(analyses, fmt))
+    if plot:
+        distance.plot(analyses, plot)
+        sys.stderr.write(f"plot written to {plot}\n")
+
+
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if os.environ.get("XLR_LOG_LEVEL"):  # e.g. DEBUG: every file write, with the writing rank

@@ -202,3 +202,66 @@ def show_results(results_csv, title: str, languages: list[str] | None, fmt: str 
         if text is not None and extra is not None:
             text += "\n" + extra
     return text
+
+
+# ---------------------------------------------------------------------- plain tables (compare, analyze)
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text.replace("−", "-").lstrip("+"))
+        return True
+    except ValueError:
+        return False
+
+
+def _console() -> Console:
+    """The terminal's console; when stdout is a file or pipe (logs, CI), a wide one, so that tables are
+    not squeezed to 80 columns and their headers truncated."""
+    return stdout if stdout.is_terminal else Console(highlight=False, width=max(stdout.width, 160))
+
+
+def render_rows(title: str, headers: list[str], rows: list[list[str]], fmt: str = "rich") -> str | None:
+    """A table of ready-made text cells: printed with rich (returns None), or returned as markdown
+    (the title in bold above it) or CSV (header and rows only, so the output stays one CSV table)."""
+    if fmt == "rich":
+        from rich.text import Text
+
+        table = Table(title=Text(title), title_justify="left")
+        for i, h in enumerate(headers):
+            numbers = [r[i] for r in rows if r[i] not in ("", "–")]
+            table.add_column(h, justify="right" if numbers and all(map(_numeric, numbers)) else "left")
+        for r in rows:
+            table.add_row(*[Text(c) for c in r])  # Text: cells like "[0.1, 0.3]" are not rich markup
+        _console().print(table)
+        return None
+    if fmt == "markdown":
+        return f"**{title}**\n\n" + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(headers)
+        w.writerows(rows)
+        return buf.getvalue()
+    raise ValueError(fmt)
+
+
+def note(text: str, fmt: str = "rich") -> str | None:
+    """A line of explanation next to a table: printed (rich), returned (markdown), or sent to stderr (csv,
+    so that stdout stays machine-readable)."""
+    if fmt == "rich":
+        from rich.text import Text
+
+        _console().print(Text(text))
+        return None
+    if fmt == "markdown":
+        return text + "\n\n"
+    import sys
+
+    sys.stderr.write(text + "\n")
+    return None
+
+
+def join(parts) -> str | None:
+    """Concatenate the text pieces of render_rows / note (None where rich printed directly)."""
+    text = "".join(p for p in parts if p)
+    return text or None
