@@ -27,6 +27,14 @@ TrainFile = Annotated[Optional[Path], typer.Option(
     "--train-file", help="English training TSV to use instead of the source's train-en.tsv.")]
 Out = Annotated[Path, typer.Option("--out", help="Run store root: runs/<experiment>/<method>/seed<N>/.")]
 Fmt = Annotated[str, typer.Option("--format", help=FORMAT_HELP)]
+Epsilon = Annotated[Optional[float], typer.Option(
+    help="adv / rs-rp radius, as a fraction of the median word-embedding norm (defaults: adv 0.1, rs-rp 0.4).")]
+Steps = Annotated[Optional[int], typer.Option(help="adv: gradient-ascent steps K (default 1).")]
+StepSize = Annotated[Optional[float], typer.Option(help="adv: step size alpha, as a fraction of epsilon (default 1.25).")]
+Noise = Annotated[Optional[str], typer.Option(help="rs-rp: 'ball' (uniform in the ball, default) or 'gaussian'.")]
+Copies = Annotated[Optional[int], typer.Option(help="rs-da: augmented copies per pair (paper: 10 PAWS-X, 3 XNLI).")]
+Synonyms = Annotated[Optional[Path], typer.Option(
+    help="rs-da: local counterfitted_neighbors.json (default: download, verify sha256, cache; or $XLR_SYNONYMS).")]
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -34,6 +42,10 @@ def _split(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _method_options(**options) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items() if v is not None}
 
 
 def _check_format(fmt: str) -> str:
@@ -45,8 +57,11 @@ def _check_format(fmt: str) -> str:
 
 
 def _show(results_csv: Path, title: str, languages: list[str] | None, fmt: str) -> None:
+    from xlr.distributed import is_main_process
     from xlr.report import show_results
 
+    if not is_main_process():
+        return
     text = show_results(results_csv, title, languages, fmt)
     if text:
         sys.stdout.write(text)
@@ -55,7 +70,7 @@ def _show(results_csv: Path, title: str, languages: list[str] | None, fmt: str) 
 @app.command()
 def train(
     task: Annotated[str, typer.Option(help="pawsx or xnli.")] = "pawsx",
-    method: Annotated[str, typer.Option(help="Training method (see README: baseline, ...).")] = "baseline",
+    method: Annotated[str, typer.Option(help="baseline, adv, rs-rp or rs-da.")] = "baseline",
     model: Annotated[str, typer.Option(help="Hugging Face id, local model folder, or builtin:tiny-bert.")]
     = "bert-base-multilingual-cased",
     data_dir: DataDir = None,
@@ -76,6 +91,12 @@ def train(
     = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after N optimizer steps (quick checks).")] = None,
     generalized: Annotated[bool, typer.Option(help="Also evaluate every cross-language pair.")] = False,
+    epsilon: Epsilon = None,
+    steps: Steps = None,
+    step_size: StepSize = None,
+    noise: Noise = None,
+    copies: Copies = None,
+    synonyms: Synonyms = None,
     force: Annotated[bool, typer.Option(help="Retrain even if the run is finished.")] = False,
     fmt: Fmt = "rich",
 ):
@@ -88,11 +109,15 @@ def train(
                                       eval_steps=eval_steps, max_steps=max_steps,
                                       max_train_examples=max_train_examples,
                                       max_dev_examples=max_dev_examples).items() if v is not None}
-    exp = adhoc_experiment(task, model, method, seed, name=name, languages=_split(languages), data=data_dir,
-                           train_file=str(train_file) if train_file else None, max_test_examples=max_test_examples,
+    options = _method_options(epsilon=epsilon, steps=steps, step_size=step_size, noise=noise, copies=copies,
+                              synonyms=synonyms)
+    exp = adhoc_experiment(task, model, method, seed, name=name, options=options, languages=_split(languages),
+                           data=data_dir,
+                           train_file=str(train_file) if train_file else None,
+                           max_test_examples=max_test_examples,
                            generalized=generalized or None, train=protocol or None)
-    results = run_experiment(exp, out, force=force)
-    _show(results, exp.title, exp.languages, fmt)
+    for part, results in run_experiment(exp, out, force=force):
+        _show(results, part.title, part.languages, fmt)
 
 
 @app.command()
@@ -124,19 +149,131 @@ def reproduce(
     methods: Annotated[Optional[str], typer.Option(help="Comma-separated subset of methods to run.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override any TOML key, e.g. --set train.epochs=1 --set methods.adv.epsilon=0.5.")] = None,
+    epsilon: Epsilon = None,
+    steps: Steps = None,
+    step_size: StepSize = None,
+    noise: Noise = None,
+    copies: Copies = None,
+    synonyms: Synonyms = None,
     force: Annotated[bool, typer.Option(help="Retrain finished runs.")] = False,
     fmt: Fmt = "rich",
 ):
-    """Run every (method, seed) of an experiment and print its table in the paper's layout."""
+    """Run every (method, seed) of an experiment and print its table in the paper's layout.
+
+    Method options (--epsilon, --steps, ...) apply to every method of the experiment that has them."""
     from xlr.experiments import cli_overrides, load_experiment
     from xlr.pipeline import run_experiment
 
     _check_format(fmt)
     overrides = cli_overrides(data=data_dir, train_file=str(train_file) if train_file else None, model=model,
-                              seeds=seeds, methods=methods, assignments=set_)
+                              seeds=seeds, methods=methods, assignments=set_,
+                              method_options=_method_options(epsilon=epsilon, steps=steps, step_size=step_size,
+                                                             noise=noise, copies=copies, synonyms=synonyms))
     exp = load_experiment(experiment, profile, overrides)
-    results = run_experiment(exp, out, force=force)
-    _show(results, exp.title, exp.languages, fmt)
+    for part, results in run_experiment(exp, out, force=force):
+        _show(results, part.title, part.languages, fmt)
+
+
+@app.command()
+def augment(
+    input: Annotated[Path, typer.Option("--input", help="Training TSV (sentence1, sentence2, label).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the augmented TSV.")],
+    task: Annotated[str, typer.Option(help="pawsx or xnli (for the label set).")] = "pawsx",
+    num: Annotated[int, typer.Option(help="Copies per pair (paper: 10 PAWS-X, 3 XNLI).")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed; the output is deterministic.")] = 7,
+    synonyms: Synonyms = None,
+):
+    """Write RS-DA's synonym-substituted training data, like the paper's perturb.py."""
+    from xlr.progress import say
+    from xlr.synonyms import augment_file
+
+    stats = augment_file(task, input, out, num, seed, str(synonyms) if synonyms else None)
+    say(f"wrote {stats.pairs * num} pairs to {out}")
+    print(stats.summary())
+
+
+# ------------------------------------------------------------------------------------ compare, analyze
+
+Results = Annotated[Optional[list[Path]], typer.Argument(
+    help="Results CSVs, experiment folders (with results.csv), run folders or a runs root. "
+         "Default: every runs/*/results.csv.", show_default=False)]
+
+
+def _write(text: str | None) -> None:
+    if text:
+        sys.stdout.write(text)
+
+
+@app.command()
+def compare(
+    results: Results = None,
+    against: Annotated[str, typer.Option(help="Folder of paper tables (*.csv) and claims.toml, or one CSV.")]
+    = "paper_results",
+    tolerance_language: Annotated[Optional[float], typer.Option(
+        help="Allowed |ours - paper| for a language, in points (default: the experiment TOML's, else 2.0).")] = None,
+    tolerance_average: Annotated[Optional[float], typer.Option(
+        help="Allowed |ours - paper| for an average, in points (default: the experiment TOML's, else 1.0).")] = None,
+    between: Annotated[Optional[tuple[str, str]], typer.Option(
+        help="Compare two of our methods instead, e.g. --between baseline rs-da: paired bootstrap over the "
+             "stored per-item test predictions, runs paired by seed.", show_default=False)] = None,
+    setting: Annotated[str, typer.Option(help="--between: standard or generalized predictions.")] = "standard",
+    resamples: Annotated[int, typer.Option(help="--between: bootstrap resamples.")] = 1000,
+    bootstrap_seed: Annotated[int, typer.Option(help="--between: random seed of the resampling.")] = 0,
+    fmt: Fmt = "rich",
+):
+    """Compare our results with the paper's (cell by cell within tolerance) and check its claims.
+
+    Ours is the mean over seeds. Exit 0 when all that can be checked holds, 1 when a cell is outside
+    tolerance or a claim fails, 2 on bad input. With --between A B instead: is method B better than A,
+    by a paired bootstrap over the test items."""
+    _check_format(fmt)
+    if between:
+        from xlr import bootstrap
+
+        found = bootstrap.between(results, between[0], between[1], setting, resamples, bootstrap_seed)
+        _write(bootstrap.show(found, between[0], between[1], resamples, fmt))
+        return
+    from xlr import compare as comparing
+
+    comparison = comparing.compare(results, against, tolerance_language, tolerance_average)
+    _write(comparing.show(comparison, fmt))
+    comparison.raise_if_failed()
+
+
+analyze_app = typer.Typer(help="Analyses of results (lang2vec language distance vs gains).", no_args_is_help=True)
+app.add_typer(analyze_app, name="analyze")
+
+
+@analyze_app.command("distance")
+def analyze_distance(
+    results: Results = None,
+    paper: Annotated[bool, typer.Option("--paper", help="Analyze the paper's own numbers (paper_results).")]
+    = False,
+    against: Annotated[str, typer.Option(help="With --paper: the paper_results folder or CSV.")] = "paper_results",
+    source: Annotated[str, typer.Option(help="Source (training) language; excluded from the correlation.")] = "en",
+    features: Annotated[Optional[str], typer.Option(
+        help="Comma-separated lang2vec feature sets (default: syntax_knn,geo,fam,inventory_knn,phonology_knn; "
+             "the first is plotted).", show_default=False)] = None,
+    baseline: Annotated[str, typer.Option(help="The method gains are measured against.")] = "baseline",
+    plot: Annotated[Optional[Path], typer.Option(help="Write a labelled scatter plot (.png, .pdf or .svg).")]
+    = None,
+    fmt: Fmt = "rich",
+):
+    """Do gains over the baseline grow with the language's lang2vec distance from the source?
+
+    Prints the distances, the gains, and Pearson and Spearman correlations with p-values; --plot also
+    draws a labelled scatter plot. --paper runs it offline on the paper's own numbers."""
+    from xlr import distance
+
+    _check_format(fmt)
+    if plot:
+        distance.plot_format(plot)
+    rows = distance.load_rows(results, paper, against)
+    analyses = distance.analyze(rows, source, _split([features]) if features else distance.FEATURES, baseline)
+    _write(distance.show(analyses, fmt))
+    if plot:
+        distance.plot(analyses, plot)
+        sys.stderr.write(f"plot written to {plot}\n")
 
 
 docker_app = typer.Typer(help="Build and run the xlr container: GPUs, the Hugging Face cache and runs/ mounted.",
@@ -192,6 +329,14 @@ def docker_run(
 
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if os.environ.get("XLR_LOG_LEVEL"):  # e.g. DEBUG: every file write, with the writing rank
+        import logging
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        logger = logging.getLogger("xlr")
+        logger.setLevel(os.environ["XLR_LOG_LEVEL"].upper())
+        logger.addHandler(handler)
     try:
         app()
     except XlrError as e:

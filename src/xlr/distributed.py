@@ -16,6 +16,23 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
+def setup() -> None:
+    """Join the process group early (before any file is touched) when launched with several processes.
+
+    accelerate's PartialState is the same state Trainer uses later, so this only moves the start forward.
+    """
+    if world_size() > 1:
+        from accelerate import PartialState
+
+        PartialState(cpu=not _cuda())
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def barrier() -> None:
     """Wait for every process (a no-op when not distributed)."""
     import torch.distributed as dist

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from xlr.data import BUILTIN_FIXTURE, check_languages, get_task
 from xlr.errors import XlrError
-from xlr.objectives import get_method, resolve_options
+from xlr.objectives import METHODS, get_method, resolve_options
 from xlr.resources import shipped_dir
 from xlr.training import Protocol, protocol_for
 
@@ -24,8 +24,10 @@ else:  # pragma: no cover
 TOP_LEVEL_KEYS = {
     "title": str, "notes": str, "task": str, "model": str, "source_language": str, "languages": list,
     "methods": (list, dict), "seeds": list, "data": str, "train_file": str, "max_test_examples": int,
-    "generalized": bool, "paper": str, "tolerance": dict, "train": dict, "profiles": dict,
+    "generalized": bool, "paper": str, "tolerance": dict, "train": dict, "profiles": dict, "include": list,
 }
+# an experiment that only gathers others (`include = ["table1", "xnli"]`) may set just these
+COMPOSITE_KEYS = {"title", "notes", "include", "generalized", "profiles"}
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Experiment:
     method_options: dict = field(default_factory=dict)
     profile: str | None = None
     path: str | None = None
+    # a composite experiment runs its parts (their runs live under their own names, so they are shared)
+    parts: list["Experiment"] = field(default_factory=list)
 
     @property
     def run_name(self) -> str:
@@ -74,8 +78,10 @@ class RunSpec:
         e = self.experiment
         return {
             "task": e.task, "model": e.model, "source_language": e.source_language, "method": self.method,
-            "seed": self.seed, "method_options": self.options, "data": e.data, "train_file": e.train_file,
-            "protocol": vars(e.protocol()),
+            "seed": self.seed, "protocol": vars(e.protocol()),
+            "train_file": Path(e.train_file).name if e.train_file else None,
+            # where the data and the (checksum-verified) synonym table live does not change results
+            "method_options": {k: v for k, v in self.options.items() if k != "synonyms"},
         }
 
 
@@ -136,9 +142,16 @@ def parse_override(text: str) -> dict:
 
 def cli_overrides(data: str | None = None, train_file: str | None = None, model: str | None = None,
                   seeds: str | None = None, methods: str | None = None,
-                  assignments: list[str] | None = None) -> list[dict]:
-    """Command-line options as override dicts, applied after the profile."""
+                  assignments: list[str] | None = None, method_options: dict | None = None) -> list[dict]:
+    """Command-line options as override dicts, applied after the profile.
+
+    `method_options` (e.g. {"epsilon": 0.2}) go to every method of the experiment that has that option.
+    """
     over: dict = {}
+    for name, method in METHODS.items():
+        mine = {k: v for k, v in (method_options or {}).items() if k in method.defaults}
+        if mine:
+            over.setdefault("methods", {})[name] = mine
     if data is not None:
         over["data"] = data
     if train_file is not None:
@@ -151,7 +164,7 @@ def cli_overrides(data: str | None = None, train_file: str | None = None, model:
         except ValueError:
             raise XlrError(f"--seeds '{seeds}': expected comma-separated integers, e.g. 1,2,3") from None
     if methods is not None:
-        over["methods"] = {"run": [m.strip() for m in methods.split(",") if m.strip()]}
+        over.setdefault("methods", {})["run"] = [m.strip() for m in methods.split(",") if m.strip()]
     return [over] + [parse_override(a) for a in assignments or []]
 
 
@@ -162,6 +175,8 @@ def load_experiment(name_or_path: str, profile: str | None = None, overrides: li
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise XlrError(f"{path}: not valid TOML ({e})") from None
     profiles = raw.pop("profiles", {})
+    if "include" in raw:
+        return _composite(raw, path, profile, overrides or [])
     raw = _normalize(raw)
     if profile is not None:
         if profile not in profiles:
@@ -170,6 +185,24 @@ def load_experiment(name_or_path: str, profile: str | None = None, overrides: li
     for over in overrides or []:
         raw = _merge(raw, _normalize(over))
     return experiment_from_dict(raw, name=path.stem, path=str(path), profile=profile)
+
+
+def _composite(raw: dict, path: Path, profile: str | None, overrides: list[dict]) -> Experiment:
+    """`include = [...]`: load each part with the same profile and overrides (plus `generalized`)."""
+    extra = sorted(set(raw) - COMPOSITE_KEYS)
+    if extra:
+        raise XlrError(f"{path.name}: an experiment with 'include' takes only {', '.join(sorted(COMPOSITE_KEYS))}; "
+                       f"move {', '.join(extra)} into the included files")
+    names = raw["include"]
+    if not names or not all(isinstance(n, str) for n in names):
+        raise XlrError(f"{path.name}: include must list experiment names, e.g. include = [\"table1\"]")
+    if path.stem in names:
+        raise XlrError(f"{path.name} includes itself")
+    passed = overrides + ([{"generalized": raw["generalized"]}] if "generalized" in raw else [])
+    parts = [load_experiment(name, profile, passed) for name in names]
+    return Experiment(name=path.stem, title=raw.get("title", path.stem), task=parts[0].task, model=parts[0].model,
+                      source_language=parts[0].source_language, languages=[], methods=[], seeds=[],
+                      generalized=raw.get("generalized", False), profile=profile, path=str(path), parts=parts)
 
 
 def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: str | None = None) -> Experiment:

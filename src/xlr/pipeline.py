@@ -22,6 +22,7 @@ from xlr.experiments import Experiment, RunSpec
 from xlr.models import BUILTIN_TINY_BERT, load_model, load_trained
 from xlr.objectives import make_objective
 from xlr.progress import RichProgressCallback, quiet_libraries, say
+from xlr.report import write_heatmaps
 from xlr.runs import RunDir, write_results
 from xlr.training import Protocol, fit, protocol_for
 
@@ -109,8 +110,15 @@ def train_run(spec: RunSpec, rd: RunDir) -> None:
 
 
 def training_data(spec: RunSpec, train_set):
-    """The training pairs a method trains on (RS-DA replaces them by synonym-substituted copies)."""
-    return train_set
+    """The training pairs a method trains on: RS-DA replaces them by synonym-substituted copies."""
+    if spec.method != "rs-da":
+        return train_set
+    from xlr.synonyms import augment, load_neighbors
+
+    neighbors = load_neighbors(spec.options.get("synonyms"))
+    augmented, stats = augment(train_set, neighbors, int(spec.options["copies"]), seed=spec.seed)
+    say(f"  rs-da: {spec.options['copies']} copies per pair; {stats.summary()}")
+    return augmented
 
 
 def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, data: str | None = None,
@@ -168,18 +176,44 @@ def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, d
                 "best_step": info["fit"]["best_step"], "best_accuracy": info["fit"]["best_dev_accuracy"]},
         "train": {k: info["fit"][k] for k in ("steps", "train_examples", "seconds")},
         "objective": info.get("objective"),
-        "test": test, "test_rows": rows,
+        "test": test, "test_rows": rows, "max_test_examples": n,
     }
     rd.write_metrics(metrics)
     return metrics
 
 
+def evaluation_covered(rd: RunDir, config: dict) -> bool:
+    """Whether the run's metrics already hold every test set `config` asks for (same row limit)."""
+    if not rd.metrics_path.is_file():
+        return False
+    metrics = rd.read_metrics()
+    if metrics.get("max_test_examples") != config.get("max_test_examples"):
+        return False
+    test = metrics.get("test", {})
+    langs = config["languages"]
+    if not set(langs) <= set(test.get("standard", {})):
+        return False
+    if config.get("generalized"):
+        return {f"{a}-{b}" for a in langs for b in langs} <= set(test.get("generalized", {}))
+    return True
+
+
 def execute(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: bool = False) -> RunDir:
     rd = prepare(spec, out, force)
-    if rd.is_done():
-        say(f"[dim]skip {rd.path}: already finished (delete its DONE file or pass --force to redo it)[/]")
-        return rd
     config = run_config(spec)
+    if rd.is_done():
+        previous = rd.read_config()
+        if evaluation_covered(rd, config):
+            say(f"[dim]skip {rd.path}: already finished (delete its DONE file or pass --force to redo it)[/]")
+            return rd
+        # a finished model asked for more test sets (say, the generalized pairs): evaluate only those
+        config["languages"] = list(dict.fromkeys(previous["languages"] + config["languages"]))
+        config["generalized"] = bool(previous.get("generalized") or config["generalized"])
+        say(f"{rd.path}: finished model, evaluating the test sets it does not have yet")
+        rd.write_config(config)
+        evaluate_run(rd, config)
+        write_results(rd.path.parent.parent)
+        return rd
     rd.write_config(config)
     if rd.has_model():
         say(f"{rd.path}: model already trained; evaluating")
@@ -191,14 +225,23 @@ def execute(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: boo
     return rd
 
 
-def run_experiment(exp: Experiment, out: Path, force: bool = False, keep_checkpoints: bool = False) -> Path:
-    """Run every (method, seed) of an experiment; return its results.csv."""
+def run_experiment(exp: Experiment, out: Path, force: bool = False,
+                   keep_checkpoints: bool = False) -> list[tuple[Experiment, Path]]:
+    """Run every (method, seed) of an experiment (or of each part); return (experiment, results.csv) pairs."""
     quiet_libraries()
+    distributed.setup()
+    if exp.parts:
+        return [done for part in exp.parts for done in run_experiment(part, out, force, keep_checkpoints)]
     specs = exp.runs()
     for i, spec in enumerate(specs, 1):
         say(f"[bold cyan]run {i}/{len(specs)}[/]: {spec.method}, seed {spec.seed}")
         execute(spec, out, force, keep_checkpoints)
-    return write_results(Path(out) / exp.run_name)
+    results = write_results(Path(out) / exp.run_name)
+    if distributed.is_main_process():
+        for png in write_heatmaps(results, exp.title):
+            say(f"wrote {png}")
+    distributed.barrier()
+    return [(exp, results)]
 
 
 def evaluate_existing(run_dir: Path, languages: list[str] | None, data: str | None):

@@ -80,17 +80,188 @@ def render(title: str, columns: list[str], body, fmt: str = "rich", first: str =
     raise ValueError(fmt)
 
 
+# ------------------------------------------------------------------------------- generalized setting
+
+def generalized_matrices(rows: list[dict]) -> tuple[list[str], dict[str, dict[tuple[str, str], float]]]:
+    """-> (languages in order, {method: {(l1, l2): mean accuracy over seeds}}) from generalized rows."""
+    cells = defaultdict(list)
+    for r in rows:
+        if r["setting"] == "generalized" and not r["language"].startswith("avg"):
+            l1, l2 = r["language"].split("-")
+            cells[(r["method"], l1, l2)].append(float(r["accuracy"]))
+    langs = _order([l1 for (_, l1, _) in cells])
+    methods = _order([m for (m, _, _) in cells], ("baseline", "adv", "rs-rp", "rs-da"))
+    return langs, {m: {(a, b): statistics.fmean(cells[(m, a, b)]) for a in langs for b in langs
+                       if cells.get((m, a, b))} for m in methods}
+
+
+def _matrix_body(langs, matrix):
+    return [(l1, {l2: (matrix[(l1, l2)], None, 1) for l2 in langs if (l1, l2) in matrix}) for l1 in langs]
+
+
+def _signed(stat) -> str:
+    return "–" if stat is None else f"{stat[0]:+.1f}"
+
+
+def render_generalized(title: str, rows: list[dict], fmt: str = "rich") -> str | None:
+    """Per method: the l1 x l2 matrix (rows: sentence-1 language), its difference to the baseline, then the
+    averages over all pairs and over mixed pairs (l1 != l2)."""
+    langs, matrices = generalized_matrices(rows)
+    texts = []
+    for method, matrix in matrices.items():
+        texts.append(render(f"{title}: generalized, {method} (row: sentence 1, column: sentence 2)",
+                            langs, _matrix_body(langs, matrix), fmt, first="s1 \\ s2"))
+        base = matrices.get("baseline")
+        if base and method != "baseline":
+            diff = {k: v - base[k] for k, v in matrix.items() if k in base}
+            body = _matrix_body(langs, diff)
+            if fmt == "rich":
+                table = Table(title=f"{title}: generalized, {method} minus baseline", title_justify="left")
+                table.add_column("s1 \\ s2", style="bold")
+                for c in langs:
+                    table.add_column(c, justify="right")
+                for name, stats in body:
+                    table.add_row(name, *[_colour(stats.get(c)) for c in langs])
+                stdout.print(table)
+            else:
+                texts.append(render(f"{method} minus baseline", langs, body, fmt, first="s1 \\ s2"))
+    avg_columns, avg_body = method_table([r for r in rows if r["language"].startswith("avg")], "generalized")
+    texts.append(render(f"{title}: generalized averages (all pairs; mixed pairs only)", avg_columns, avg_body, fmt))
+    return None if fmt == "rich" else "\n".join(t for t in texts if t)
+
+
+def _colour(stat) -> str:
+    text = _signed(stat)
+    if stat is None or abs(stat[0]) < 0.05:
+        return text
+    return f"[green]{text}[/]" if stat[0] > 0 else f"[red]{text}[/]"
+
+
+def write_heatmaps(results_csv, title: str) -> list:
+    """One PNG per method (accuracy matrix) and per robust method (difference to the baseline), beside
+    results.csv. Written atomically; returns the paths."""
+    from pathlib import Path
+
+    from xlr.runs import atomic_write_bytes, read_results_csv
+
+    rows = read_results_csv(results_csv)
+    langs, matrices = generalized_matrices(rows)
+    if not matrices:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    folder = Path(results_csv).parent
+    written = []
+    for method, matrix in matrices.items():
+        base = matrices.get("baseline")
+        views = [("accuracy", matrix, "viridis", None)]
+        if base and method != "baseline":
+            views.append(("minus-baseline", {k: v - base[k] for k, v in matrix.items() if k in base}, "RdBu", 0.0))
+        for kind, values, cmap, centre in views:
+            grid = np.array([[values.get((a, b), np.nan) for b in langs] for a in langs])
+            fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(langs), 0.8 + 0.5 * len(langs)))
+            if centre is None:
+                im = ax.imshow(grid, cmap=cmap)
+            else:
+                span = float(np.nanmax(np.abs(grid))) or 1.0
+                im = ax.imshow(grid, cmap=cmap, vmin=-span, vmax=span)
+            ax.set_xticks(range(len(langs)), langs)
+            ax.set_yticks(range(len(langs)), langs)
+            ax.set_xlabel("sentence 2 language")
+            ax.set_ylabel("sentence 1 language")
+            for i in range(len(langs)):
+                for j in range(len(langs)):
+                    if not np.isnan(grid[i, j]):
+                        ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", fontsize=7)
+            label = "accuracy (%)" if centre is None else "difference (points)"
+            fig.colorbar(im, ax=ax, label=label, shrink=0.8)
+            ax.set_title(f"{method}: {'accuracy' if centre is None else 'minus baseline'}", fontsize=9)
+            fig.tight_layout()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=120)
+            plt.close(fig)
+            path = folder / f"generalized-{method}{'' if kind == 'accuracy' else '-minus-baseline'}.png"
+            atomic_write_bytes(path, buf.getvalue())
+            written.append(path)
+    return written
+
+
 def show_results(results_csv, title: str, languages: list[str] | None, fmt: str = "rich") -> str | None:
-    """The standard-setting table of a results.csv (and the generalized averages when present)."""
+    """The standard-setting table of a results.csv, then the generalized matrices when present."""
     from xlr.runs import read_results_csv
 
     rows = read_results_csv(results_csv)
     columns, body = method_table(rows, "standard", languages)
     text = render(title, columns, body, fmt)
     if any(r["setting"] == "generalized" for r in rows):
-        g_columns, g_body = method_table([r for r in rows if r["language"].startswith("avg")], "generalized")
-        extra = render(f"{title}: generalized setting (sentence 1 and 2 in different languages)", g_columns, g_body,
-                       fmt)
+        extra = render_generalized(title, rows, fmt)
         if text is not None and extra is not None:
             text += "\n" + extra
     return text
+
+
+# ---------------------------------------------------------------------- plain tables (compare, analyze)
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text.replace("−", "-").lstrip("+"))
+        return True
+    except ValueError:
+        return False
+
+
+def _console() -> Console:
+    """The terminal's console; when stdout is a file or pipe (logs, CI), a wide one, so that tables are
+    not squeezed to 80 columns and their headers truncated."""
+    return stdout if stdout.is_terminal else Console(highlight=False, width=max(stdout.width, 160))
+
+
+def render_rows(title: str, headers: list[str], rows: list[list[str]], fmt: str = "rich") -> str | None:
+    """A table of ready-made text cells: printed with rich (returns None), or returned as markdown
+    (the title in bold above it) or CSV (header and rows only, so the output stays one CSV table)."""
+    if fmt == "rich":
+        from rich.text import Text
+
+        table = Table(title=Text(title), title_justify="left")
+        for i, h in enumerate(headers):
+            numbers = [r[i] for r in rows if r[i] not in ("", "–")]
+            table.add_column(h, justify="right" if numbers and all(map(_numeric, numbers)) else "left")
+        for r in rows:
+            table.add_row(*[Text(c) for c in r])  # Text: cells like "[0.1, 0.3]" are not rich markup
+        _console().print(table)
+        return None
+    if fmt == "markdown":
+        return f"**{title}**\n\n" + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(headers)
+        w.writerows(rows)
+        return buf.getvalue()
+    raise ValueError(fmt)
+
+
+def note(text: str, fmt: str = "rich") -> str | None:
+    """A line of explanation next to a table: printed (rich), returned (markdown), or sent to stderr (csv,
+    so that stdout stays machine-readable)."""
+    if fmt == "rich":
+        from rich.text import Text
+
+        _console().print(Text(text))
+        return None
+    if fmt == "markdown":
+        return text + "\n\n"
+    import sys
+
+    sys.stderr.write(text + "\n")
+    return None
+
+
+def join(parts) -> str | None:
+    """Concatenate the text pieces of render_rows / note (None where rich printed directly)."""
+    text = "".join(p for p in parts if p)
+    return text or None

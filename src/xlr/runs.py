@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -27,6 +28,7 @@ import numpy as np
 from xlr import distributed
 from xlr.errors import XlrError
 
+log = logging.getLogger("xlr.runs")
 RESULT_COLUMNS = ["experiment", "task", "model", "method", "seed", "setting", "language", "accuracy"]
 SETTINGS = ("standard", "generalized")
 
@@ -35,6 +37,7 @@ SETTINGS = ("standard", "generalized")
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
+    log.debug("rank %d writes %s", distributed.rank(), path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

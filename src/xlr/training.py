@@ -196,6 +196,8 @@ def training_arguments(protocol: Protocol, seed: int, output_dir: Path, **extra)
         disable_tqdm=True,
         dataloader_pin_memory=cuda,
         save_only_model=False,
+        # sequence classifiers use every parameter; skipping DDP's search for unused ones saves a graph walk
+        ddp_find_unused_parameters=False,
     )
     kwargs.update(extra)
     field_names = {f.name for f in dataclasses.fields(TrainingArguments)}

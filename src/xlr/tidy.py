@@ -1,0 +1,78 @@
+"""Tidy result rows for the analysis verbs: where they come from (results CSVs, experiment folders, run
+folders, a runs root) and their means over seeds."""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from xlr.errors import XlrError
+from xlr.runs import RunDir, metrics_rows, read_results_csv
+
+DEFAULT_ROOT = Path("runs")
+# columns a results CSV may carry besides the tidy ones (paper_results adds both)
+EXTRA_COLUMNS = ("role", "source")
+# one measurement = one cell; the mean over seeds is taken per cell
+CELL = ("experiment", "task", "model", "method", "setting", "language")
+
+
+def result_sources(paths: list[Path] | None, root: Path = DEFAULT_ROOT) -> list[Path]:
+    """Results CSVs and finished run folders named by PATHS (default: every ROOT/*/results.csv)."""
+    if not paths:
+        found = sorted(Path(root).glob("*/results.csv"))
+        if not found:
+            raise XlrError(f"no results found: {root}/*/results.csv matches nothing; run `xlr reproduce NAME` "
+                           "first or pass a results CSV, an experiment folder or a run folder")
+        return found
+    out = []
+    for p in map(Path, paths):
+        if p.is_file():
+            out.append(p)
+        elif (p / "results.csv").is_file():
+            out.append(p / "results.csv")
+        elif (p / "metrics.json").is_file():
+            out.append(p)
+        elif p.is_dir() and sorted(p.glob("*/results.csv")):
+            out.extend(sorted(p.glob("*/results.csv")))
+        elif not p.exists():
+            raise XlrError(f"{p} does not exist")
+        else:
+            raise XlrError(f"{p} holds no results (expected a results CSV, an experiment folder with results.csv, "
+                           "a run folder with metrics.json, or a runs root)")
+    return out
+
+
+def load_results(paths: list[Path] | None, root: Path = DEFAULT_ROOT) -> list[dict]:
+    """Tidy rows of every source; reference rows (role=reference, e.g. XTREME's mBERT) are left out."""
+    rows = []
+    for source in result_sources(paths, root):
+        if source.is_dir():
+            run = RunDir(source)
+            if not run.is_done():
+                raise XlrError(f"{source} is not a finished run (no DONE); finish it or pass its experiment folder")
+            rows.extend(metrics_rows(run.read_metrics()))
+        else:
+            rows.extend(r for r in read_results_csv(source, extra_columns=EXTRA_COLUMNS)
+                        if r.get("role", "target") != "reference")
+    return rows
+
+
+def cell_means(rows: list[dict]) -> dict[tuple, tuple[float, int]]:
+    """{(experiment, task, model, method, setting, language): (mean accuracy over seeds, number of seeds)}."""
+    values = defaultdict(list)
+    for r in rows:
+        values[tuple(r[k] for k in CELL)].append(float(r["accuracy"]))
+    return {k: (statistics.fmean(v), len(v)) for k, v in values.items()}
+
+
+def groups(means: dict[tuple, tuple[float, int]]) -> dict[tuple, dict[tuple, float]]:
+    """{(experiment, task, model): {(method, setting, language): mean}}: one table per group."""
+    out: dict[tuple, dict[tuple, float]] = defaultdict(dict)
+    for (experiment, task, model, method, setting, language), (mean, _) in means.items():
+        out[(experiment, task, model)][(method, setting, language)] = mean
+    return dict(out)
+
+
+def group_label(group: tuple) -> str:
+    experiment, task, model = group
+    return f"{experiment} ({task}, {model})"

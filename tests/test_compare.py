@@ -1,0 +1,254 @@
+"""xlr compare: cells within tolerance, the paper's claims, exit codes, and the paired bootstrap."""
+import csv
+import io
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from conftest import REPO, run_xlr
+from xlr import bootstrap, claims, compare, distance, paper as paper_mod, tidy
+from xlr.errors import ChecksFailed, XlrError
+from xlr.runs import RESULT_COLUMNS, RunDir, read_results_csv, rows_to_csv
+
+PAPER = REPO / "paper_results"
+LANGS = ["en", "de", "es", "fr", "ja", "ko", "zh"]
+
+
+def paper_rows() -> list[dict]:
+    """The paper's own target rows, as if they were our results (seed 7)."""
+    rows = read_results_csv(PAPER / "pawsx_mbert.csv", extra_columns=("role", "source"))
+    return [{**r, "seed": 7} for r in rows if r["role"] == "target"]
+
+
+def write(path, rows):
+    path.write_text(rows_to_csv(rows, RESULT_COLUMNS))
+    return path
+
+
+def moved(rows, method, language, by, setting="standard"):
+    return [{**r, "accuracy": r["accuracy"] + by}
+            if (r["method"], r["language"], r["setting"]) == (method, language, setting) else r for r in rows]
+
+
+def groups_of(rows):
+    return tidy.groups(tidy.cell_means(rows))
+
+
+def verdicts(rows) -> dict[str, claims.Verdict]:
+    return {v.claim.id: v for v in claims.check(paper_mod.load(PAPER), groups_of(rows))}
+
+
+# ------------------------------------------------------------------------------------- the CLI, end to end
+
+def test_paper_rows_compare_clean(tmp_path):
+    proc = run_xlr("compare", write(tmp_path / "ours.csv", paper_rows()))
+    assert proc.returncode == 0, proc.stderr
+    assert "32 of 32 cells within tolerance" in proc.stdout
+    assert "robust-beats-baseline" in proc.stdout and "holds" in proc.stdout
+
+
+def test_a_cell_three_points_off_fails_and_is_named(tmp_path):
+    proc = run_xlr("compare", write(tmp_path / "ours.csv", moved(paper_rows(), "adv", "de", -3.0)))
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "outside tolerance: pawsx adv de (ours 83.5, paper 86.5)"
+    assert "OUTSIDE" in proc.stdout
+
+
+def test_corrupt_csv_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("experiment,task,model,method,seed,setting,language,accuracy\ne,pawsx,m,adv,7,standard,de\n")
+    proc = run_xlr("compare", bad)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert "wrong number of fields" in proc.stderr
+
+
+def test_unknown_columns_and_missing_files_are_exit_2(tmp_path):
+    bad = write(tmp_path / "r.csv", paper_rows()).read_text().replace("accuracy", "acc", 1)
+    (tmp_path / "r.csv").write_text(bad)
+    for args in (["compare", tmp_path / "r.csv"], ["compare", tmp_path / "nope.csv"],
+                 ["compare", write(tmp_path / "ok.csv", paper_rows()), "--against", tmp_path / "none"]):
+        proc = run_xlr(*args)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, (args, proc.stderr)
+
+
+def test_csv_format_is_one_table(tmp_path):
+    proc = run_xlr("compare", write(tmp_path / "ours.csv", paper_rows()), "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert len(rows) == 32 and set(rows[0]) >= {"method", "language", "ours", "paper", "diff", "verdict"}
+    assert "claim robust-beats-baseline" in proc.stderr  # claims go to the log, stdout stays CSV
+
+
+# ------------------------------------------------------------------------------------- cells and tolerances
+
+def test_tolerance_boundaries_and_overrides(tmp_path):
+    rows = moved(moved(paper_rows(), "rs-rp", "ja", +2.0), "rs-rp", "avg", -1.5)
+    result = compare.compare([write(tmp_path / "ours.csv", rows)], PAPER)
+    by = {(c.method, c.language): c for c in result.cells}
+    assert by[("rs-rp", "ja")].within  # exactly the language tolerance: within
+    assert not by[("rs-rp", "avg")].within and by[("rs-rp", "avg")].tolerance == 1.0
+    assert [f for f in result.failures()] == ["outside tolerance: pawsx rs-rp avg (ours 84.0, paper 85.5)"]
+    with pytest.raises(ChecksFailed, match="rs-rp avg"):
+        result.raise_if_failed()
+    relaxed = compare.compare([tmp_path / "ours.csv"], PAPER, tolerance_average=2.0)
+    assert relaxed.failures() == []
+    strict = compare.compare([tmp_path / "ours.csv"], PAPER, tolerance_language=1.0)
+    assert "outside tolerance: pawsx rs-rp ja (ours 79.9, paper 77.9)" in strict.failures()
+
+
+def test_ours_is_the_mean_over_seeds(tmp_path):
+    rows = paper_rows() + [{**r, "seed": 8, "accuracy": r["accuracy"] - 4.0} for r in paper_rows()]
+    result = compare.compare([write(tmp_path / "ours.csv", rows)], PAPER)
+    cell = next(c for c in result.cells if (c.method, c.language) == ("adv", "de"))
+    assert cell.seeds == 2 and cell.ours == pytest.approx(86.5 - 2.0) and cell.within
+
+
+def test_nothing_in_common_is_bad_input(tmp_path):
+    rows = [{**r, "model": "builtin:tiny-bert"} for r in paper_rows()]
+    with pytest.raises(XlrError, match="nothing to compare"):
+        compare.compare([write(tmp_path / "ours.csv", rows)], PAPER)
+
+
+def test_run_folders_and_experiment_folders_are_results(tmp_path):
+    run = RunDir.of(tmp_path / "runs", "table1", "adv", 7)
+    run.write_metrics({"experiment": "table1", "task": "pawsx", "model": "bert-base-multilingual-cased",
+                       "method": "adv", "seed": 7, "test": {"standard": {"de": 86.0, "avg": 84.2}}})
+    with pytest.raises(XlrError, match="not a finished run"):
+        tidy.load_results([run.path])
+    run.mark_done()
+    cells = compare.compare([run.path], PAPER).cells
+    assert {(c.language, c.ours, c.paper) for c in cells} == {("de", 86.0, 86.5), ("avg", 84.2, 84.0)}
+
+
+# ---------------------------------------------------------------------------------------------- claims
+
+def test_claims_on_the_papers_numbers():
+    v = verdicts(paper_rows())
+    assert v["robust-beats-baseline"].status == claims.HOLDS
+    # claim 2, recomputed here independently: lang2vec syntax_knn cosine distance vs gain, Spearman
+    p = {(r["method"], r["language"]): r["accuracy"] for r in paper_rows()}
+    targets = [lang for lang in LANGS if lang != "en"]
+    d = distance.distances("en", targets, ("syntax_knn",)).values["syntax_knn"]
+    detail = v["gains-grow-with-distance"].detail
+    signs = []
+    for m in ("adv", "rs-rp", "rs-da"):
+        rho, pval = spearmanr([d[lang] for lang in targets], [p[(m, lang)] - p[("baseline", lang)] for lang in targets])
+        assert f"{m} rho={rho:+.2f} (p={pval:.3f})" in detail
+        signs.append(rho > 0)
+    expected = claims.HOLDS if all(signs) else claims.FAILS
+    assert v["gains-grow-with-distance"].status == expected
+    print(f"claim 2 on the paper's numbers: {v['gains-grow-with-distance'].status}: {detail}")
+    assert v["generalized-gains-larger"].status == claims.CANNOT
+    assert "no generalized results" in v["generalized-gains-larger"].detail
+
+
+def test_claim_1_fails_when_a_robust_method_is_not_better(tmp_path):
+    rows = moved(paper_rows(), "adv", "avg", -0.7)  # 83.3 < baseline 83.4, still within tolerance
+    assert verdicts(rows)["robust-beats-baseline"].status == claims.FAILS
+    proc = run_xlr("compare", write(tmp_path / "ours.csv", rows))
+    assert proc.returncode == 1 and "claim fails: robust-beats-baseline (table1)" in proc.stderr
+
+
+def test_claims_say_what_they_need():
+    only_baseline = [r for r in paper_rows() if r["method"] == "baseline"]
+    v = verdicts(only_baseline)
+    assert v["robust-beats-baseline"].status == claims.CANNOT
+    assert "needs baseline and one of adv, rs-rp, rs-da" in v["robust-beats-baseline"].detail
+    assert v["gains-grow-with-distance"].status == claims.CANNOT
+    two_langs = [r for r in paper_rows() if r["language"] in ("en", "de", "ja", "avg")]
+    assert verdicts(two_langs)["gains-grow-with-distance"].status == claims.CANNOT
+    other_model = [{**r, "model": "xlm-roberta-base"} for r in paper_rows()]
+    assert verdicts(other_model)["robust-beats-baseline"].detail.startswith("no results for the paper's models")
+
+
+def test_claim_2_fails_when_gains_shrink_with_distance():
+    rows = paper_rows()
+    d = distance.distances("en", LANGS[1:], ("syntax_knn",)).values["syntax_knn"]
+    # every robust method gains exactly the negative distance: perfectly decreasing
+    base = {r["language"]: r["accuracy"] for r in rows if r["method"] == "baseline"}
+    rows = [{**r, "accuracy": base[r["language"]] - 10 * d[r["language"]]}
+            if r["method"] != "baseline" and r["language"] in d and r["language"] != "en" else r for r in rows]
+    v = verdicts(rows)["gains-grow-with-distance"]
+    assert v.status == claims.FAILS and "rho=-1.00" in v.detail
+
+
+def test_claim_3_compares_generalized_with_standard_gains():
+    rows = paper_rows()
+
+    def gen(method, avg_mixed):
+        return {**rows[0], "method": method, "setting": "generalized", "language": "avg-mixed", "accuracy": avg_mixed}
+
+    # standard avg gains: adv +0.6, rs-rp +2.1, rs-da +2.0
+    bigger = rows + [gen("baseline", 70.0), gen("adv", 71.0), gen("rs-rp", 73.0), gen("rs-da", 72.5)]
+    assert verdicts(bigger)["generalized-gains-larger"].status == claims.HOLDS
+    smaller = rows + [gen("baseline", 70.0), gen("adv", 71.0), gen("rs-rp", 71.0), gen("rs-da", 72.5)]
+    v = verdicts(smaller)["generalized-gains-larger"]
+    assert v.status == claims.FAILS and "rs-rp +1.0 generalized vs +2.1 standard" in v.detail
+    no_baseline = rows + [gen("adv", 71.0)]
+    assert verdicts(no_baseline)["generalized-gains-larger"].status == claims.CANNOT
+
+
+# ------------------------------------------------------------------------------------ paired bootstrap
+
+def fake_runs(root, method, seeds, correct_fraction, languages=("en", "de"), items=400, gold=None):
+    for seed in seeds:
+        run = RunDir.of(root, "exp", method, seed)
+        run.write_metrics({"experiment": "exp", "task": "pawsx", "model": "m", "method": method, "seed": seed,
+                           "test": {"standard": {lang: 0.0 for lang in languages}}})
+        for lang in languages:
+            g = (np.arange(items) % 2).astype(np.int8) if gold is None else gold
+            pred = g.copy()
+            wrong = int(items * (1 - correct_fraction))
+            pred[:wrong] = 1 - pred[:wrong]
+            run.save_predictions("standard", lang, pred, g)
+        run.mark_done()
+
+
+def test_bootstrap_finds_a_real_difference(tmp_path):
+    fake_runs(tmp_path, "baseline", [1, 2], 0.5)
+    fake_runs(tmp_path, "rs-da", [1, 2, 3], 1.0)  # seed 3 has no partner: left out
+    [(experiment, seeds, diffs)] = bootstrap.between([tmp_path / "exp"], "baseline", "rs-da")
+    assert experiment == "exp" and seeds == ["seed1", "seed2"]
+    assert [d.language for d in diffs] == ["en", "de", "avg"]
+    for d in diffs:
+        assert d.diff == pytest.approx(50.0) and d.excludes_zero and 40 < d.low <= 50 <= d.high < 60
+
+
+def test_bootstrap_of_identical_predictions_is_zero(tmp_path):
+    fake_runs(tmp_path, "baseline", [7], 0.7)
+    fake_runs(tmp_path, "adv", [7], 0.7)
+    [(_, _, diffs)] = bootstrap.between([tmp_path / "exp"], "baseline", "adv")
+    for d in diffs:
+        assert (d.low, d.diff, d.high) == (0.0, 0.0, 0.0) and not d.excludes_zero
+
+
+def test_bootstrap_is_reproducible_and_vectorized_correctly():
+    rng = np.random.default_rng(0)
+    a = {"de": rng.random((1, 300)) < 0.6}
+    b = {"de": rng.random((1, 300)) < 0.7}
+    first = bootstrap.paired_bootstrap(a, b, resamples=500, seed=3)
+    again = bootstrap.paired_bootstrap(a, b, resamples=500, seed=3)
+    assert first == again
+    d = (b["de"].astype(float) - a["de"].astype(float))[0] * 100
+    assert first[0].diff == pytest.approx(d.mean())
+    assert first[0].low < d.mean() < first[0].high
+
+
+def test_bootstrap_refuses_different_test_sets(tmp_path):
+    fake_runs(tmp_path, "baseline", [7], 0.5)
+    fake_runs(tmp_path, "adv", [7], 0.5, gold=np.ones(400, dtype=np.int8))
+    with pytest.raises(XlrError, match="gold labels differ|different items"):
+        bootstrap.between([tmp_path / "exp"], "baseline", "adv")
+    with pytest.raises(XlrError, match="common seed"):
+        bootstrap.between([tmp_path / "exp"], "baseline", "rs-rp")
+
+
+def test_compare_between_cli(tmp_path):
+    fake_runs(tmp_path / "runs", "baseline", [7], 0.5)
+    fake_runs(tmp_path / "runs", "rs-da", [7], 1.0)
+    proc = run_xlr("compare", "--between", "baseline", "rs-da", "--resamples", "200", "--format", "markdown",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "| avg" in proc.stdout and "yes" in proc.stdout and "+50.00" in proc.stdout

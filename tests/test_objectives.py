@@ -1,0 +1,156 @@
+"""ADV and RS-RP: the perturbation geometry, that PGD ascends, no leaked gradients, determinism, and that
+both train through the Trainer on BERT-, XLM-R- and DistilBERT-style encoders (fp32 and bf16 autocast)."""
+import pytest
+import torch
+from transformers import (BertConfig, BertForSequenceClassification, DistilBertConfig,
+                          DistilBertForSequenceClassification, XLMRobertaConfig, XLMRobertaForSequenceClassification)
+
+from xlr.errors import XlrError
+from xlr.objectives import (Adversarial, CrossEntropy, RandomPerturbation, make_objective, median_embedding_norm,
+                            project, resolve_options, uniform_in_ball)
+
+EPS_TOL = 1 + 1e-5
+
+
+def tiny(kind="bert", seed=0):
+    torch.manual_seed(seed)
+    common = dict(vocab_size=100, hidden_size=32, num_attention_heads=2, intermediate_size=64, num_labels=2,
+                  max_position_embeddings=64)
+    if kind == "bert":
+        return BertForSequenceClassification(BertConfig(num_hidden_layers=2, **common))
+    if kind == "xlmr":
+        return XLMRobertaForSequenceClassification(XLMRobertaConfig(num_hidden_layers=2, pad_token_id=1, **common))
+    return DistilBertForSequenceClassification(DistilBertConfig(
+        vocab_size=100, dim=32, n_layers=2, n_heads=2, hidden_dim=64, num_labels=2, max_position_embeddings=64))
+
+
+def batch(kind="bert", seed=1):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, 100, (4, 12), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, 8:] = 0  # padding at the end of two rows
+    mask[3, 5:] = 0
+    ids[mask == 0] = 0 if kind != "xlmr" else 1
+    out = {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 1, 1, 0])}
+    if kind == "bert":
+        out["token_type_ids"] = torch.zeros_like(ids)
+    return out
+
+
+def adv(model, epsilon=0.5, steps=3, step_size=0.5):
+    return Adversarial(epsilon, steps, step_size, median_embedding_norm(model))
+
+
+def test_pgd_stays_in_the_ball_and_off_padding():
+    model, inputs = tiny(), batch()
+    obj = adv(model)
+    delta = obj.perturbation(model, inputs)
+    norms = delta.norm(dim=-1)
+    mask = inputs["attention_mask"].bool()
+    assert (norms[mask] <= obj.epsilon * EPS_TOL).all()
+    assert (delta[~mask] == 0).all()
+    assert norms[mask].min() > 0.5 * obj.epsilon  # the normalised step reaches the boundary region
+
+
+def test_pgd_increases_the_loss():
+    model, inputs = tiny(), batch()
+    model.eval()  # no dropout: compare the same function at delta = 0 and at the adversarial delta
+    obj = adv(model, epsilon=1.0, steps=5, step_size=0.5)
+    torch.manual_seed(0)
+    delta = obj.perturbation(model, inputs)
+    rest = {k: v for k, v in inputs.items() if k != "input_ids"}
+    e = model.get_input_embeddings()(inputs["input_ids"]).detach()
+    with torch.no_grad():
+        clean = model(inputs_embeds=e, **rest).loss.item()
+        attacked = model(inputs_embeds=e + delta, **rest).loss.item()
+        randomly = model(inputs_embeds=e + uniform_in_ball(e.shape, obj.epsilon,
+                                                           inputs["attention_mask"].unsqueeze(-1).float()),
+                         **rest).loss.item()
+    assert attacked > clean and attacked > randomly
+
+
+def test_inner_loop_leaves_no_parameter_gradient():
+    model, inputs = tiny(), batch()
+    adv(model).perturbation(model, inputs)
+    assert all(p.grad is None for p in model.parameters())
+    loss, _ = adv(model).loss(model, inputs)
+    loss.backward()  # the outer loss does reach the parameters, the word embeddings included
+    assert model.get_input_embeddings().weight.grad is not None
+    assert model.classifier.weight.grad is not None
+
+
+def test_adv_step_is_deterministic_under_a_fixed_seed():
+    losses, deltas = [], []
+    for _ in range(2):
+        model, inputs = tiny(seed=3), batch()
+        torch.manual_seed(11)
+        obj = adv(model)
+        deltas.append(obj.perturbation(model, inputs))
+        torch.manual_seed(12)
+        losses.append(obj.loss(model, inputs)[0].item())
+    assert torch.equal(deltas[0], deltas[1]) and losses[0] == losses[1]
+
+
+def test_projection():
+    d = torch.tensor([[[3.0, 4.0], [0.3, 0.4]]])
+    out = project(d, 1.0, torch.ones(1, 2, 1))
+    assert torch.allclose(out.norm(dim=-1), torch.tensor([[1.0, 0.5]]))
+
+
+@pytest.mark.parametrize("noise", ["ball", "gaussian"])
+def test_rs_rp_noise_scale_freshness_and_padding(noise):
+    model, inputs = tiny(), batch()
+    obj = RandomPerturbation(0.4, noise, median_embedding_norm(model))
+    e = model.get_input_embeddings()(inputs["input_ids"]).detach()
+    mask = inputs["attention_mask"].unsqueeze(-1).float()
+    a, b = obj.sample(e, mask), obj.sample(e, mask)
+    real = inputs["attention_mask"].bool()
+    assert not torch.equal(a, b)  # fresh at every step
+    assert (a[~real] == 0).all() and (b[~real] == 0).all()
+    norms = a.norm(dim=-1)[real]
+    if noise == "ball":
+        assert (norms <= obj.epsilon * EPS_TOL).all()
+    else:  # sigma = eps / sqrt(d): the mean squared norm is eps^2
+        big = obj.sample(torch.zeros(64, 50, 32), torch.ones(64, 50, 1))
+        assert abs(big.pow(2).sum(-1).mean().sqrt().item() / obj.epsilon - 1) < 0.05
+
+
+def test_rs_rp_loss_uses_the_perturbed_embeddings():
+    model, inputs = tiny(), batch()
+    model.eval()
+    clean = CrossEntropy().loss(model, inputs)[0].item()
+    noisy = RandomPerturbation(2.0, "ball", median_embedding_norm(model)).loss(model, inputs)[0].item()
+    assert noisy != clean
+
+
+@pytest.mark.parametrize("kind", ["bert", "xlmr", "distilbert"])
+@pytest.mark.parametrize("method", ["adv", "rs-rp"])
+@pytest.mark.parametrize("bf16", [False, True])
+def test_methods_train_on_encoder_families(kind, method, bf16):
+    model, inputs = tiny(kind), batch(kind)
+    obj = make_objective(method, resolve_options(method, None), model)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss, outputs = obj.loss(model, inputs)
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss) and outputs.logits.shape == (4, 2)
+
+
+def test_padding_xlmr_positions_match_input_ids_path():
+    """inputs_embeds must give the same logits as input_ids when delta = 0 (right padding)."""
+    model, inputs = tiny("xlmr"), batch("xlmr")
+    model.eval()
+    rest = {k: v for k, v in inputs.items() if k not in ("input_ids", "labels")}
+    with torch.no_grad():
+        a = model(input_ids=inputs["input_ids"], **rest).logits
+        b = model(inputs_embeds=model.get_input_embeddings()(inputs["input_ids"]), **rest).logits
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_options_are_validated():
+    assert resolve_options("adv", {"epsilon": 0.2})["epsilon"] == 0.2
+    with pytest.raises(XlrError, match="method rs-da has no option epsilon"):
+        resolve_options("rs-da", {"epsilon": 0.2})
+    with pytest.raises(XlrError, match="noise must be"):
+        make_objective("rs-rp", {"epsilon": 0.1, "noise": "pink"}, tiny())
