@@ -23,7 +23,7 @@ RUN if ! python3 -c "import ensurepip, venv" 2>/dev/null; then \
 # the host user instead, so files in the mounted runs/ belong to them; HOME, the work dir and the
 # cache are writable for any uid (mode 1777) for that reason.
 RUN useradd --uid 10001 --user-group --no-create-home --home-dir /home/xlr xlr \
-    && install -d -m 1777 /home/xlr /work /work/runs /cache /cache/huggingface
+    && install -d -m 1777 /home/xlr /work /work/runs /cache /cache/huggingface /cache/xlr
 
 # A virtual environment (no clash with the system's externally managed pip), filled in three layers
 # from the least to the most often changed, so a source change reinstalls only xlr itself.
@@ -50,10 +50,12 @@ ENV PATH=/opt/xlr/bin:$PATH \
     VIRTUAL_ENV=/opt/xlr \
     HOME=/home/xlr \
     HF_HOME=/cache/huggingface \
+    XDG_CACHE_HOME=/cache \
     PYTHONUNBUFFERED=1
-# Results and downloads outlive the container when these are mounted from the host:
-#   -v "$PWD/runs:/work/runs" -v "$HOME/.cache/huggingface:/cache/huggingface"
-VOLUME ["/work/runs", "/cache/huggingface"]
+# Results and downloads outlive the container when these are mounted from the host: runs, the Hugging
+# Face cache, and xlr's own (RS-DA's synonym table):
+#   -v "$PWD/runs:/work/runs" -v "$HOME/.cache/huggingface:/cache/huggingface" -v "$HOME/.cache/xlr:/cache/xlr"
+VOLUME ["/work/runs", "/cache/huggingface", "/cache/xlr"]
 WORKDIR /work
 USER xlr
 ENTRYPOINT ["xlr"]

@@ -54,6 +54,7 @@ def test_run_maps_arguments_to_sdk_calls(tmp_path, monkeypatch):
     monkeypatch.setattr(container, "connect", lambda: client)
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     (tmp_path / "data").mkdir()
 
     result = CliRunner().invoke(app, [
@@ -71,8 +72,10 @@ def test_run_maps_arguments_to_sdk_calls(tmp_path, monkeypatch):
     mounts = {m["Target"]: (m["Source"], m["ReadOnly"]) for m in kwargs["mounts"]}
     assert mounts == {"/work/runs": (str(tmp_path / "runs"), False),
                       "/cache/huggingface": (str(tmp_path / "hf"), False),
+                      "/cache/xlr": (str(tmp_path / "cache" / "xlr"), False),
                       "/data": (str(tmp_path / "data"), True)}
-    assert (tmp_path / "runs").is_dir() and (tmp_path / "hf").is_dir()   # made as the user, not by the daemon
+    for made in ("runs", "hf", "cache/xlr"):                          # made as the user, not by the daemon
+        assert (tmp_path / made).is_dir(), made
     env = kwargs["environment"]
     assert env["HF_TOKEN"] == "hf_secret" and env["HF_HOME"] == "/cache/huggingface"
     assert env["HF_HUB_OFFLINE"] == "1"
@@ -82,6 +85,7 @@ def test_run_maps_arguments_to_sdk_calls(tmp_path, monkeypatch):
 def test_run_defaults_all_gpus_and_no_gpus_means_none(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HOME", raising=False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     config = container.run_config("xlr", [])
@@ -90,7 +94,8 @@ def test_run_defaults_all_gpus_and_no_gpus_means_none(tmp_path, monkeypatch):
     assert "HF_TOKEN" not in config["environment"]
     mounts = {m["Target"]: m["Source"] for m in config["mounts"]}
     assert mounts == {"/work/runs": str(tmp_path / "runs"),
-                      "/cache/huggingface": str(tmp_path / ".cache" / "huggingface")}
+                      "/cache/huggingface": str(tmp_path / ".cache" / "huggingface"),
+                      "/cache/xlr": str(tmp_path / ".cache" / "xlr")}
 
     client = fake_client()
     monkeypatch.setattr(container, "connect", lambda: client)
@@ -158,8 +163,8 @@ def check_smoke(stdout: str, runs) -> None:
 def test_image_runs_as_non_root_and_any_uid_can_write(engine, image):
     config = engine.images.get(image).attrs["Config"]
     assert config["Entrypoint"] == ["xlr"] and config["User"] == "xlr" and config["WorkingDir"] == "/work"
-    assert set(config["Volumes"]) == {"/work/runs", "/cache/huggingface"}
-    probe = "touch /work/runs/x /cache/huggingface/x $HOME/x /work/x && id -u"
+    assert set(config["Volumes"]) == {"/work/runs", "/cache/huggingface", "/cache/xlr"}
+    probe = "touch /work/runs/x /cache/huggingface/x /cache/xlr/x $HOME/x /work/x && id -u"
     out = subprocess.run(["docker", "run", "--rm", "--network", "none", "--user", "12345:12345", "--entrypoint",
                           "sh", image, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "12345", out.stderr

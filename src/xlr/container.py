@@ -1,7 +1,7 @@
 """Build and run the xlr image through the Docker SDK: GPUs, the Hugging Face cache and runs/ mounted.
 
 The image's layout is the Dockerfile's: work dir /work (runs in /work/runs), HF_HOME /cache/huggingface,
-ENTRYPOINT xlr. Runs use the host user's uid:gid, so the files they write in runs/ are the user's.
+xlr's own cache (RS-DA's synonym table) /cache/xlr, ENTRYPOINT xlr. Runs use the host user's uid:gid, so the files they write in runs/ are the user's.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from xlr.errors import XlrError
 
 CONTAINER_RUNS = "/work/runs"
 CONTAINER_HF_HOME = "/cache/huggingface"
+CONTAINER_XLR_CACHE = "/cache/xlr"
 PASS_THROUGH_ENV = ("HF_TOKEN",)
 GPU = [["gpu"]]
 
@@ -106,6 +107,12 @@ def host_hf_home() -> Path:
     return Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
 
 
+def host_xlr_cache() -> Path:
+    from xlr.synonyms import cache_path
+
+    return cache_path().parent
+
+
 def run_config(image: str, args: list[str], gpus: str = "all", runs: Path = Path("runs"),
                hf_home: Path | None = None, env: list[str] = (), volumes: list[str] = (),
                network: str | None = None) -> dict:
@@ -117,6 +124,7 @@ def run_config(image: str, args: list[str], gpus: str = "all", runs: Path = Path
     environment.update(_env_pair(item) for item in env)
     mounts = [Mount(CONTAINER_RUNS, str(Path(runs).resolve()), type="bind"),
               Mount(CONTAINER_HF_HOME, str(Path(hf_home or host_hf_home()).resolve()), type="bind"),
+              Mount(CONTAINER_XLR_CACHE, str(host_xlr_cache().resolve()), type="bind"),
               *(_volume(v) for v in volumes)]
     return dict(image=image, command=list(args) or None, device_requests=device_requests(gpus), mounts=mounts,
                 environment=environment, user=f"{os.getuid()}:{os.getgid()}", network_mode=network,
@@ -129,8 +137,9 @@ def run(image: str, args: list[str], **options) -> int:
     import docker
 
     config = run_config(image, args, **options)
-    for mount in config["mounts"][:2]:      # made here, as the user: the daemon would make them as root
-        Path(mount["Source"]).mkdir(parents=True, exist_ok=True)
+    for mount in config["mounts"]:          # ours are made here, as the user: the daemon would make them as root
+        if mount["Target"] in (CONTAINER_RUNS, CONTAINER_HF_HOME, CONTAINER_XLR_CACHE):
+            Path(mount["Source"]).mkdir(parents=True, exist_ok=True)
     client = connect()
     try:
         container = client.containers.create(**config)
