@@ -112,6 +112,7 @@ def test_no_daemon_is_one_line_exit_2(tmp_path):
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith("error: cannot reach the Docker daemon") and proc.stderr.count("\n") == 1, \
             proc.stderr
+    assert not (tmp_path / "runs").exists()                  # nothing made on the host for a run that cannot start
 
 
 def test_bad_docker_arguments_are_one_line_exit_2(tmp_path):

@@ -137,10 +137,10 @@ def run(image: str, args: list[str], **options) -> int:
     import docker
 
     config = run_config(image, args, **options)
+    client = connect()
     for mount in config["mounts"]:          # ours are made here, as the user: the daemon would make them as root
         if mount["Target"] in (CONTAINER_RUNS, CONTAINER_HF_HOME, CONTAINER_XLR_CACHE):
             Path(mount["Source"]).mkdir(parents=True, exist_ok=True)
-    client = connect()
     try:
         container = client.containers.create(**config)
     except docker.errors.ImageNotFound:
