@@ -34,7 +34,7 @@ def test_tiny_tokenizer_round_trips_through_save(tmp_path):
 
 @pytest.mark.parametrize("spec, message", [
     ("builtin:huge-bert", "unknown built-in model"),
-    ("./no/such/folder", "has no config.json"),
+    ("./no/such/folder", "does not exist"),
 ])
 def test_bad_model_specs(spec, message):
     with pytest.raises(XlrError, match=message):

@@ -78,6 +78,9 @@ def load_model(spec: str, task: Task, seed: int, tokenizer_texts: list[str] | No
         raise XlrError(f"unknown built-in model '{spec}'; the only one is {BUILTIN_TINY_BERT}")
     if _looks_like_path(spec):
         folder = Path(spec).expanduser()
+        if not folder.is_dir():
+            raise XlrError(f"model folder {folder} does not exist; pass --model with a local folder written by "
+                           "save_pretrained or a Hugging Face id")
         if not (folder / "config.json").is_file():
             raise XlrError(f"model folder {folder} has no config.json; pass --model with a folder written by "
                            "save_pretrained (config.json, weights, tokenizer files) or a Hugging Face id")
