@@ -33,6 +33,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(REPO / "bench" / "out" / "real_transfer"))
     ap.add_argument("--method", default="baseline")
     ap.add_argument("--data", default=str(SHARED / "data"))
+    ap.add_argument("--learning-rate", type=float, default=2e-5, help="the paper's 2e-5 by default")
+    ap.add_argument("--group-by-length", choices=["on", "off"], default="on")
     args = ap.parse_args()
 
     from xlr.experiments import adhoc_experiment
@@ -43,7 +45,8 @@ def main() -> None:
         "pawsx", e5_folder(), args.method, 7, name="real_transfer", languages=["en", "de", "ja", "zh"],
         data=args.data, train_file=str(Path(args.data) / "pawsx" / "train-en-small.tsv"), max_test_examples=1000,
         train={"max_train_examples": 3000, "epochs": 2, "batch_size": 32, "eval_steps": 50,
-               "max_dev_examples": 1000})
+               "max_dev_examples": 1000, "learning_rate": args.learning_rate,
+               "group_by_length": args.group_by_length == "on"})
     start = time.time()
     [(_, results)] = run_experiment(exp, Path(args.out), force=True)
     total = time.time() - start

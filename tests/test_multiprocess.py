@@ -28,3 +28,25 @@ def test_two_process_training_writes_from_rank_0_only(tmp_path, method):
     assert {(r["method"], r["language"]) for r in rows} == {(method, "en"), (method, "de"), (method, "avg")}
     config = (tmp_path / "pawsx" / method / "seed7" / "config.json").read_text()
     assert '"world_size": 2' in config
+
+
+def test_reproduce_with_two_processes(tmp_path):
+    """The whole reproduce path (train, publish, evaluate, results, generalized) under --nproc 2."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "xlr", "reproduce", "smoke", "--nproc", "2", "--methods", "baseline,rs-rp",
+         "--set", "train.epochs=2", "--out", str(tmp_path), "--format", "csv"],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert proc.stdout.splitlines()[0].startswith("method,en,de,es,fr,ja,ko,zh,avg")
+    rows = read_results_csv(tmp_path / "smoke" / "results.csv")
+    assert {r["method"] for r in rows} == {"baseline", "rs-rp"}
+    assert sum(r["setting"] == "generalized" for r in rows) == 2 * (49 + 2)
+    assert '"world_size": 2' in (tmp_path / "smoke" / "rs-rp" / "seed7" / "config.json").read_text()
+
+
+def test_bad_input_under_nproc_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "xlr", "reproduce", "smoke", "--nproc", "2", "--data-dir",
+                           str(tmp_path / "missing"), "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: ") and "Traceback" not in proc.stderr

@@ -1,5 +1,6 @@
 """`xlr reproduce smoke` end to end in a subprocess, offline."""
 import re
+import time
 
 from conftest import run_xlr
 
@@ -15,12 +16,25 @@ def table_header(stdout: str) -> list[str]:
 
 
 def test_smoke_prints_paper_table_and_skips_finished_runs(tmp_path):
+    start = time.time()
     first = run_xlr("reproduce", "smoke", "--out", tmp_path / "runs", env={"HF_HUB_OFFLINE": "1"}, check=True)
+    print(f"\nxlr reproduce smoke (4 methods, standard + 49 generalized pairs): {time.time() - start:.0f}s")
     header = table_header(first.stdout)
     assert header[1:] == LANGS + ["avg"], header
-    assert re.search(r"baseline\s*│(\s*\d+\.\d\s*│){8}", first.stdout), first.stdout
-    results = (tmp_path / "runs" / "smoke" / "results.csv").read_text().splitlines()
+    for method in ("baseline", "adv", "rs-rp", "rs-da"):
+        assert re.search(method + r"\s*│(\s*\d+\.\d\s*│){8}", first.stdout), first.stdout
+        assert "generalized, " + method in first.stdout.replace("\n", " ")
+    assert "avg-mixed" in first.stdout
+    exp = tmp_path / "runs" / "smoke"
+    results = (exp / "results.csv").read_text().splitlines()
     assert results[0] == "experiment,task,model,method,seed,setting,language,accuracy"
+    pairs = [line for line in results if ",generalized," in line and "avg" not in line]
+    assert len(pairs) == 4 * 49
+    pngs = sorted(p.name for p in exp.glob("*.png"))
+    assert pngs == ["generalized-adv-minus-baseline.png", "generalized-adv.png", "generalized-baseline.png",
+                    "generalized-rs-da-minus-baseline.png", "generalized-rs-da.png",
+                    "generalized-rs-rp-minus-baseline.png", "generalized-rs-rp.png"]
+    assert all((exp / p).read_bytes().startswith(b"\x89PNG") for p in pngs)
 
     second = run_xlr("reproduce", "smoke", "--out", tmp_path / "runs", "--format", "markdown", check=True)
     assert "already finished" in second.stderr

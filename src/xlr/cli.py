@@ -156,13 +156,16 @@ def reproduce(
     copies: Copies = None,
     synonyms: Synonyms = None,
     force: Annotated[bool, typer.Option(help="Retrain finished runs.")] = False,
+    nproc: Annotated[int, typer.Option(
+        help="Data-parallel processes on this machine (one per GPU; gloo on CPU), same effective batch.")] = 1,
     fmt: Fmt = "rich",
 ):
     """Run every (method, seed) of an experiment and print its table in the paper's layout.
 
     Method options (--epsilon, --steps, ...) apply to every method of the experiment that has them."""
+    from xlr import distributed
     from xlr.experiments import cli_overrides, load_experiment
-    from xlr.pipeline import run_experiment
+    from xlr.pipeline import preflight, run_experiment
 
     _check_format(fmt)
     overrides = cli_overrides(data=data_dir, train_file=str(train_file) if train_file else None, model=model,
@@ -170,6 +173,9 @@ def reproduce(
                               method_options=_method_options(epsilon=epsilon, steps=steps, step_size=step_size,
                                                              noise=noise, copies=copies, synonyms=synonyms))
     exp = load_experiment(experiment, profile, overrides)
+    if nproc > 1 and distributed.world_size() == 1:
+        preflight(exp)  # bad input fails here, once, before the workers start
+        raise typer.Exit(distributed.relaunch(nproc, sys.argv[1:]))
     for part, results in run_experiment(exp, out, force=force):
         _show(results, part.title, part.languages, fmt)
 
@@ -190,6 +196,29 @@ def augment(
     stats = augment_file(task, input, out, num, seed, str(synonyms) if synonyms else None)
     say(f"wrote {stats.pairs * num} pairs to {out}")
     print(stats.summary())
+
+
+data_app = typer.Typer(help="Data utilities.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("export")
+def data_export(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write {split}-{lang}.tsv (and {split}.ids) into.")],
+    task: Annotated[str, typer.Option(help="pawsx or xnli.")] = "pawsx",
+    languages: Annotated[Optional[list[str]], typer.Option(help="Languages (default: all of the task).")] = None,
+    splits: Annotated[str, typer.Option(help="Comma-separated splits: train, dev, test.")] = "train,dev,test",
+    data_dir: DataDir = None,
+):
+    """Write a task's data (by default from the Hugging Face hub) in the local TSV layout, for offline use."""
+    from xlr.data import check_languages, export, get_task, open_source
+    from xlr.progress import quiet_libraries, say
+
+    quiet_libraries()
+    t = get_task(task)
+    langs = check_languages(t, _split(languages) or list(t.languages))
+    written = export(t, open_source(data_dir), out, langs, _split([splits]))
+    say(f"wrote {len(written)} files to {out}")
 
 
 # ------------------------------------------------------------------------------------ compare, analyze

@@ -308,3 +308,29 @@ def generalized_pairs(task: Task, sets: dict[str, PairSet]) -> dict[tuple[str, s
             out[(l1, l2)] = PairSet(list(a.sentence1), list(b.sentence2), labels,
                                     f"{a.origin} x {b.origin}", a.ids)
     return out
+
+
+# ------------------------------------------------------------------------------------------ export
+
+def export(task: Task, source: Source, out: Path, languages: list[str], splits: list[str]) -> list[Path]:
+    """Write `{split}-{lang}.tsv` (and `{split}.ids` when every language has the same ids) under `out`,
+    so later runs read the local layout offline. Each file is written atomically."""
+    from xlr.runs import atomic_write_text
+
+    bad = [s for s in splits if s not in SPLITS]
+    if bad:
+        raise XlrError(f"unknown split {', '.join(bad)}; valid: {', '.join(SPLITS)}")
+    written = []
+    for split in splits:
+        ids = {}
+        for lang in languages:
+            pairs = source.load(task, split, lang)
+            path = Path(out) / f"{split}-{lang}.tsv"
+            atomic_write_text(path, format_tsv(pairs, task))
+            written.append(path)
+            ids[lang] = pairs.ids
+        if ids and all(v is not None for v in ids.values()) and len({tuple(v) for v in ids.values()}) == 1:
+            path = Path(out) / f"{split}.ids"
+            atomic_write_text(path, "".join(f"{i}\n" for i in next(iter(ids.values()))))
+            written.append(path)
+    return written

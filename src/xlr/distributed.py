@@ -39,3 +39,44 @@ def barrier() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def without_option(argv: list[str], name: str) -> list[str]:
+    """argv minus `--name VALUE` / `--name=VALUE`."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
+
+
+def relaunch(nproc: int, argv: list[str]) -> int:
+    """Run `xlr ARGV` again under torchrun with `nproc` processes on this machine; return its exit code.
+
+    Each process takes one GPU when there are GPUs (gloo on CPU). For several machines, start
+    `torchrun --nnodes ... -m xlr ...` or `accelerate launch -m xlr ...` on each instead (README).
+    """
+    import subprocess
+    import sys
+
+    args = ["--standalone", f"--nproc_per_node={nproc}", "-m", "xlr", *without_option(argv, "--nproc")]
+    return subprocess.call([sys.executable, "-c", _TORCHRUN, *args])
+
+
+# torchrun, but a failed worker ends it with that worker's exit code and its own one-line error,
+# not with torchrun's traceback
+_TORCHRUN = """
+import logging, sys
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.run import main
+logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+try:
+    main(sys.argv[1:])
+except ChildFailedError as e:
+    codes = [f.exitcode for f in e.failures.values() if f.exitcode and f.exitcode > 0]
+    sys.exit(codes[0] if codes else 1)
+"""

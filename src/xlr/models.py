@@ -11,7 +11,7 @@ BUILTIN_TINY_BERT = "builtin:tiny-bert"
 # The smoke model: random init, small enough to train on the fixture in seconds on 2 CPU cores.
 TINY_BERT = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
                  max_position_embeddings=128)
-TINY_VOCAB = 2000
+TINY_VOCAB = 3000
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -19,20 +19,32 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def build_tiny_tokenizer(texts: list[str]):
-    """A cased WordPiece tokenizer trained on `texts` (offline, deterministic)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    """A cased WordPiece tokenizer whose vocabulary comes from `texts`, offline and deterministic.
+
+    The vocabulary is every character (alone and as a ##continuation) plus the most frequent whole words,
+    ties broken alphabetically. (tokenizers' own WordPiece trainer breaks ties in hash order, which
+    changes from one process to the next, and with it every result.)
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tk = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tk.normalizer = normalizers.BertNormalizer(lowercase=False, handle_chinese_chars=True)
-    tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tk.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=TINY_VOCAB, special_tokens=specials,
-                                                            show_progress=False))
-    cls, sep = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
+    normalizer = normalizers.BertNormalizer(lowercase=False, handle_chinese_chars=True)
+    splitter = pre_tokenizers.BertPreTokenizer()
+    counts = Counter(word for text in texts
+                     for word, _ in splitter.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({c for word in counts for c in word})
+    pieces = specials + chars + ["##" + c for c in chars]
+    words = [w for w, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if len(w) > 1]
+    pieces += words[: max(0, TINY_VOCAB - len(pieces))]
+    tk = Tokenizer(models.WordPiece({piece: i for i, piece in enumerate(pieces)}, unk_token="[UNK]"))
+    tk.normalizer = normalizer
+    tk.pre_tokenizer = splitter
     tk.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+        special_tokens=[("[CLS]", pieces.index("[CLS]")), ("[SEP]", pieces.index("[SEP]"))])
     # the generic fast tokenizer reloads exactly from tokenizer.json (a Bert* class would rebuild its own)
     return PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
                                    cls_token="[CLS]", mask_token="[MASK]",
@@ -66,6 +78,9 @@ def load_model(spec: str, task: Task, seed: int, tokenizer_texts: list[str] | No
         raise XlrError(f"unknown built-in model '{spec}'; the only one is {BUILTIN_TINY_BERT}")
     if _looks_like_path(spec):
         folder = Path(spec).expanduser()
+        if not folder.is_dir():
+            raise XlrError(f"model folder {folder} does not exist; pass --model with a local folder written by "
+                           "save_pretrained or a Hugging Face id")
         if not (folder / "config.json").is_file():
             raise XlrError(f"model folder {folder} has no config.json; pass --model with a folder written by "
                            "save_pretrained (config.json, weights, tokenizer files) or a Hugging Face id")

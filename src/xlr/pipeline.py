@@ -225,10 +225,22 @@ def execute(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: boo
     return rd
 
 
+def preflight(exp: Experiment) -> None:
+    """Cheap checks before anything heavy starts: data folders and local model folders exist."""
+    for part in exp.parts or [exp]:
+        open_source(part.data)
+        if part.train_file and not Path(part.train_file).expanduser().is_file():
+            raise XlrError(f"--train-file {part.train_file} does not exist")
+        if part.model.startswith(("/", "./", "../", "~")) and not Path(part.model).expanduser().is_dir():
+            raise XlrError(f"model folder {part.model} does not exist; build it or pass --model with a "
+                           "Hugging Face id or another local folder")
+
+
 def run_experiment(exp: Experiment, out: Path, force: bool = False,
                    keep_checkpoints: bool = False) -> list[tuple[Experiment, Path]]:
     """Run every (method, seed) of an experiment (or of each part); return (experiment, results.csv) pairs."""
     quiet_libraries()
+    preflight(exp)
     distributed.setup()
     if exp.parts:
         return [done for part in exp.parts for done in run_experiment(part, out, force, keep_checkpoints)]
