@@ -174,7 +174,8 @@ def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, d
         "method": identity["method"], "seed": identity["seed"],
         "dev": {"language": info.get("dev_language"), "curve": info["fit"]["dev_curve"],
                 "best_step": info["fit"]["best_step"], "best_accuracy": info["fit"]["best_dev_accuracy"]},
-        "train": {k: info["fit"][k] for k in ("steps", "train_examples", "seconds")},
+        "train": {**{k: info["fit"][k] for k in ("steps", "train_examples", "seconds")},
+                  "loss_curve": info["fit"].get("loss_curve", [])},
         "objective": info.get("objective"),
         "test": test, "test_rows": rows, "max_test_examples": n,
     }
