@@ -171,30 +171,41 @@ def test_image_runs_as_non_root_and_any_uid_can_write(engine, image):
     assert out.returncode == 0 and out.stdout.strip() == "12345", out.stderr
 
 
-def test_docker_run_reproduce_smoke_writes_to_mounted_runs(image, tmp_path):
-    runs, hf = tmp_path / "runs", tmp_path / "hf"
-    runs.mkdir(), hf.mkdir()
+@pytest.fixture(scope="module")
+def container_smoke(image, tmp_path_factory):
+    """`docker run --rm ... xlr reproduce smoke` with runs/ and the HF cache mounted: (runs, hf, process)."""
+    runs, hf = tmp_path_factory.mktemp("container") / "runs", tmp_path_factory.mktemp("container-hf")
+    runs.mkdir()
     proc = subprocess.run(
         ["docker", "run", "--rm", "--network", "none", "--user", USER, "-e", "HF_HUB_OFFLINE=1", "-e", "COLUMNS=200",
          "-v", f"{runs}:/work/runs", "-v", f"{hf}:/cache/huggingface", image, "reproduce", "smoke"],
         capture_output=True, text=True, timeout=900)
+    return runs, hf, proc
+
+
+def test_docker_run_reproduce_smoke_writes_to_mounted_runs(container_smoke):
+    runs, _, proc = container_smoke
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "best source dev accuracy" in proc.stderr           # it trained, in the container
     check_smoke(proc.stdout, runs)
 
 
-def test_xlr_docker_build_then_run_smoke_without_gpus(engine, image, tmp_path):
+def test_xlr_docker_build_then_run_smoke_without_gpus(engine, container_smoke):
+    """The SDK path on the runs the container above wrote: the finished runs are skipped (no second
+    training: CI time), the table comes back on stdout, the container's stderr on stderr."""
+    runs, hf, first = container_smoke
+    assert first.returncode == 0, first.stderr[-3000:]
     build = run_xlr("docker", "build", "--tag", TAG, *BUILD_ARGS, timeout=1500)
     assert build.returncode == 0, build.stderr[-3000:]
     assert "Using cache" in build.stderr and build.stdout.startswith(f"built {TAG}"), build.stdout
     assert build.stdout.split("(")[1].rstrip(")\n") == engine.images.get(TAG).id
 
-    runs = tmp_path / "runs"
-    proc = run_xlr("docker", "run", "--image", TAG, "--no-gpus", "--runs", runs, "--hf-home", tmp_path / "hf",
+    proc = run_xlr("docker", "run", "--image", TAG, "--no-gpus", "--runs", runs, "--hf-home", hf,
                    "--network", "none", "-e", "HF_HUB_OFFLINE=1", "--", "reproduce", "smoke", timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     check_smoke(proc.stdout, runs)
-    assert "best source dev accuracy" in proc.stderr            # the container's stderr stays stderr
+    assert "already finished" in proc.stderr and "already finished" not in proc.stdout  # stderr stays stderr
 
-    failing = run_xlr("docker", "run", "--image", TAG, "--no-gpus", "--runs", runs, "--hf-home", tmp_path / "hf",
+    failing = run_xlr("docker", "run", "--image", TAG, "--no-gpus", "--runs", runs, "--hf-home", hf,
                       "--network", "none", "--", "reproduce", "no-such-experiment")
     assert failing.returncode == 2 and "error: unknown experiment" in failing.stderr, failing.stderr

@@ -1,7 +1,10 @@
 """`xlr reproduce smoke` end to end in a subprocess, offline."""
+import json
+import math
 import re
 import time
 
+import pytest
 from conftest import run_xlr
 
 LANGS = ["en", "de", "es", "fr", "ja", "ko", "zh"]
@@ -15,17 +18,25 @@ def table_header(stdout: str) -> list[str]:
     raise AssertionError(f"no table header in:\n{stdout}")
 
 
-def test_smoke_prints_paper_table_and_skips_finished_runs(tmp_path):
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One full `xlr reproduce smoke` run, shared by the tests of this module (it is the slow part)."""
+    runs = tmp_path_factory.mktemp("smoke") / "runs"
     start = time.time()
-    first = run_xlr("reproduce", "smoke", "--out", tmp_path / "runs", env={"HF_HUB_OFFLINE": "1"}, check=True)
+    proc = run_xlr("reproduce", "smoke", "--out", runs, env={"HF_HUB_OFFLINE": "1"}, check=True)
     print(f"\nxlr reproduce smoke (4 methods, standard + 49 generalized pairs): {time.time() - start:.0f}s")
+    return runs, proc
+
+
+def test_smoke_prints_paper_table_and_skips_finished_runs(smoke):
+    runs, first = smoke
     header = table_header(first.stdout)
     assert header[1:] == LANGS + ["avg"], header
     for method in ("baseline", "adv", "rs-rp", "rs-da"):
         assert re.search(method + r"\s*│(\s*\d+\.\d\s*│){8}", first.stdout), first.stdout
         assert "generalized, " + method in first.stdout.replace("\n", " ")
     assert "avg-mixed" in first.stdout
-    exp = tmp_path / "runs" / "smoke"
+    exp = runs / "smoke"
     results = (exp / "results.csv").read_text().splitlines()
     assert results[0] == "experiment,task,model,method,seed,setting,language,accuracy"
     pairs = [line for line in results if ",generalized," in line and "avg" not in line]
@@ -36,17 +47,24 @@ def test_smoke_prints_paper_table_and_skips_finished_runs(tmp_path):
                     "generalized-rs-rp-minus-baseline.png", "generalized-rs-rp.png"]
     assert all((exp / p).read_bytes().startswith(b"\x89PNG") for p in pngs)
 
-    second = run_xlr("reproduce", "smoke", "--out", tmp_path / "runs", "--format", "markdown", check=True)
+    for method in ("baseline", "adv", "rs-rp", "rs-da"):
+        train = json.loads((exp / method / "seed7" / "metrics.json").read_text())["train"]
+        losses = [point["loss"] for point in train["loss_curve"]]
+        assert losses and all(math.isfinite(x) for x in losses), train
+
+    second = run_xlr("reproduce", "smoke", "--out", runs, "--format", "markdown", check=True)
     assert "already finished" in second.stderr
     assert "| method" in second.stdout and "| avg" in second.stdout.replace("   ", " ").replace("  ", " ") or \
         "avg" in second.stdout.splitlines()[0]
 
 
-def test_same_seed_gives_identical_numbers(tmp_path):
-    a = run_xlr("reproduce", "smoke", "--out", tmp_path / "a", "--format", "csv", check=True)
-    b = run_xlr("reproduce", "smoke", "--out", tmp_path / "b", "--format", "csv", check=True)
+def test_same_seed_gives_identical_numbers(smoke, tmp_path):
+    runs, _ = smoke
+    a = run_xlr("reproduce", "smoke", "--out", runs, "--format", "csv", check=True)   # the finished runs
+    b = run_xlr("reproduce", "smoke", "--out", tmp_path / "b", "--format", "csv", check=True)  # trained again
+    assert "already finished" not in b.stderr
     assert a.stdout == b.stdout and a.stdout.count("\n") >= 2
-    assert (tmp_path / "a/smoke/results.csv").read_text() == (tmp_path / "b/smoke/results.csv").read_text()
+    assert (runs / "smoke/results.csv").read_text() == (tmp_path / "b/smoke/results.csv").read_text()
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path):
