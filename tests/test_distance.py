@@ -113,3 +113,19 @@ def test_plot_writes_an_svg(tmp_path):
     out = tmp_path / "d.svg"
     distance.plot(distance.analyze(rows, features=("geo",)), out)
     assert b"<svg" in out.read_bytes()[:400]
+
+
+def test_the_xlr_console_script_finds_lang2vec_despite_its_bin_script():
+    """lang2vec installs bin/lang2vec.py; run as the `xlr` console script, bin/ is sys.path[0] and that file
+    would shadow the package (it then fails to open bin/data/letter_codes.json)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "xlr"
+    if not script.is_file():
+        pytest.skip(f"no console script at {script} (package not installed in this environment)")
+    proc = subprocess.run([str(script), "analyze", "distance", "--paper", "--features", "geo", "--format", "csv"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "rs-da" in proc.stdout

@@ -9,9 +9,12 @@ syntax_wals, marked '--'), the dimensions missing in either language are dropped
 from __future__ import annotations
 
 import math
+import sys
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from scipy.spatial.distance import cosine
@@ -25,9 +28,19 @@ MIN_LANGUAGES = 3  # fewer points than this give no correlation worth printing
 
 
 def _lang2vec():
-    with warnings.catch_warnings():  # lang2vec 1.1.2 imports the deprecated pkg_resources
-        warnings.simplefilter("ignore")
-        import lang2vec.lang2vec as l2v
+    """lang2vec's module. lang2vec 1.1.2 also installs a *script* named lang2vec.py into the environment's
+    bin/, which is sys.path[0] when xlr runs as its console script: that file would shadow the package."""
+    shadowing = [p for p in sys.path if (Path(p or ".") / "lang2vec.py").is_file()]
+    if not isinstance(getattr(sys.modules.get("lang2vec"), "__path__", None), Iterable):
+        sys.modules.pop("lang2vec", None)  # a shadowing script imported earlier is not the package
+    saved = list(sys.path)
+    sys.path[:] = [p for p in sys.path if p not in shadowing]
+    try:
+        with warnings.catch_warnings():  # lang2vec 1.1.2 imports the deprecated pkg_resources
+            warnings.simplefilter("ignore")
+            import lang2vec.lang2vec as l2v
+    finally:
+        sys.path[:] = saved
     return l2v
 
 
