@@ -7,8 +7,8 @@ dev pairs every 50 steps; the first 1000 test rows of en, de, ja, zh.
 
     python bench/real_transfer.py [--out bench/out/real_transfer] [--method baseline]
 
-Prints the accuracies and the wall time (training, evaluation, total). Not part of CI (takes ~15-20 min
-on 2 cores).
+Prints the accuracies and the wall time (training, evaluation, total). Not part of CI (about 40 min on
+2 busy cores; see bench/README.md). A killed run resumes from its last checkpoint on re-run.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(SHARED / "data"))
     ap.add_argument("--learning-rate", type=float, default=2e-5, help="the paper's 2e-5 by default")
     ap.add_argument("--group-by-length", choices=["on", "off"], default="on")
+    ap.add_argument("--force", action="store_true", help="retrain a finished run (default: reuse or resume it)")
     args = ap.parse_args()
 
     from xlr.experiments import adhoc_experiment
@@ -48,7 +49,7 @@ def main() -> None:
                "max_dev_examples": 1000, "learning_rate": args.learning_rate,
                "group_by_length": args.group_by_length == "on"})
     start = time.time()
-    [(_, results)] = run_experiment(exp, Path(args.out), force=True)
+    [(_, results)] = run_experiment(exp, Path(args.out), force=args.force)
     total = time.time() - start
     metrics = RunDir.of(Path(args.out), "real_transfer", args.method, 7).read_metrics()
     print(f"model: {exp.model}")
