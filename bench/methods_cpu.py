@@ -32,6 +32,9 @@ def main() -> None:
     ap.add_argument("--rs-da", choices=["matched", "paper"], default="matched")
     ap.add_argument("--data", default=str(SHARED / "data"))
     ap.add_argument("--learning-rate", type=float, default=2e-5)
+    ap.add_argument("--pooling", choices=["mean", "cls"], default="mean",
+                    help="classifier input: mean of e5's last hidden states (default: e5's own pooling) or the "
+                         "first-token head of AutoModelForSequenceClassification (stays at the majority class here)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
 
@@ -42,7 +45,7 @@ def main() -> None:
 
     model = e5_folder()
     base_train = {"max_train_examples": 3000, "epochs": 2, "batch_size": 32, "eval_steps": 50,
-                  "max_dev_examples": 1000, "learning_rate": args.learning_rate}
+                  "max_dev_examples": 1000, "learning_rate": args.learning_rate, "pooling": args.pooling}
     results = None
     for method in args.methods.split(","):
         train, options = dict(base_train), None

@@ -32,6 +32,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(REPO / "bench" / "out" / "real_transfer"))
     ap.add_argument("--method", default="baseline")
+    ap.add_argument("--pooling", choices=["mean", "cls"], default="mean",
+                    help="classifier input: mean of e5's last hidden states (default: e5's own pooling) or the "
+                         "first-token head of AutoModelForSequenceClassification (stays at the majority class here)")
+    ap.add_argument("--seed", type=int, default=7, help="the paper's seed 7 by default")
     ap.add_argument("--data", default=str(SHARED / "data"))
     ap.add_argument("--learning-rate", type=float, default=2e-5, help="the paper's 2e-5 by default")
     ap.add_argument("--group-by-length", choices=["on", "off"], default="on")
@@ -43,15 +47,16 @@ def main() -> None:
     from xlr.runs import RunDir, read_results_csv
 
     exp = adhoc_experiment(
-        "pawsx", e5_folder(), args.method, 7, name="real_transfer", languages=["en", "de", "ja", "zh"],
+        "pawsx", e5_folder(), args.method, args.seed, name="real_transfer", languages=["en", "de", "ja", "zh"],
         data=args.data, train_file=str(Path(args.data) / "pawsx" / "train-en-small.tsv"), max_test_examples=1000,
         train={"max_train_examples": 3000, "epochs": 2, "batch_size": 32, "eval_steps": 50,
                "max_dev_examples": 1000, "learning_rate": args.learning_rate,
+               "pooling": args.pooling,
                "group_by_length": args.group_by_length == "on"})
     start = time.time()
     [(_, results)] = run_experiment(exp, Path(args.out), force=args.force)
     total = time.time() - start
-    metrics = RunDir.of(Path(args.out), "real_transfer", args.method, 7).read_metrics()
+    metrics = RunDir.of(Path(args.out), "real_transfer", args.method, args.seed).read_metrics()
     print(f"model: {exp.model}")
     print(f"train: {metrics['train']['train_examples']} pairs, {metrics['train']['steps']} steps, "
           f"best en dev {metrics['dev']['best_accuracy']:.2f} at step {metrics['dev']['best_step']}")

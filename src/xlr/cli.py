@@ -90,6 +90,9 @@ def train(
     eval_steps: Annotated[Optional[int], typer.Option(help="Source-dev evaluation interval (paper: 500, XNLI 1000).")]
     = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after N optimizer steps (quick checks).")] = None,
+    pooling: Annotated[Optional[str], typer.Option(
+        help="Classifier input: cls (the model's own head, the paper's; default) or mean (mean of the last "
+             "hidden states: for sentence encoders such as e5).")] = None,
     generalized: Annotated[bool, typer.Option(help="Also evaluate every cross-language pair.")] = False,
     epsilon: Epsilon = None,
     steps: Steps = None,
@@ -108,7 +111,8 @@ def train(
     protocol = {k: v for k, v in dict(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                                       eval_steps=eval_steps, max_steps=max_steps,
                                       max_train_examples=max_train_examples,
-                                      max_dev_examples=max_dev_examples).items() if v is not None}
+                                      max_dev_examples=max_dev_examples, pooling=pooling).items()
+                if v is not None}
     options = _method_options(epsilon=epsilon, steps=steps, step_size=step_size, noise=noise, copies=copies,
                               synonyms=synonyms)
     exp = adhoc_experiment(task, model, method, seed, name=name, options=options, languages=_split(languages),

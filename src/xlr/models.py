@@ -57,22 +57,29 @@ def _label_maps(task: Task):
     return id2label, {name: i for i, name in id2label.items()}
 
 
-def load_model(spec: str, task: Task, seed: int, tokenizer_texts: list[str] | None = None):
+def load_model(spec: str, task: Task, seed: int, tokenizer_texts: list[str] | None = None, pooling: str = "cls"):
     """Return (model, tokenizer) for `spec`: a Hugging Face id, a local folder, or builtin:tiny-bert.
 
-    The classifier head of a pretrained encoder is initialised from `seed`, so runs are repeatable.
+    pooling "cls" is the model's own sequence-classification head (the paper's); "mean" classifies from
+    the mean of the last hidden states (heads.MeanPoolingClassifier). The classifier head of a pretrained
+    encoder is initialised from `seed`, so runs are repeatable.
     """
     import transformers
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
 
+    from xlr.heads import CONFIG_KEY, MeanPoolingClassifier
+
     transformers.set_seed(seed)
     id2label, label2id = _label_maps(task)
+    labels = dict(num_labels=len(task.labels), id2label=id2label, label2id=label2id)
     if spec == BUILTIN_TINY_BERT:
         if not tokenizer_texts:
             raise XlrError("builtin:tiny-bert needs text to build its vocabulary from; give it training data")
         tokenizer = build_tiny_tokenizer(tokenizer_texts)
-        config = BertConfig(vocab_size=len(tokenizer), num_labels=len(task.labels), id2label=id2label,
-                            label2id=label2id, pad_token_id=tokenizer.pad_token_id, **TINY_BERT)
+        config = BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **labels, **TINY_BERT)
+        if pooling == "mean":
+            setattr(config, CONFIG_KEY, "mean")
+            return MeanPoolingClassifier(config), tokenizer
         return BertForSequenceClassification(config), tokenizer
     if spec.startswith("builtin:"):
         raise XlrError(f"unknown built-in model '{spec}'; the only one is {BUILTIN_TINY_BERT}")
@@ -87,8 +94,10 @@ def load_model(spec: str, task: Task, seed: int, tokenizer_texts: list[str] | No
         spec = str(folder)
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            spec, num_labels=len(task.labels), id2label=id2label, label2id=label2id)
+        if pooling == "mean":
+            model = MeanPoolingClassifier.from_encoder(spec, **labels)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(spec, **labels)
     except (OSError, ValueError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise XlrError(f"cannot load model '{spec}': {reason[:200]}; offline, pass --model with a local folder "
@@ -97,12 +106,16 @@ def load_model(spec: str, task: Task, seed: int, tokenizer_texts: list[str] | No
 
 
 def load_trained(folder: Path):
-    """Load a run's saved `model/` folder (classifier and tokenizer)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """Load a run's saved `model/` folder (classifier and tokenizer), with the head it was trained with."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    from xlr.heads import MeanPoolingClassifier, is_mean_pooling
 
     if not (folder / "config.json").is_file():
         raise XlrError(f"{folder} holds no trained model; train the run first (xlr train or xlr reproduce)")
-    return AutoModelForSequenceClassification.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    cls = MeanPoolingClassifier if is_mean_pooling(AutoConfig.from_pretrained(folder)) \
+        else AutoModelForSequenceClassification
+    return cls.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
 
 
 def encode(tokenizer, pairs: PairSet, max_length: int):

@@ -97,7 +97,7 @@ def train_run(spec: RunSpec, rd: RunDir) -> None:
         for lang in e.languages:
             t = source.load(task, "test", lang)
             texts += t.sentence1 + t.sentence2
-    model, tokenizer = load_model(e.model, task, spec.seed, texts)
+    model, tokenizer = load_model(e.model, task, spec.seed, texts, protocol.pooling)
     objective = make_objective(spec.method, spec.options, model)
     say(f"[bold]{e.run_name} / {spec.method} / seed {spec.seed}[/]: {len(train_set)} training pairs, "
         f"dev {e.source_language} {len(dev_set)} pairs")

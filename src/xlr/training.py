@@ -42,10 +42,14 @@ class Protocol:
     max_train_examples: int | None = None     # first N training pairs (before RS-DA augmentation)
     max_dev_examples: int | None = None       # first N source-dev pairs (CPU-sized runs)
     max_steps: int | None = None              # stop early (quick checks); overrides epochs
+    pooling: str = "cls"                      # classifier input: the model's own head (cls) or mean pooling
 
     def __post_init__(self):
         if self.precision not in ("auto", "bf16", "fp32"):
             raise XlrError(f"precision must be auto, bf16 or fp32, not '{self.precision}'")
+        if self.pooling not in ("cls", "mean"):
+            raise XlrError(f"train.pooling must be cls (the model's own classification head, as in the paper) "
+                           f"or mean (mean of the last hidden states), not '{self.pooling}'")
         for name in ("batch_size", "max_length", "eval_steps", "eval_batch_size"):
             if int(getattr(self, name)) <= 0:
                 raise XlrError(f"train.{name} must be positive, not {getattr(self, name)}")
