@@ -38,7 +38,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7, help="the paper's seed 7 by default")
     ap.add_argument("--data", default=str(SHARED / "data"))
     ap.add_argument("--learning-rate", type=float, default=2e-5, help="the paper's 2e-5 by default")
-    ap.add_argument("--group-by-length", choices=["on", "off"], default="on")
+    ap.add_argument("--group-by-length", choices=["on", "off"], default="off",
+                    help="length-grouped training batches (xlr's default: off, random order)")
     ap.add_argument("--force", action="store_true", help="retrain a finished run (default: reuse or resume it)")
     args = ap.parse_args()
 

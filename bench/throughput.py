@@ -1,16 +1,17 @@
 """Training speed: xlr's training path against the reference loop of the paper's code, in one run.
 
-Both paths train the same model on the same real English PAWS-X text for the same number of
+All paths train the same model on the same real English PAWS-X text for the same number of
 optimizer steps (effective batch 32) and evaluate at the same steps:
 
   reference  the paper's scripts (XTREME run_classify.py style): fp32, every batch padded to 128 tokens,
              batch 8 x 4 gradient accumulation, AdamW; at every save (model + optimizer) an evaluation of
              English dev and all 7 PAWS-X test sets, eval batch 8, also padded to 128;
-  xlr        xlr.training.fit: the Trainer subclass with dynamic padding and length-grouped batches,
-             batch 32, fused AdamW (CUDA; CPU from torch 2.4), bf16 autocast where the device has it
-             (CUDA), and English dev only at each save.
+  xlr        xlr.training.fit as `xlr train` runs it: the Trainer subclass with dynamic padding, batches in
+             random order, batch 32, fused AdamW (CUDA; CPU from torch 2.4), bf16 autocast where the
+             device has it (CUDA), and English dev only at each save;
+  xlr-grouped  the same with length-grouped batches (train.group_by_length = true): less padding.
 
-Each path runs in its own subprocess (so peak memory is its own); the parent prints training examples
+Each path runs in its own subprocess, one after the other (so peak memory is its own); the parent prints training examples
 per second (optimizer steps only), end-to-end seconds for the whole budget (steps + evaluations +
 saves), peak memory, and the ratios. On CUDA it also prints MFU (model FLOPs utilisation).
 
@@ -36,6 +37,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SHARED = REPO.parent / "shared"
 PAWSX_LANGS = ("en", "de", "es", "fr", "ja", "ko", "zh")
+# xlr: the default path (random batch order); xlr-grouped: the same with length-grouped batches
+PATHS = ("xlr", "xlr-grouped", "reference")
 # dense bf16 tensor-core peak, FLOP/s, for MFU on known GPUs
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
 
@@ -198,8 +201,9 @@ def run_xlr(args) -> dict:
     train, dev, _ = data(args, task)
     if len(tok) > model.config.vocab_size:
         tok = FoldedTokenizer(tok, model.config.vocab_size)
+    grouped = args.path == "xlr-grouped"
     protocol = protocol_for("pawsx", {"max_steps": args.steps, "eval_steps": args.eval_every,
-                                      "precision": args.precision})
+                                      "precision": args.precision, "group_by_length": grouped})
 
     class StepTimer(TrainerCallback):
         """Time the optimizer steps only (not evaluations or saves)."""
@@ -235,7 +239,7 @@ def run_xlr(args) -> dict:
     seen = result.steps * 32
     lengths = [len(x) for x in trainer.train_dataset["input_ids"]]
     computed = sum(lengths[:seen])  # about the tokens of the examples seen (dynamic padding adds a little)
-    return {"path": "xlr", "steps": result.steps, "train_examples": seen, "train_seconds": timer.seconds,
+    return {"path": args.path, "steps": result.steps, "train_examples": seen, "train_seconds": timer.seconds,
             "total_seconds": total, "peak_mb": peak_memory_mb(), "computed_tokens": computed,
             "non_embedding_params": non_embedding_params(model),
             "precision": "bf16" if use_bf16(protocol.precision) else "fp32",
@@ -271,7 +275,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200, help="optimizer steps per path (effective batch 32)")
     ap.add_argument("--eval-every", type=int, default=100, help="save + evaluate every N steps (both paths)")
     ap.add_argument("--precision", default="auto", help="xlr path: auto (bf16 on CUDA), bf16 or fp32")
-    ap.add_argument("--path", choices=["reference", "xlr"], help=argparse.SUPPRESS)
+    ap.add_argument("--path", choices=PATHS, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(HERE / "out" / "throughput.json"))
     args = ap.parse_args()
     args.model = args.model or e5_folder()
@@ -286,7 +290,7 @@ def main() -> None:
         return
 
     results = {}
-    for path in ("xlr", "reference"):
+    for path in PATHS:
         cmd = [sys.executable, __file__, "--path", path, "--model", args.model, "--data", args.data,
                "--steps", str(args.steps), "--eval-every", str(args.eval_every), "--precision", args.precision]
         print(f"running the {path} path ...", file=sys.stderr, flush=True)
@@ -299,30 +303,41 @@ def main() -> None:
 
     import torch
 
-    ours, ref = results["xlr"], results["reference"]
+    ref = results["reference"]
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
-    rows = [
-        ("training examples / s", ref["train_examples"] / ref["train_seconds"],
-         ours["train_examples"] / ours["train_seconds"]),
-        (f"end-to-end s ({args.steps} steps + evaluations every {args.eval_every})", ref["total_seconds"],
-         ours["total_seconds"]),
-        ("peak memory (MiB)", ref["peak_mb"], ours["peak_mb"]),
+    metrics = [
+        ("training examples / s", lambda r: r["train_examples"] / r["train_seconds"], True),
+        (f"end-to-end s ({args.steps} steps + evaluations every {args.eval_every})", lambda r: r["total_seconds"],
+         False),
+        ("peak memory (MiB)", lambda r: r["peak_mb"], False),
     ]
-    print(f"\nmodel {args.model} on {device}; xlr path: {ours['precision']}, {ours['optimizer']}")
-    print(f"{'':<50} {'reference':>12} {'xlr':>12} {'ratio':>8}")
-    for name, r, o in rows:
-        ratio = (o / r) if name.startswith("training") else (r / o)
-        print(f"{name:<50} {r:>12.2f} {o:>12.2f} {ratio:>7.2f}x")
-    for path in ("reference", "xlr"):
+    ours = results["xlr"]
+    print(f"\nmodel {args.model} on {device}; xlr paths: {ours['precision']}, {ours['optimizer']}")
+    print(f"{'':<50} {'reference':>12} {'xlr':>12} {'ratio':>8} {'xlr-grouped':>12} {'ratio':>8}")
+    summary_ratios = {}
+    for name, get, higher_is_better in metrics:
+        r = get(ref)
+        cells = []
+        for path in ("xlr", "xlr-grouped"):
+            o = get(results[path])
+            ratio = (o / r) if higher_is_better else (r / o)
+            summary_ratios[(name, path)] = ratio
+            cells.append(f"{o:>12.2f} {ratio:>7.2f}x")
+        print(f"{name:<50} {r:>12.2f} " + " ".join(cells))
+    for path in PATHS:
         if results[path]["mfu"] is not None:
             print(f"MFU {path}: {100 * results[path]['mfu']:.1f}%")
+    for path in ("xlr", "xlr-grouped"):
+        if results[path].get("dev_curve"):
+            print(f"dev curve {path}: " + ", ".join(f"{d['step']}: {d['accuracy']:.1f}" for d in results[path]["dev_curve"]))
     summary = {"model": args.model, "device": device, "steps": args.steps, "eval_every": args.eval_every,
                "results": results,
-               "speedup_train_examples_per_s": rows[0][2] / rows[0][1],
-               "speedup_end_to_end": rows[1][1] / rows[1][2]}
+               "speedup_train_examples_per_s": {p: summary_ratios[(metrics[0][0], p)] for p in ("xlr", "xlr-grouped")},
+               "speedup_end_to_end": {p: summary_ratios[(metrics[1][0], p)] for p in ("xlr", "xlr-grouped")}}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=2))
-    print(f"end-to-end speed-up {summary['speedup_end_to_end']:.2f}x; wrote {args.out}")
+    print(f"end-to-end speed-up: xlr {summary['speedup_end_to_end']['xlr']:.2f}x, "
+          f"xlr-grouped {summary['speedup_end_to_end']['xlr-grouped']:.2f}x; wrote {args.out}")
 
 
 if __name__ == "__main__":
