@@ -1,7 +1,8 @@
 """Training speed: xlr's training path against the reference loop of the paper's code, in one run.
 
-All paths train the same model on the same real English PAWS-X text for the same number of
-optimizer steps (effective batch 32) and evaluate at the same steps:
+All paths train the same model (the same classifier head: --pooling, default mean as in the CPU
+profiles) on the same real English PAWS-X text for the same number of optimizer steps (effective
+batch 32) and evaluate at the same steps:
 
   reference  the paper's scripts (XTREME run_classify.py style): fp32, every batch padded to 128 tokens,
              batch 8 x 4 gradient accumulation, AdamW; at every save (model + optimizer) an evaluation of
@@ -45,7 +46,7 @@ PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A1
 
 # ------------------------------------------------------------------------------------------- shared
 
-def load(model_spec: str):
+def load(model_spec: str, pooling: str = "mean"):
     import torch
     import transformers
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
@@ -65,7 +66,7 @@ def load(model_spec: str):
         except OSError:  # offline: e5's tokenizer, with ids folded into mBERT's vocabulary size
             tokenizer = AutoTokenizer.from_pretrained(e5_folder())
         return model, tokenizer, task
-    model, tokenizer = load_model(model_spec, task, seed=7)
+    model, tokenizer = load_model(model_spec, task, seed=7, pooling=pooling)
     return model, tokenizer, task
 
 
@@ -114,7 +115,7 @@ def run_reference(args) -> dict:
     from torch.utils.data import DataLoader, RandomSampler
     from transformers import get_linear_schedule_with_warmup
 
-    model, tok, task = load(args.model)
+    model, tok, task = load(args.model, args.pooling)
     train, dev, tests = data(args, task)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
@@ -143,7 +144,7 @@ def run_reference(args) -> dict:
     g = torch.Generator().manual_seed(7)
     loader = DataLoader(train_ds, sampler=RandomSampler(train_ds, generator=g), batch_size=8)
     model.train()
-    step, micro, train_seconds, tokens = 0, 0, 0.0, 0
+    step, micro, train_seconds, tokens, curve = 0, 0, 0.0, 0, []
     start = time.time()
     with tempfile.TemporaryDirectory() as save_dir:
         while step < args.steps:
@@ -165,13 +166,14 @@ def run_reference(args) -> dict:
                     model.save_pretrained(save_dir)
                     torch.save(optimizer.state_dict(), os.path.join(save_dir, "optimizer.pt"))
                     scores = {name: evaluate(ds) for name, ds in eval_sets.items()}
+                    curve.append({"step": step, "accuracy": round(scores["dev-en"], 2)})
                     print(f"  reference step {step}: " + " ".join(f"{k} {v:.1f}" for k, v in scores.items()),
                           file=sys.stderr, flush=True)
                 if step >= args.steps:
                     break
     return {"path": "reference", "steps": step, "train_examples": step * 32, "train_seconds": train_seconds,
             "total_seconds": time.time() - start, "peak_mb": peak_memory_mb(), "computed_tokens": tokens,
-            "non_embedding_params": non_embedding_params(model), "precision": "fp32"}
+            "non_embedding_params": non_embedding_params(model), "precision": "fp32", "dev_curve": curve}
 
 
 class FoldedTokenizer:
@@ -197,7 +199,7 @@ def run_xlr(args) -> dict:
     from xlr.objectives import CrossEntropy
     from xlr.training import fit, protocol_for, use_bf16
 
-    model, tok, task = load(args.model)
+    model, tok, task = load(args.model, args.pooling)
     train, dev, _ = data(args, task)
     if len(tok) > model.config.vocab_size:
         tok = FoldedTokenizer(tok, model.config.vocab_size)
@@ -275,6 +277,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200, help="optimizer steps per path (effective batch 32)")
     ap.add_argument("--eval-every", type=int, default=100, help="save + evaluate every N steps (both paths)")
     ap.add_argument("--precision", default="auto", help="xlr path: auto (bf16 on CUDA), bf16 or fp32")
+    ap.add_argument("--pooling", choices=("mean", "cls"), default="mean",
+                    help="classifier head for all paths (default mean, the CPU profiles' head; random-mbert: cls)")
     ap.add_argument("--path", choices=PATHS, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(HERE / "out" / "throughput.json"))
     args = ap.parse_args()
@@ -292,7 +296,8 @@ def main() -> None:
     results = {}
     for path in PATHS:
         cmd = [sys.executable, __file__, "--path", path, "--model", args.model, "--data", args.data,
-               "--steps", str(args.steps), "--eval-every", str(args.eval_every), "--precision", args.precision]
+               "--steps", str(args.steps), "--eval-every", str(args.eval_every), "--precision", args.precision,
+               "--pooling", args.pooling]
         print(f"running the {path} path ...", file=sys.stderr, flush=True)
         out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True,  # its progress streams to our stderr
                              env={**os.environ, "PYTHONPATH": str(REPO / "src")})
@@ -312,7 +317,8 @@ def main() -> None:
         ("peak memory (MiB)", lambda r: r["peak_mb"], False),
     ]
     ours = results["xlr"]
-    print(f"\nmodel {args.model} on {device}; xlr paths: {ours['precision']}, {ours['optimizer']}")
+    print(f"\nmodel {args.model} ({args.pooling} pooling) on {device}; "
+          f"xlr paths: {ours['precision']}, {ours['optimizer']}")
     print(f"{'':<50} {'reference':>12} {'xlr':>12} {'ratio':>8} {'xlr-grouped':>12} {'ratio':>8}")
     summary_ratios = {}
     for name, get, higher_is_better in metrics:
@@ -327,10 +333,10 @@ def main() -> None:
     for path in PATHS:
         if results[path]["mfu"] is not None:
             print(f"MFU {path}: {100 * results[path]['mfu']:.1f}%")
-    for path in ("xlr", "xlr-grouped"):
+    for path in PATHS:
         if results[path].get("dev_curve"):
             print(f"dev curve {path}: " + ", ".join(f"{d['step']}: {d['accuracy']:.1f}" for d in results[path]["dev_curve"]))
-    summary = {"model": args.model, "device": device, "steps": args.steps, "eval_every": args.eval_every,
+    summary = {"model": args.model, "pooling": args.pooling, "device": device, "steps": args.steps, "eval_every": args.eval_every,
                "results": results,
                "speedup_train_examples_per_s": {p: summary_ratios[(metrics[0][0], p)] for p in ("xlr", "xlr-grouped")},
                "speedup_end_to_end": {p: summary_ratios[(metrics[1][0], p)] for p in ("xlr", "xlr-grouped")}}
