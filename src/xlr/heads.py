@@ -17,7 +17,6 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-POOLING = ("cls", "mean")
 CONFIG_KEY = "xlr_pooling"
 
 
@@ -38,6 +37,7 @@ class MeanPoolingClassifier(PreTrainedModel):
     _supports_flex_attn = True
 
     def __init__(self, config):
+        setattr(config, CONFIG_KEY, "mean")  # saved in config.json: load_trained rebuilds this class
         super().__init__(config)
         self.encoder = _without_pooler(AutoModel.from_config(config))
         p = getattr(config, "classifier_dropout", None)
@@ -55,7 +55,6 @@ class MeanPoolingClassifier(PreTrainedModel):
         config = pretrained.config
         for key, value in config_kwargs.items():
             setattr(config, key, value)
-        setattr(config, CONFIG_KEY, "mean")
         model = cls(config)
         model.encoder.load_state_dict(pretrained.state_dict())
         nn.init.normal_(model.classifier.weight, std=getattr(config, "initializer_range", 0.02))
@@ -89,4 +88,4 @@ def is_mean_pooling(config) -> bool:
     return getattr(config, CONFIG_KEY, None) == "mean"
 
 
-__all__ = ["MeanPoolingClassifier", "POOLING", "is_mean_pooling"]
+__all__ = ["MeanPoolingClassifier", "is_mean_pooling"]

@@ -67,7 +67,7 @@ def load_model(spec: str, task: Task, seed: int, tokenizer_texts: list[str] | No
     import transformers
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from xlr.heads import CONFIG_KEY, MeanPoolingClassifier
+    from xlr.heads import MeanPoolingClassifier
 
     transformers.set_seed(seed)
     id2label, label2id = _label_maps(task)
@@ -78,7 +78,6 @@ def load_model(spec: str, task: Task, seed: int, tokenizer_texts: list[str] | No
         tokenizer = build_tiny_tokenizer(tokenizer_texts)
         config = BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **labels, **TINY_BERT)
         if pooling == "mean":
-            setattr(config, CONFIG_KEY, "mean")
             return MeanPoolingClassifier(config), tokenizer
         return BertForSequenceClassification(config), tokenizer
     if spec.startswith("builtin:"):
@@ -113,9 +112,9 @@ def load_trained(folder: Path):
 
     if not (folder / "config.json").is_file():
         raise XlrError(f"{folder} holds no trained model; train the run first (xlr train or xlr reproduce)")
-    cls = MeanPoolingClassifier if is_mean_pooling(AutoConfig.from_pretrained(folder)) \
-        else AutoModelForSequenceClassification
-    return cls.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    config = AutoConfig.from_pretrained(folder)
+    cls = MeanPoolingClassifier if is_mean_pooling(config) else AutoModelForSequenceClassification
+    return cls.from_pretrained(folder, config=config), AutoTokenizer.from_pretrained(folder)
 
 
 def encode(tokenizer, pairs: PairSet, max_length: int):

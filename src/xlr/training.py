@@ -21,6 +21,8 @@ from xlr.models import encode
 from xlr.objectives import Objective
 
 COMPLETE_MARK = "xlr-complete"
+# train.pooling: the model's own classification head (cls, the paper's) or heads.MeanPoolingClassifier
+POOLING = ("cls", "mean")
 
 
 @dataclass
@@ -49,7 +51,7 @@ class Protocol:
     def __post_init__(self):
         if self.precision not in ("auto", "bf16", "fp32"):
             raise XlrError(f"precision must be auto, bf16 or fp32, not '{self.precision}'")
-        if self.pooling not in ("cls", "mean"):
+        if self.pooling not in POOLING:
             raise XlrError(f"train.pooling must be cls (the model's own classification head, as in the paper) "
                            f"or mean (mean of the last hidden states), not '{self.pooling}'")
         for name in ("batch_size", "max_length", "eval_steps", "eval_batch_size"):
