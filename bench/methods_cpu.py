@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_transfer import REPO, SHARED, e5_folder  # noqa: E402
+from real_transfer import REPO, SHARED, add_pooling_option, e5_folder  # noqa: E402
 
 
 def main() -> None:
@@ -32,9 +32,7 @@ def main() -> None:
     ap.add_argument("--rs-da", choices=["matched", "paper"], default="matched")
     ap.add_argument("--data", default=str(SHARED / "data"))
     ap.add_argument("--learning-rate", type=float, default=2e-5)
-    ap.add_argument("--pooling", choices=["mean", "cls"], default="mean",
-                    help="classifier input: mean of e5's last hidden states (default: e5's own pooling) or the "
-                         "first-token head of AutoModelForSequenceClassification (stays at the majority class here)")
+    add_pooling_option(ap)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
 

@@ -28,13 +28,21 @@ def e5_folder() -> str:
     return out.strip().splitlines()[-1]
 
 
+def add_pooling_option(ap: argparse.ArgumentParser,
+                       help: str = "classifier input: mean of e5's last hidden states (default: e5's own pooling) "
+                                   "or the first-token head of AutoModelForSequenceClassification (stays at the "
+                                   "majority class here)") -> None:
+    """--pooling for the bench scripts: train.pooling's values, mean (the cpu profiles' head) by default."""
+    from xlr.training import POOLING
+
+    ap.add_argument("--pooling", choices=POOLING, default="mean", help=help)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(REPO / "bench" / "out" / "real_transfer"))
     ap.add_argument("--method", default="baseline")
-    ap.add_argument("--pooling", choices=["mean", "cls"], default="mean",
-                    help="classifier input: mean of e5's last hidden states (default: e5's own pooling) or the "
-                         "first-token head of AutoModelForSequenceClassification (stays at the majority class here)")
+    add_pooling_option(ap)
     ap.add_argument("--seed", type=int, default=7, help="the paper's seed 7 by default")
     ap.add_argument("--data", default=str(SHARED / "data"))
     ap.add_argument("--learning-rate", type=float, default=2e-5, help="the paper's 2e-5 by default")

@@ -35,11 +35,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-SHARED = REPO.parent / "shared"
+sys.path.insert(0, str(HERE))
+from real_transfer import REPO, SHARED, add_pooling_option, e5_folder  # noqa: E402
+
 PAWSX_LANGS = ("en", "de", "es", "fr", "ja", "ko", "zh")
 # xlr: the default path (random batch order); xlr-grouped: the same with length-grouped batches
-PATHS = ("xlr", "xlr-grouped", "reference")
+XLR_PATHS = ("xlr", "xlr-grouped")
+PATHS = (*XLR_PATHS, "reference")
 # dense bf16 tensor-core peak, FLOP/s, for MFU on known GPUs
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
 
@@ -68,12 +70,6 @@ def load(model_spec: str, pooling: str = "mean"):
         return model, tokenizer, task
     model, tokenizer = load_model(model_spec, task, seed=7, pooling=pooling)
     return model, tokenizer, task
-
-
-def e5_folder() -> str:
-    out = subprocess.run([sys.executable, str(SHARED / "tools" / "offline_e5_small.py")], check=True,
-                         capture_output=True, text=True).stdout
-    return out.strip().splitlines()[-1]
 
 
 def data(args, task):
@@ -277,8 +273,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200, help="optimizer steps per path (effective batch 32)")
     ap.add_argument("--eval-every", type=int, default=100, help="save + evaluate every N steps (both paths)")
     ap.add_argument("--precision", default="auto", help="xlr path: auto (bf16 on CUDA), bf16 or fp32")
-    ap.add_argument("--pooling", choices=("mean", "cls"), default="mean",
-                    help="classifier head for all paths (default mean, the CPU profiles' head; random-mbert: cls)")
+    add_pooling_option(ap, help="classifier head for all paths (default mean, the CPU profiles' head; "
+                                "random-mbert: cls)")
     ap.add_argument("--path", choices=PATHS, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(HERE / "out" / "throughput.json"))
     args = ap.parse_args()
@@ -319,17 +315,13 @@ def main() -> None:
     ours = results["xlr"]
     print(f"\nmodel {args.model} ({args.pooling} pooling) on {device}; "
           f"xlr paths: {ours['precision']}, {ours['optimizer']}")
-    print(f"{'':<50} {'reference':>12} {'xlr':>12} {'ratio':>8} {'xlr-grouped':>12} {'ratio':>8}")
-    summary_ratios = {}
+    print(f"{'':<50} {'reference':>12} " + " ".join(f"{p:>12} {'ratio':>8}" for p in XLR_PATHS))
+    ratios = {}  # metric name -> {xlr path: ratio against the reference, > 1 is better}
     for name, get, higher_is_better in metrics:
         r = get(ref)
-        cells = []
-        for path in ("xlr", "xlr-grouped"):
-            o = get(results[path])
-            ratio = (o / r) if higher_is_better else (r / o)
-            summary_ratios[(name, path)] = ratio
-            cells.append(f"{o:>12.2f} {ratio:>7.2f}x")
-        print(f"{name:<50} {r:>12.2f} " + " ".join(cells))
+        ratios[name] = {p: get(results[p]) / r if higher_is_better else r / get(results[p]) for p in XLR_PATHS}
+        print(f"{name:<50} {r:>12.2f} " + " ".join(f"{get(results[p]):>12.2f} {ratios[name][p]:>7.2f}x"
+                                                  for p in XLR_PATHS))
     for path in PATHS:
         if results[path]["mfu"] is not None:
             print(f"MFU {path}: {100 * results[path]['mfu']:.1f}%")
@@ -338,12 +330,12 @@ def main() -> None:
             print(f"dev curve {path}: " + ", ".join(f"{d['step']}: {d['accuracy']:.1f}" for d in results[path]["dev_curve"]))
     summary = {"model": args.model, "pooling": args.pooling, "device": device, "steps": args.steps, "eval_every": args.eval_every,
                "results": results,
-               "speedup_train_examples_per_s": {p: summary_ratios[(metrics[0][0], p)] for p in ("xlr", "xlr-grouped")},
-               "speedup_end_to_end": {p: summary_ratios[(metrics[1][0], p)] for p in ("xlr", "xlr-grouped")}}
+               "speedup_train_examples_per_s": ratios[metrics[0][0]],
+               "speedup_end_to_end": ratios[metrics[1][0]]}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=2))
-    print(f"end-to-end speed-up: xlr {summary['speedup_end_to_end']['xlr']:.2f}x, "
-          f"xlr-grouped {summary['speedup_end_to_end']['xlr-grouped']:.2f}x; wrote {args.out}")
+    print("end-to-end speed-up: " + ", ".join(f"{p} {x:.2f}x" for p, x in summary["speedup_end_to_end"].items())
+          + f"; wrote {args.out}")
 
 
 if __name__ == "__main__":
