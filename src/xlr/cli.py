@@ -33,6 +33,9 @@ Steps = Annotated[Optional[int], typer.Option(help="adv: gradient-ascent steps K
 StepSize = Annotated[Optional[float], typer.Option(help="adv: step size alpha, as a fraction of epsilon (default 1.25).")]
 Noise = Annotated[Optional[str], typer.Option(help="rs-rp: 'ball' (uniform in the ball, default) or 'gaussian'.")]
 Copies = Annotated[Optional[int], typer.Option(help="rs-da: augmented copies per pair (paper: 10 PAWS-X, 3 XNLI).")]
+DeviceOpt = Annotated[Optional[str], typer.Option(
+    "--device", help="auto (a GPU when torch sees one), cpu, or cuda (exit 2 when torch sees no GPU). "
+                     "Default: $XLR_DEVICE, else auto.")]
 Synonyms = Annotated[Optional[Path], typer.Option(
     help="rs-da: local counterfitted_neighbors.json (default: download, verify sha256, cache; or $XLR_SYNONYMS).")]
 
@@ -101,6 +104,7 @@ def train(
     copies: Copies = None,
     synonyms: Synonyms = None,
     force: Annotated[bool, typer.Option(help="Retrain even if the run is finished.")] = False,
+    device: DeviceOpt = None,
     fmt: Fmt = "rich",
 ):
     """Train one run (one method, one seed) and evaluate it on every test language."""
@@ -120,7 +124,7 @@ def train(
                            train_file=str(train_file) if train_file else None,
                            max_test_examples=max_test_examples,
                            generalized=generalized or None, train=protocol or None)
-    for part, results in run_experiment(exp, out, force=force):
+    for part, results in run_experiment(exp, out, force=force, device_option=device):
         _show(results, part.title, part.languages, fmt)
 
 
@@ -129,13 +133,14 @@ def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run folder: runs/<experiment>/<method>/seed<N>.")],
     languages: Annotated[Optional[list[str]], typer.Option(help="Test languages (default: the run's).")] = None,
     data_dir: DataDir = None,
+    device: DeviceOpt = None,
     fmt: Fmt = "rich",
 ):
     """Evaluate a trained run's model on test languages; updates its metrics.json and results.csv."""
     from xlr.pipeline import evaluate_existing
 
     _check_format(fmt)
-    results, title, langs = evaluate_existing(run_dir, _split(languages), data_dir)
+    results, title, langs = evaluate_existing(run_dir, _split(languages), data_dir, device)
     _show(results, title, langs, fmt)
 
 
@@ -159,9 +164,13 @@ def reproduce(
     noise: Noise = None,
     copies: Copies = None,
     synonyms: Synonyms = None,
+    overrides_file: Annotated[Optional[list[Path]], typer.Option(
+        "--overrides", help="A TOML file of overrides applied after the profile, e.g. a chosen-METHOD.toml "
+                            "written by `xlr sweep`.")] = None,
     force: Annotated[bool, typer.Option(help="Retrain finished runs.")] = False,
     nproc: Annotated[int, typer.Option(
         help="Data-parallel processes on this machine (one per GPU; gloo on CPU), same effective batch.")] = 1,
+    device: DeviceOpt = None,
     fmt: Fmt = "rich",
 ):
     """Run every (method, seed) of an experiment and print its table in the paper's layout.
@@ -174,14 +183,74 @@ def reproduce(
     _check_format(fmt)
     overrides = cli_overrides(data=data_dir, train_file=str(train_file) if train_file else None, model=model,
                               seeds=seeds, methods=methods, assignments=set_,
+                              files=[str(f) for f in overrides_file or []],
                               method_options=_method_options(epsilon=epsilon, steps=steps, step_size=step_size,
                                                              noise=noise, copies=copies, synonyms=synonyms))
     exp = load_experiment(experiment, profile, overrides)
     if nproc > 1 and distributed.world_size() == 1:
         preflight(exp)  # bad input fails here, once, before the workers start
         raise typer.Exit(distributed.relaunch(nproc, sys.argv[1:]))
-    for part, results in run_experiment(exp, out, force=force):
+    for part, results in run_experiment(exp, out, force=force, device_option=device):
         _show(results, part.title, part.languages, fmt)
+
+
+@app.command()
+def sweep(
+    experiment: Annotated[str, typer.Argument(help="A name from reproduce/ or a TOML path.")],
+    grid: Annotated[list[str], typer.Option(
+        help="KEY=V1,V2,...: a method option (epsilon, steps, step_size, noise, copies), train.KEY or "
+             "methods.METHOD.KEY; several --grid make a product.", show_default=False)],
+    methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods to sweep (default: the "
+                                                        "experiment's).")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds; the choice uses the mean.")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="A [profiles.NAME] table of the TOML (quick, cpu).")] = None,
+    out: Out = Path("runs"),
+    data_dir: DataDir = None,
+    train_file: TrainFile = None,
+    model: Annotated[Optional[str], typer.Option(help="Override the experiment's model (id or local folder).")]
+    = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Override any TOML key for every point, e.g. --set train.max_steps=100.")] = None,
+    force: Annotated[bool, typer.Option(help="Retrain finished points.")] = False,
+    device: DeviceOpt = None,
+    fmt: Fmt = "rich",
+):
+    """Train every grid point and choose each method's setting on the SOURCE-LANGUAGE DEV SET only.
+
+    Every point is an ordinary, resumable run under OUT/<experiment>-sweep/<point>/ that records its dev
+    curve and never reads a test set. Several workers (processes or machines) can share one --out: each
+    run is claimed before it is trained. Writes sweep.csv and, per method, chosen-METHOD.toml for
+    `xlr reproduce ... --overrides`."""
+    from xlr import sweep as sweeping
+    from xlr.experiments import cli_overrides
+    from xlr.pipeline import preflight
+    from xlr.progress import quiet_libraries, say
+    from xlr.runs import atomic_write_text
+
+    _check_format(fmt)
+    quiet_libraries()
+    axes = sweeping.parse_grid(grid)
+    overrides = cli_overrides(data=data_dir, train_file=str(train_file) if train_file else None, model=model,
+                              seeds=seeds, assignments=set_)
+    base, points = sweeping.plan(experiment, _split([methods]) if methods else None, axes, profile, overrides)
+    preflight(base)
+    _, elsewhere = sweeping.work(points, out, force, device)
+    root = sweeping.sweep_dir(out, base)
+    path, rows = sweeping.write_table(root, points, out)
+    summaries = sweeping.summarize(points, rows)
+    chosen = sweeping.choose(summaries)
+    _write(sweeping.show(summaries, chosen, base.source_language,
+                         f"{base.title}: sweep on {base.source_language} dev (* chosen)", fmt))
+    command = "xlr " + " ".join(sys.argv[1:])
+    for method, s in chosen.items():
+        point = next(p for p in points if p.method == method and p.label == s.label)
+        target = root / f"chosen-{method}.toml"
+        atomic_write_text(target, sweeping.chosen_toml(method, point, axes, s, command))
+        say(f"{method}: chose {s.label} (dev {s.mean:.2f}); wrote {target}")
+    say(f"wrote {path}")
+    if elsewhere:
+        say(f"[yellow]{len(elsewhere)} run(s) held by other workers; run this command again when they finish "
+            f"to see the final choice: {'; '.join(elsewhere[:3])}[/]")
 
 
 @app.command()

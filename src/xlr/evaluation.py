@@ -9,7 +9,8 @@ import numpy as np
 
 from xlr.data import PairSet
 from xlr.models import encode
-from xlr.training import Protocol, collator, use_bf16
+from xlr import device
+from xlr.training import Protocol, collator
 
 
 def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
@@ -25,16 +26,14 @@ def mean(values) -> float:
 
 def prediction_trainer(model, tokenizer, protocol: Protocol, callbacks=()):
     """A Trainer used only for `predict`: batching, device placement, bf16 and data parallelism."""
-    import torch
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback
 
-    cuda = torch.cuda.is_available()
+    flags = device.trainer_flags(protocol.precision)
     args = TrainingArguments(
         # nothing is saved; Trainer only needs a folder name
         output_dir=os.path.join(tempfile.gettempdir(), "xlr-predict"), per_device_eval_batch_size=protocol.eval_batch_size,
-        bf16=use_bf16(protocol.precision), use_cpu=not cuda, report_to="none", disable_tqdm=True,
-        dataloader_pin_memory=cuda)
+        **flags, report_to="none", disable_tqdm=True, dataloader_pin_memory=not flags["use_cpu"])
     trainer = Trainer(model=model, args=args, processing_class=tokenizer, data_collator=collator(tokenizer),
                       callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)

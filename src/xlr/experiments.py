@@ -50,6 +50,8 @@ class Experiment:
     method_options: dict = field(default_factory=dict)
     profile: str | None = None
     path: str | None = None
+    # False for sweeps: train and select on source dev only; no test set is read
+    evaluate_test: bool = True
     # a composite experiment runs its parts (their runs live under their own names, so they are shared)
     parts: list["Experiment"] = field(default_factory=list)
 
@@ -140,9 +142,21 @@ def parse_override(text: str) -> dict:
     return out
 
 
+def read_override_file(path: str | Path) -> dict:
+    """A TOML file of overrides (the same keys as an experiment), e.g. the `chosen-*.toml` of `xlr sweep`."""
+    p = Path(path).expanduser()
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise XlrError(f"--overrides {p} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise XlrError(f"--overrides {p}: not valid TOML ({e})") from None
+
+
 def cli_overrides(data: str | None = None, train_file: str | None = None, model: str | None = None,
                   seeds: str | None = None, methods: str | None = None,
-                  assignments: list[str] | None = None, method_options: dict | None = None) -> list[dict]:
+                  assignments: list[str] | None = None, method_options: dict | None = None,
+                  files: list[str] | None = None) -> list[dict]:
     """Command-line options as override dicts, applied after the profile.
 
     `method_options` (e.g. {"epsilon": 0.2}) go to every method of the experiment that has that option.
@@ -165,7 +179,7 @@ def cli_overrides(data: str | None = None, train_file: str | None = None, model:
             raise XlrError(f"--seeds '{seeds}': expected comma-separated integers, e.g. 1,2,3") from None
     if methods is not None:
         over.setdefault("methods", {})["run"] = [m.strip() for m in methods.split(",") if m.strip()]
-    return [over] + [parse_override(a) for a in assignments or []]
+    return [read_override_file(f) for f in files or []] + [over] + [parse_override(a) for a in assignments or []]
 
 
 def load_experiment(name_or_path: str, profile: str | None = None, overrides: list[dict] | None = None) -> Experiment:
@@ -211,7 +225,9 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
         if key not in TOP_LEVEL_KEYS:
             raise XlrError(f"{where}: unknown key '{key}'; valid keys: {', '.join(sorted(TOP_LEVEL_KEYS))}")
         if not isinstance(value, TOP_LEVEL_KEYS[key]):
-            raise XlrError(f"{where}: '{key}' has the wrong type ({type(value).__name__})")
+            expected = TOP_LEVEL_KEYS[key]
+            names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+            raise XlrError(f"{where}: '{key}' = {value!r} has the wrong type ({type(value).__name__}); expected {names}")
     for key in ("task", "model"):
         if key not in raw:
             raise XlrError(f"{where}: '{key}' is required")

@@ -220,6 +220,16 @@ def resolve_options(name: str, given: dict | None) -> dict:
     if unknown:
         valid = ", ".join(method.defaults) or "none"
         raise XlrError(f"method {name} has no option {', '.join(unknown)} (its options: {valid})")
+    for key, value in given.items():
+        default = method.defaults[key]
+        expected = {bool: "bool", int: "int", float: "float", str: "str"}.get(type(default))
+        if expected is None:  # an option whose default is None (rs-da's synonyms): a path string
+            expected = "str"
+        if key == "epsilon" or key == "step_size":
+            expected = "float"
+        from xlr.training import coerce
+
+        given[key] = coerce(f"methods.{name}.{key}", value, expected)
     return {**method.defaults, **given}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xlr import distributed
+from xlr import device, distributed
 from xlr.data import check_languages, generalized_pairs, get_task, load_train, open_source
 from xlr.errors import XlrError
 from xlr.evaluation import accuracy, generalized_summary, mean, predict, prediction_trainer
@@ -59,7 +59,7 @@ def run_config(spec: RunSpec) -> dict:
         "identity": _canonical(spec.identity()),
         "languages": e.languages, "generalized": e.generalized, "max_test_examples": e.max_test_examples,
         "data": e.data or "hub", "train_file": e.train_file,
-        "world_size": distributed.world_size(),
+        "world_size": distributed.world_size(), "device": device.current().as_dict(),
         "versions": _versions(), "git_revision": _git_revision(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -94,8 +94,9 @@ def train_run(spec: RunSpec, rd: RunDir) -> None:
     texts = None
     if e.model == BUILTIN_TINY_BERT:  # the smoke model builds its vocabulary from the data it will see
         texts = train_set.sentence1 + train_set.sentence2
+        seen = "test" if e.evaluate_test else "dev"  # a dev-only run (a sweep) never opens a test set
         for lang in e.languages:
-            t = source.load(task, "test", lang)
+            t = source.load(task, seen, lang)
             texts += t.sentence1 + t.sentence2
     model, tokenizer = load_model(e.model, task, spec.seed, texts, protocol.pooling)
     objective = make_objective(spec.method, spec.options, model)
@@ -168,19 +169,25 @@ def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, d
     if "generalized" in test:
         matrix = {k: v for k, v in test["generalized"].items() if not k.startswith("avg")}
         test["generalized"] = {**matrix, **generalized_summary(matrix)}
+    metrics = run_metrics(rd, config, test, rows)
+    rd.write_metrics(metrics)
+    return metrics
+
+
+def run_metrics(rd: RunDir, config: dict, test: dict, rows: dict) -> dict:
+    """metrics.json: the training record (dev curve, best step, losses) and the test accuracies."""
+    identity = config["identity"]
     info = rd.training_info()
-    metrics = {
-        "experiment": config["experiment"], "task": task.name, "model": identity["model"],
+    return {
+        "experiment": config["experiment"], "task": identity["task"], "model": identity["model"],
         "method": identity["method"], "seed": identity["seed"],
         "dev": {"language": info.get("dev_language"), "curve": info["fit"]["dev_curve"],
                 "best_step": info["fit"]["best_step"], "best_accuracy": info["fit"]["best_dev_accuracy"]},
         "train": {**{k: info["fit"][k] for k in ("steps", "train_examples", "seconds")},
                   "loss_curve": info["fit"].get("loss_curve", [])},
         "objective": info.get("objective"),
-        "test": test, "test_rows": rows, "max_test_examples": n,
+        "test": test, "test_rows": rows, "max_test_examples": config.get("max_test_examples"),
     }
-    rd.write_metrics(metrics)
-    return metrics
 
 
 def evaluation_covered(rd: RunDir, config: dict) -> bool:
@@ -202,6 +209,16 @@ def evaluation_covered(rd: RunDir, config: dict) -> bool:
 def execute(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: bool = False) -> RunDir:
     rd = prepare(spec, out, force)
     config = run_config(spec)
+    if not spec.experiment.evaluate_test:  # a sweep's run: train, keep the dev record, read no test set
+        if rd.is_done():
+            say(f"[dim]skip {rd.path}: already finished[/]")
+            return rd
+        rd.write_config(config)
+        if not rd.has_model():
+            train_run(spec, rd)
+        rd.write_metrics(run_metrics(rd, config, {}, {}))
+        rd.mark_done()
+        return rd
     if rd.is_done():
         previous = rd.read_config()
         if evaluation_covered(rd, config):
@@ -237,11 +254,20 @@ def preflight(exp: Experiment) -> None:
                            "Hugging Face id or another local folder")
 
 
+def announce_device(exp: Experiment | None = None, option: str | None = None) -> device.DeviceInfo:
+    """Choose the device once (or fail loudly) and print it on one line before any work."""
+    first = (exp.parts[0] if exp is not None and exp.parts else exp)
+    info = device.configure(option, first.protocol().precision if first is not None else "auto")
+    say(f"[bold]{info.line()}[/]")
+    return info
+
+
 def run_experiment(exp: Experiment, out: Path, force: bool = False,
-                   keep_checkpoints: bool = False) -> list[tuple[Experiment, Path]]:
+                   keep_checkpoints: bool = False, device_option: str | None = None) -> list[tuple[Experiment, Path]]:
     """Run every (method, seed) of an experiment (or of each part); return (experiment, results.csv) pairs."""
     quiet_libraries()
     preflight(exp)
+    announce_device(exp, device_option)
     distributed.setup()
     if exp.parts:
         return [done for part in exp.parts for done in run_experiment(part, out, force, keep_checkpoints)]
@@ -257,9 +283,11 @@ def run_experiment(exp: Experiment, out: Path, force: bool = False,
     return [(exp, results)]
 
 
-def evaluate_existing(run_dir: Path, languages: list[str] | None, data: str | None):
+def evaluate_existing(run_dir: Path, languages: list[str] | None, data: str | None,
+                      device_option: str | None = None):
     """`xlr evaluate RUN_DIR`: (re-)evaluate a trained run; returns (results.csv, title, languages)."""
     quiet_libraries()
+    announce_device(None, device_option)
     rd = RunDir(Path(run_dir))
     if not rd.path.is_dir():
         raise XlrError(f"{rd.path} is not a run folder (expected runs/<experiment>/<method>/seed<N>)")

@@ -13,13 +13,17 @@ leaves either the old file or the new one, never half of one. Only rank 0 of a d
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +39,12 @@ SETTINGS = ("standard", "generalized")
 
 # ------------------------------------------------------------------------------------ atomic writes
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     log.debug("rank %d writes %s", distributed.rank(), path)
@@ -45,6 +55,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp makes the file 0600; give it the mode any other new file gets, so that a run store shared
+        # by a group on a cluster stays readable to the group
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -67,6 +80,32 @@ def read_json(path: Path) -> dict:
         raise XlrError(f"{path} does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise XlrError(f"{path} is corrupt ({e}); delete it to redo that step") from None
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """An exclusive advisory lock (fcntl.flock) on `path`, held for the `with` block.
+
+    Serialises read-modify-write of shared tables between processes, also on other machines where the file
+    system supports flock (local disks, NFSv4, Lustre and GPFS with flock enabled)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def remove_stale_temporaries(folder: Path) -> None:
@@ -92,8 +131,54 @@ class RunDir:
     predictions_dir = property(lambda self: self.path / "predictions")
     training_info_path = property(lambda self: self.model_dir / "xlr-training.json")
 
+    claim_path = property(lambda self: self.path / "CLAIMED")
+
     def is_done(self) -> bool:
         return self.done_path.is_file()
+
+    def claim(self) -> bool:
+        """Take this run for this process, so that concurrent workers sharing a run store never train it twice.
+
+        The claim is a file created with O_EXCL (atomic on local and network file systems) that names the
+        host and process. A claim whose process is gone (same host) is stale and taken over; a claim from
+        another host is honoured until `release` or until the file is deleted by hand."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        me = f"{socket.gethostname()} {os.getpid()} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
+        for _ in range(2):
+            try:
+                fd = os.open(self.claim_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                if not self._stale_claim():
+                    return False
+                self.claim_path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(me)
+            return True
+        return False
+
+    def claimed_by(self) -> str | None:
+        try:
+            return self.claim_path.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def claimed_here(self) -> bool:
+        """Claimed by a live process on this host."""
+        owner = (self.claimed_by() or "").split()
+        return (len(owner) >= 2 and owner[1].isdigit() and owner[0] == socket.gethostname()
+                and _process_alive(int(owner[1])))
+
+    def _stale_claim(self) -> bool:
+        owner = (self.claimed_by() or "").split()
+        if len(owner) < 2 or not owner[1].isdigit():
+            return False
+        return owner[0] == socket.gethostname() and not _process_alive(int(owner[1]))
+
+    def release(self) -> None:
+        owner = (self.claimed_by() or "").split()
+        if owner[:2] == [socket.gethostname(), str(os.getpid())]:
+            self.claim_path.unlink(missing_ok=True)
 
     def has_model(self) -> bool:
         return self.training_info_path.is_file()
@@ -101,7 +186,9 @@ class RunDir:
     def reset(self) -> None:
         """Forget everything of this run (a changed configuration or --force)."""
         if distributed.is_main_process() and self.path.exists():
-            shutil.rmtree(self.path)
+            for p in self.path.iterdir():  # a sweep worker's claim on the run survives the reset
+                if p != self.claim_path:
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
 
     def write_config(self, config: dict) -> None:
         if distributed.is_main_process():
@@ -179,8 +266,11 @@ def write_results(experiment_dir: Path) -> Path:
     """Rewrite `<experiment>/results.csv` from every finished run, atomically."""
     path = Path(experiment_dir) / "results.csv"
     if distributed.is_main_process():
-        rows = [row for run in finished_runs(experiment_dir) for row in metrics_rows(run.read_metrics())]
-        atomic_write_text(path, rows_to_csv(rows))
+        # under a lock: a concurrent writer (another worker on the same store) could otherwise rename a
+        # table it read before this run finished over ours, and a row would be lost
+        with file_lock(Path(experiment_dir) / ".results.lock"):
+            rows = [row for run in finished_runs(experiment_dir) for row in metrics_rows(run.read_metrics())]
+            atomic_write_text(path, rows_to_csv(rows))
     return path
 
 

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from xlr import distributed
+from xlr import device, distributed
 from xlr.data import PairSet
 from xlr.errors import XlrError
 from xlr.models import encode
 from xlr.objectives import Objective
+
+from xlr.device import PRECISIONS
 
 COMPLETE_MARK = "xlr-complete"
 # train.pooling: the model's own classification head (cls, the paper's) or heads.MeanPoolingClassifier
@@ -39,7 +41,7 @@ class Protocol:
     max_grad_norm: float = 1.0
     eval_steps: int = 500                     # evaluate on source dev and save a checkpoint this often
     eval_batch_size: int = 128
-    precision: str = "auto"                   # auto (bf16 where CUDA supports it), bf16, fp32
+    precision: str = "auto"                   # auto (native bf16 GPU: bf16; older GPU: fp16; CPU: fp32), bf16, fp16, fp32
     # length-grouped batches pad less but change the order statistics; off by default: in our CPU runs they
     # delayed PAWS's exit from the majority-class plateau (bench/README.md), and the paper's order is random
     group_by_length: bool = False
@@ -49,8 +51,10 @@ class Protocol:
     pooling: str = "cls"                      # classifier input: the model's own head (cls) or mean pooling
 
     def __post_init__(self):
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise XlrError(f"precision must be auto, bf16 or fp32, not '{self.precision}'")
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, coerce(f"train.{f.name}", getattr(self, f.name), f.type))
+        if self.precision not in PRECISIONS:
+            raise XlrError(f"train.precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
         if self.pooling not in POOLING:
             raise XlrError(f"train.pooling must be cls (the model's own classification head, as in the paper) "
                            f"or mean (mean of the last hidden states), not '{self.pooling}'")
@@ -65,6 +69,24 @@ class Protocol:
         return [f.name for f in dataclasses.fields(cls)]
 
 
+def coerce(key: str, value, annotation):
+    """`value` checked against a field's annotation ("float", "int | None", "bool", "str"); ints count as
+    floats. A wrong type is an XlrError that names the key and the expected type."""
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    kinds = [k.strip() for k in text.split("|")]
+    if value is None and "None" in kinds:
+        return None
+    base = next(k for k in kinds if k != "None")
+    ok = {"float": isinstance(value, (int, float)) and not isinstance(value, bool),
+          "int": isinstance(value, int) and not isinstance(value, bool),
+          "bool": isinstance(value, bool), "str": isinstance(value, str)}.get(base, True)
+    if not ok:
+        names = {"float": "a number", "int": "an integer", "bool": "true or false", "str": "a string"}
+        raise XlrError(f"{key} = {value!r}: expected {names.get(base, base)}"
+                       + (" (or leave it unset)" if "None" in kinds else ""))
+    return float(value) if base == "float" else value
+
+
 # Where the paper's scripts differ by task (XNLI: 1 epoch, dev every 1000 steps).
 TASK_PROTOCOL = {"pawsx": {}, "xnli": {"epochs": 1.0, "eval_steps": 1000}}
 
@@ -77,22 +99,12 @@ def protocol_for(task: str, overrides: dict | None = None) -> Protocol:
     return Protocol(**values)
 
 
-def use_bf16(precision: str) -> bool:
-    import torch
-
-    if precision == "bf16":
-        return True
-    if precision == "fp32":
-        return False
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-
-
 def fused_adamw_available() -> bool:
     """torch's fused AdamW: on CUDA, and on CPU from torch 2.4 (there it is ~4x faster than the loop, which
     matters because the embedding matrix of a multilingual vocabulary is most of the parameters)."""
     import torch
 
-    if torch.cuda.is_available():
+    if device.current().device == "cuda":
         return True
     major, minor = (int(x) for x in torch.__version__.split("+")[0].split(".")[:2])
     return (major, minor) >= (2, 4)
@@ -181,11 +193,11 @@ def discard_incomplete_checkpoints(folder: Path) -> None:
 
 
 def training_arguments(protocol: Protocol, seed: int, output_dir: Path, **extra):
-    import torch
     from transformers import TrainingArguments
 
     per_device, accumulation = batch_layout(protocol)
-    cuda = torch.cuda.is_available()
+    flags = device.trainer_flags(protocol.precision)
+    cuda = not flags["use_cpu"]
     kwargs = dict(
         output_dir=str(output_dir),
         per_device_train_batch_size=per_device,
@@ -208,9 +220,8 @@ def training_arguments(protocol: Protocol, seed: int, output_dir: Path, **extra)
         greater_is_better=True,
         logging_steps=max(1, min(50, protocol.eval_steps)),
         seed=seed,
-        bf16=use_bf16(protocol.precision),
+        **flags,
         optim="adamw_torch_fused" if fused_adamw_available() else "adamw_torch",
-        use_cpu=not cuda,
         report_to="none",
         disable_tqdm=True,
         dataloader_pin_memory=cuda,
@@ -228,10 +239,9 @@ def training_arguments(protocol: Protocol, seed: int, output_dir: Path, **extra)
 
 
 def collator(tokenizer):
-    import torch
     from transformers import DataCollatorWithPadding
 
-    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
+    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if device.current().device == "cuda" else None)
 
 
 @dataclass
