@@ -59,7 +59,7 @@ def test_sweep_selects_on_dev_and_never_reads_a_test_set(tmp_path):
     # a second call trains nothing and prints the same choice
     again = run_xlr("sweep", "smoke", "--methods", "adv", "--grid", "epsilon=0.02,0.05", "--seeds", "1,2",
                     "--data-dir", data, "--out", out, *QUICK, env=ENV, check=True)
-    assert "sweep 1/4" not in again.stderr and "chose" in again.stderr
+    assert "sweep 1/" not in again.stderr and "chose" in again.stderr
     # and the choice is accepted by reproduce
     bad = run_xlr("reproduce", "smoke", "--overrides", tmp_path / "missing.toml", env=ENV)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
@@ -79,7 +79,7 @@ def test_two_concurrent_workers_share_one_grid(tmp_path):
                for _ in range(2)]
     outputs = [w.communicate(timeout=600) for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs
-    trained = [re.findall(r"sweep \d+/8: (\S+), (\S+), seed (\d)", err) for _, err in outputs]
+    trained = [re.findall(r"sweep \d+/\d+: (\S+), (\S+), seed (\d)", err) for _, err in outputs]
     assert not set(trained[0]) & set(trained[1]), trained          # no point trained twice
     assert len(set(trained[0]) | set(trained[1])) == 8, trained     # every point trained once
     final = run_xlr("sweep", *args[4:], env=ENV, check=True)

@@ -254,6 +254,20 @@ def sweep(
 
 
 @app.command()
+def doctor(
+    hub_timeout: Annotated[float, typer.Option(help="Seconds to wait for the Hugging Face hub.")] = 3.0,
+):
+    """What this setup has (versions, driver, GPUs, bf16, hub, caches, free disk) and whether it can run
+    `xlr reproduce table1`: exit 0 when it can, 1 with the reasons when it cannot."""
+    from xlr import doctor as checking
+
+    report = checking.diagnose(hub_timeout)
+    sys.stdout.write(checking.render(report))
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@app.command()
 def augment(
     input: Annotated[Path, typer.Option("--input", help="Training TSV (sentence1, sentence2, label).")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the augmented TSV.")],

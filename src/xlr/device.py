@@ -76,15 +76,17 @@ def _cgroup_quota() -> float | None:
 
 
 def choose_threads(sharing: int = 1) -> tuple[int, str]:
-    """Intra-op threads: XLR_THREADS, else usable cores // processes sharing them (local ranks x workers).
+    """Intra-op threads: XLR_THREADS or OMP_NUM_THREADS when set, else usable cores // processes sharing them
+    (local ranks x concurrent workers).
 
     More threads than cores is pathological for PyTorch's CPU kernels: on 2 cores, two jobs with 2 threads
     each ran 45x slower than one, not 2x (bench/README.md, "CPU threads")."""
-    given = os.environ.get("XLR_THREADS")
-    if given:
-        if not given.isdigit() or int(given) < 1:
-            raise XlrError(f"XLR_THREADS={given!r}: expected a positive integer")
-        return int(given), "XLR_THREADS"
+    for var in ("XLR_THREADS", "OMP_NUM_THREADS"):
+        given = os.environ.get(var)
+        if given:
+            if not given.isdigit() or int(given) < 1:
+                raise XlrError(f"{var}={given!r}: expected a positive integer")
+            return int(given), var
     cores, why = usable_cores()
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     share = max(1, local * max(1, sharing))

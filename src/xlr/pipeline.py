@@ -243,6 +243,35 @@ def execute(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: boo
     return rd
 
 
+WAIT_SECONDS = 30
+
+
+def work_through(specs: list[RunSpec], out: Path, announce, force: bool = False, keep_checkpoints: bool = False,
+                 before=None) -> list[RunSpec]:
+    """Run each spec that no other live worker holds; return the ones held elsewhere (not yet done).
+
+    Several processes or machines sharing one run store split the runs between them: a run is claimed
+    (RunDir.claim) before it is trained or evaluated. Under torchrun every rank runs every spec together,
+    so claims are only used by single-process workers."""
+    held = []
+    solo = distributed.world_size() == 1
+    for i, spec in enumerate(specs, 1):
+        rd = RunDir.of(out, spec.experiment.run_name, spec.method, spec.seed)
+        if solo and not rd.claim():
+            if not rd.is_done():
+                held.append(spec)
+            continue
+        try:
+            if before is not None:
+                before(rd, spec)
+            announce(i, spec)
+            execute(spec, out, force, keep_checkpoints)
+        finally:
+            if solo:
+                rd.release()
+    return held
+
+
 def preflight(exp: Experiment) -> None:
     """Cheap checks before anything heavy starts: data folders and local model folders exist."""
     for part in exp.parts or [exp]:
@@ -272,9 +301,15 @@ def run_experiment(exp: Experiment, out: Path, force: bool = False,
     if exp.parts:
         return [done for part in exp.parts for done in run_experiment(part, out, force, keep_checkpoints)]
     specs = exp.runs()
-    for i, spec in enumerate(specs, 1):
-        say(f"[bold cyan]run {i}/{len(specs)}[/]: {spec.method}, seed {spec.seed}")
-        execute(spec, out, force, keep_checkpoints)
+    held = work_through(specs, out, lambda i, spec: say(f"[bold cyan]run {i}/{len(specs)}[/]: {spec.method}, "
+                                                        f"seed {spec.seed}"),
+                        force=force, keep_checkpoints=keep_checkpoints)
+    while held:  # runs that other workers are training: wait for them, or take them over if they stop
+        say(f"[yellow]waiting for {len(held)} run(s) held by other workers: "
+            f"{', '.join(f'{s.method} seed {s.seed}' for s in held)}[/]")
+        time.sleep(WAIT_SECONDS)
+        held = work_through(held, out, lambda i, spec: say(f"[bold cyan]taking over[/]: {spec.method}, seed {spec.seed}"),
+                            force=False, keep_checkpoints=keep_checkpoints)
     results = write_results(Path(out) / exp.run_name)
     if distributed.is_main_process():
         for png in write_heatmaps(results, exp.title):

@@ -115,27 +115,23 @@ def work(points: list[Point], out: Path, force: bool = False, device_option: str
     Before each run the CPU threads are set from the cores and the number of workers on this host that are
     training a point of this sweep, so that concurrent workers never oversubscribe the cores."""
     from xlr import device
-    from xlr.pipeline import execute
+    from xlr.pipeline import work_through
     from xlr.progress import say
 
-    trained, elsewhere = 0, []
-    specs = [(p, spec) for p in points for spec in p.experiment.runs()]
-    for i, (point, spec) in enumerate(specs, 1):
-        rd = RunDir.of(out, point.experiment.run_name, spec.method, spec.seed)
-        if rd.is_done() and not force:
-            continue
-        if not rd.claim():
-            elsewhere.append(f"{point.label} {spec.method} seed {spec.seed} ({rd.claimed_by()})")
-            continue
-        try:
-            info = device.configure(device_option, point.experiment.protocol().precision,
-                                    sharing=live_workers(rd.path.parents[2]))
-            say(f"[bold cyan]sweep {i}/{len(specs)}[/]: {point.label}, {spec.method}, seed {spec.seed}; {info.line()}")
-            execute(spec, out, force=force)
-            trained += 1
-        finally:
-            rd.release()
-    return trained, elsewhere
+    specs = [spec for p in points for spec in p.experiment.runs()]
+    labels = {id(p.experiment): p.label for p in points}
+    pending = [s for s in specs if force or not RunDir.of(out, s.experiment.run_name, s.method, s.seed).is_done()]
+
+    def before(rd, spec):  # the workers on this host now share the cores
+        device.configure(device_option, spec.experiment.protocol().precision, sharing=live_workers(rd.path.parents[2]))
+
+    def announce(i, spec):
+        say(f"[bold cyan]sweep {i}/{len(pending)}[/]: {labels[id(spec.experiment)]}, {spec.method}, seed {spec.seed}; "
+            f"{device.current().line()}")
+
+    held = work_through(pending, out, announce, force=force, before=before)
+    elsewhere = [f"{labels[id(s.experiment)]} {s.method} seed {s.seed}" for s in held]
+    return len(pending) - len(held), elsewhere
 
 
 def collect(points: list[Point], out: Path) -> list[dict]:

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The robust-training evidence on a real encoder (multilingual-e5-small, CPU), in two phases:
+#   sweep    radii and learning rate chosen on ENGLISH DEV only (xlr sweep; seed 1)
+#   compare  every method on 3 seeds at the chosen settings, test on all 7 PAWS-X languages, then
+#            paired-bootstrap intervals against the baseline, the generalized setting, lang2vec distance
+# Every run lives in the run store and resumes after an interruption, so the script can be stopped and
+# started again at will. Start it twice (two workers, one core each) to use both cores of a 2-core machine:
+#   XLR_BENCH_RUNS=/path/to/runs bash bench/robust_cpu.sh sweep & XLR_BENCH_RUNS=... bash bench/robust_cpu.sh sweep &
+# Logs: pass them yourself (e.g. > bench/out/robust-sweep-1.log 2>&1). See bench/README.md for the numbers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+phase=${1:-all}
+export XLR_THREADS=${XLR_THREADS:-1}          # one core per worker: two workers never oversubscribe 2 cores
+OUT=${XLR_BENCH_RUNS:-bench/out/runs}
+DATA=${XLR_BENCH_DATA:-../shared/data}
+python3 ../shared/tools/offline_e5_small.py >/dev/null   # the cpu profile's model folder
+COMMON=(--profile cpu --data-dir "$DATA" --train-file "$DATA/pawsx/train-en-small.tsv" --out "$OUT")
+
+if [[ $phase == sweep || $phase == all ]]; then
+  xlr sweep table1 "${COMMON[@]}" --methods adv --grid epsilon=0.01,0.02,0.05 --seeds 1
+  xlr sweep table1 "${COMMON[@]}" --methods rs-rp --grid epsilon=0.2,0.4,0.8 --seeds 1
+  xlr sweep table1 "${COMMON[@]}" --methods baseline --grid train.learning_rate=2e-5,5e-5 --seeds 1
+fi
+if [[ $phase == compare || $phase == all ]]; then
+  xlr reproduce table1 "${COMMON[@]}" --seeds 1,2,3 --synonyms "$DATA/counterfitted_neighbors.json" --format markdown
+  xlr reproduce generalized "${COMMON[@]}" --seeds 1,2,3 --synonyms "$DATA/counterfitted_neighbors.json" --format markdown
+  for m in adv rs-rp rs-da; do
+    xlr compare --between baseline "$m" "$OUT/table1-cpu" --format markdown
+  done
+  xlr analyze distance "$OUT/table1-cpu" --format markdown
+fi

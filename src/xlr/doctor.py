@@ -1,0 +1,145 @@
+"""`xlr doctor`: what this setup has, and whether it can run `xlr reproduce table1` (like `accelerate env`).
+
+Checks: package versions (torch with its CUDA), the NVIDIA driver, the GPUs (compute capability, native
+bf16), the device xlr would choose, whether the Hugging Face hub is reachable or offline mode is set, the
+cache folders and their free disk, and whether RS-DA's synonym table is cached. Exit 0 when table1 can
+run, 1 with the reasons when it cannot.
+"""
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xlr import device
+from xlr.errors import XlrError
+
+PACKAGES = ("xlr", "torch", "transformers", "datasets", "accelerate", "tokenizers", "huggingface_hub")
+HUB_URL = "https://huggingface.co"
+MIN_FREE_GB = 5.0  # mBERT (0.7 GB) + PAWS-X + checkpoints of one run, with room to spare
+
+
+@dataclass
+class Report:
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, key: str, value) -> None:
+        self.rows.append((key, str(value)))
+
+
+def _version(pkg: str) -> str:
+    try:
+        return md.version(pkg)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+def hub_status(timeout: float = 3.0) -> tuple[bool, str]:
+    """(usable, description): offline mode, reachable, or not reachable."""
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").lower() in ("1", "true", "yes"):
+            return False, f"offline mode ({var}=1): only local folders and the local cache are used"
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(HUB_URL, method="HEAD"), timeout=timeout)
+        return True, f"{HUB_URL} reachable"
+    except urllib.error.HTTPError as e:  # the server answered: reachable
+        return True, f"{HUB_URL} reachable (HTTP {e.code})"
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        return False, f"{HUB_URL} not reachable ({reason})"
+
+
+def _free_gb(path: Path) -> float | None:
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return shutil.disk_usage(p).free / 1e9
+    except OSError:
+        return None
+
+
+def hf_cache() -> Path:
+    try:
+        from huggingface_hub import constants
+
+        return Path(constants.HF_HOME)
+    except Exception:  # pragma: no cover
+        return Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
+
+
+def diagnose(hub_timeout: float = 3.0) -> Report:
+    import torch
+
+    from xlr.synonyms import cache_path
+
+    r = Report()
+    r.add("python", platform.python_version())
+    for pkg in PACKAGES:
+        value = _version(pkg)
+        if pkg == "torch":
+            value += f" (CUDA {torch.version.cuda})" if torch.version.cuda else " (CPU build)"
+        r.add(pkg, value)
+    r.add("NVIDIA driver", device.driver_version() or ("present" if device.nvidia_runtime_present() else "none"))
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            cap = torch.cuda.get_device_capability(i)
+            r.add(f"GPU {i}", f"{torch.cuda.get_device_name(i)}, compute capability {cap[0]}.{cap[1]}, "
+                              f"native bf16: {'yes' if cap >= (8, 0) else 'no'}")
+    else:
+        r.add("GPUs", "none visible to torch")
+    try:
+        info = device.resolve()
+        r.add("xlr would train on", info.line())
+        if info.device == "cpu":
+            r.problems.append("no GPU: table1 fine-tunes mBERT for about 4,600 steps per method; on a CPU that "
+                              f"takes days (cause: {device.why_no_gpu()})")
+    except XlrError as e:
+        r.add("xlr would train on", f"nothing: {e}")
+        r.problems.append(str(e))
+    usable, hub = hub_status(hub_timeout)
+    r.add("Hugging Face hub", hub)
+    if not usable:
+        r.problems.append(f"table1 downloads bert-base-multilingual-cased and PAWS-X from the hub, which is not usable "
+                          f"here ({hub}); offline, pass --model DIR and --data-dir DIR (README, 'Data')")
+    hf = hf_cache()
+    free = _free_gb(hf)
+    r.add("HF cache", f"{hf} ({free:.1f} GB free)" if free is not None else f"{hf}")
+    if free is not None and free < MIN_FREE_GB:
+        r.problems.append(f"only {free:.1f} GB free for the HF cache {hf}; table1 needs about {MIN_FREE_GB:.0f} GB")
+    table = cache_path()
+    xfree = _free_gb(table.parent)
+    r.add("xlr cache", f"{table.parent} ({xfree:.1f} GB free)" if xfree is not None else str(table.parent))
+    local = os.environ.get("XLR_SYNONYMS")
+    if table.is_file():
+        r.add("synonym table (RS-DA)", f"cached at {table}")
+    elif local:
+        r.add("synonym table (RS-DA)", f"XLR_SYNONYMS={local}" + ("" if Path(local).is_file() else " (missing!)"))
+        if not Path(local).is_file():
+            r.problems.append(f"XLR_SYNONYMS={local} does not exist")
+    else:
+        r.add("synonym table (RS-DA)", "not cached; downloaded on first RS-DA run" + ("" if usable else
+                                                                                    " (needs the network)"))
+        if not usable:
+            r.problems.append("RS-DA's synonym table is not cached and cannot be downloaded; pass --synonyms PATH")
+    return r
+
+
+def render(report: Report) -> str:
+    width = max(len(k) for k, _ in report.rows)
+    lines = [f"{k:<{width}}  {v}" for k, v in report.rows]
+    if report.problems:
+        lines += ["", "xlr reproduce table1 cannot run here:"] + [f"  - {p}" for p in report.problems]
+    else:
+        lines += ["", "ready: xlr reproduce table1 can run here"]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["diagnose", "render", "Report", "hub_status"]
