@@ -2,14 +2,17 @@
 # (README, "Container"). No BuildKit-only syntax: the legacy builder, which the Docker SDK and so
 # `xlr docker build` drive, builds it too.
 #
-# BASE_IMAGE: any Debian/Ubuntu image; python3 and venv are installed with apt when it lacks them.
-#   The default is NVIDIA's smallest CUDA image: it sets the variables the NVIDIA Container Toolkit
-#   reads, and PyPI's torch brings its own CUDA, cuDNN and NCCL libraries, so the larger
-#   `-cudnn-runtime-` images would only duplicate them (they work too).
-# TORCH_SPEC: the `pip install` arguments that pick torch. The default is the CUDA build from PyPI;
-#   a CPU image takes a wheel from wheels/ (e.g. TORCH_SPEC=wheels/torch-2.13.0+cpu-...whl) or an
-#   index (TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu").
-ARG BASE_IMAGE=nvidia/cuda:12.8.1-base-ubuntu24.04
+# BASE_IMAGE and TORCH_SPEC must agree on the CUDA major version:
+#   default  nvidia/cuda 13.0 + `torch==2.13.0` from PyPI, whose Linux wheel is a CUDA 13.0 build
+#            (driver >= 580, compute capability >= 7.5). tests/test_image.py checks that they agree.
+#   older drivers (>= 525): the CUDA 12.8 pair, which `xlr docker build --torch-cuda cu128` sets:
+#            --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-base-ubuntu24.04
+#            --build-arg TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+#   CPU:     any Debian/Ubuntu BASE_IMAGE and a CPU wheel (a file in wheels/, or the cpu index).
+# The base is NVIDIA's smallest CUDA image: it sets the variables the NVIDIA Container Toolkit reads,
+# and torch's wheels bring their own CUDA, cuDNN and NCCL libraries.
+# Every package is installed at the exact version of requirements.lock (the versions CI tests).
+ARG BASE_IMAGE=nvidia/cuda:13.0.2-base-ubuntu24.04
 
 FROM ${BASE_IMAGE}
 RUN if ! python3 -c "import ensurepip, venv" 2>/dev/null; then \
@@ -32,19 +35,23 @@ RUN useradd --uid 10001 --user-group --no-create-home --home-dir /home/xlr xlr \
 ARG TORCH_SPEC="torch==2.13.0"
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /tmp/xlr-src
-# 1. torch, on its own: the package's `torch>=2.2` is then already satisfied.
+# 1. torch, on its own (its version from the lock; a CUDA or CPU build by TORCH_SPEC). The image records
+#    which build it got: xlr refuses to fall back to the CPU silently in a CUDA image (src/xlr/device.py).
 COPY wheels/ wheels/
-RUN python3 -m venv /opt/xlr && /opt/xlr/bin/pip install $TORCH_SPEC && rm -rf wheels
+COPY requirements.lock ./
+RUN python3 -m venv /opt/xlr && /opt/xlr/bin/pip install -c requirements.lock $TORCH_SPEC && rm -rf wheels \
+    && /opt/xlr/bin/python -c "import torch; print('cuda' if torch.version.cuda else 'cpu')" > /opt/xlr/image-kind
 # 2. The other dependencies, from pyproject.toml alone: install a stub package, then drop the stub.
 COPY pyproject.toml ./
 RUN mkdir -p src/xlr reproduce paper_results && touch README.md src/xlr/__init__.py \
-    && /opt/xlr/bin/pip install . && /opt/xlr/bin/pip uninstall -y xlr && rm -rf README.md src reproduce paper_results
+    && /opt/xlr/bin/pip install -c requirements.lock . && /opt/xlr/bin/pip uninstall -y xlr \
+    && rm -rf README.md src reproduce paper_results
 # 3. xlr itself, the way README installs it.
 COPY README.md ./
 COPY src/ src/
 COPY reproduce/ reproduce/
 COPY paper_results/ paper_results/
-RUN /opt/xlr/bin/pip install . && rm -rf /tmp/xlr-src
+RUN /opt/xlr/bin/pip install -c requirements.lock . && rm -rf /tmp/xlr-src
 
 ENV PATH=/opt/xlr/bin:$PATH \
     VIRTUAL_ENV=/opt/xlr \
@@ -52,10 +59,11 @@ ENV PATH=/opt/xlr/bin:$PATH \
     HF_HOME=/cache/huggingface \
     XDG_CACHE_HOME=/cache \
     PYTHONUNBUFFERED=1
-# Results and downloads outlive the container when these are mounted from the host: runs, the Hugging
-# Face cache, and xlr's own (RS-DA's synonym table):
+# Results and downloads outlive the container only when these are mounted from the host: runs, the
+# Hugging Face cache, and xlr's own (RS-DA's synonym table):
 #   -v "$PWD/runs:/work/runs" -v "$HOME/.cache/huggingface:/cache/huggingface" -v "$HOME/.cache/xlr:/cache/xlr"
-VOLUME ["/work/runs", "/cache/huggingface", "/cache/xlr"]
+# No VOLUME on purpose: anonymous volumes hid a 714 MB model and the results in unnamed places. xlr warns
+# at the start of a run when /work/runs is not mounted; `xlr docker run` mounts all three.
 WORKDIR /work
 USER xlr
 ENTRYPOINT ["xlr"]

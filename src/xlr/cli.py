@@ -406,6 +406,9 @@ def docker_build(
     torch_spec: Annotated[Optional[str], typer.Option(help="TORCH_SPEC build arg: pip arguments that pick torch "
                                                            "(default: the CUDA build from PyPI), e.g. a wheel in "
                                                            "wheels/.")] = None,
+    torch_cuda: Annotated[Optional[str], typer.Option(
+        help="A consistent CUDA base image + torch wheel pair: cu130 (the default; NVIDIA driver >= 580) or cu128 "
+             "(driver >= 525).")] = None,
     context: Annotated[Optional[Path], typer.Option(help="Build context with the Dockerfile (default: this "
                                                          "checkout).")] = None,
     network: Network = None,
@@ -414,7 +417,7 @@ def docker_build(
     from xlr import container
 
     image_id = container.build(tag=tag, base_image=base_image, torch_spec=torch_spec, context=context,
-                               network=network)
+                               network=network, torch_cuda=torch_cuda)
     typer.echo(f"built {tag} ({image_id})")
 
 

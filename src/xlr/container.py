@@ -16,6 +16,12 @@ CONTAINER_RUNS = "/work/runs"
 CONTAINER_HF_HOME = "/cache/huggingface"
 CONTAINER_XLR_CACHE = "/cache/xlr"
 PASS_THROUGH_ENV = ("HF_TOKEN",)
+# --torch-cuda: consistent (base image, torch wheel) pairs, for drivers too old for the default CUDA 13.0
+TORCH_CUDA = {
+    "cu130": ("nvidia/cuda:13.0.2-base-ubuntu24.04", "torch==2.13.0"),   # the Dockerfile's default; driver >= 580
+    "cu128": ("nvidia/cuda:12.8.1-base-ubuntu24.04",
+              "torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"),   # driver >= 525 (12.x compat)
+}
 GPU = [["gpu"]]
 
 
@@ -45,15 +51,25 @@ def _one_line(text: str) -> str:
     return lines[-1] if lines else "unknown error"
 
 
+def build_args(base_image: str | None = None, torch_spec: str | None = None, torch_cuda: str | None = None) -> dict:
+    """BASE_IMAGE / TORCH_SPEC build args; --torch-cuda picks a pair whose CUDA majors agree."""
+    if torch_cuda is not None:
+        if torch_cuda not in TORCH_CUDA:
+            raise XlrError(f"--torch-cuda '{torch_cuda}': use one of {', '.join(TORCH_CUDA)}")
+        base, spec = TORCH_CUDA[torch_cuda]
+        base_image, torch_spec = base_image or base, torch_spec or spec
+    return {k: v for k, v in {"BASE_IMAGE": base_image, "TORCH_SPEC": torch_spec}.items() if v}
+
+
 def build(tag: str = "xlr", base_image: str | None = None, torch_spec: str | None = None,
-          context: Path | None = None, network: str | None = None) -> str:
+          context: Path | None = None, network: str | None = None, torch_cuda: str | None = None) -> str:
     """Build the image from CONTEXT/Dockerfile, streaming the log to stderr; returns the image id."""
     import docker
 
+    buildargs = build_args(base_image, torch_spec, torch_cuda)
     context = Path(context or default_context())
     if not (context / "Dockerfile").is_file():
         raise XlrError(f"no Dockerfile in {context}: pass --context with an xlr checkout")
-    buildargs = {k: v for k, v in {"BASE_IMAGE": base_image, "TORCH_SPEC": torch_spec}.items() if v}
     api = connect().api
     image_id = None
     try:
@@ -120,6 +136,8 @@ def run_config(image: str, args: list[str], gpus: str = "all", runs: Path = Path
     from docker.types import Mount
 
     environment = {"HF_HOME": CONTAINER_HF_HOME, "COLUMNS": str(shutil.get_terminal_size().columns)}
+    # GPUs handed in are GPUs asked for: inside, xlr exits 2 instead of training on the CPU if torch sees none
+    environment["XLR_DEVICE"] = "cpu" if gpus == "none" else "cuda"
     environment.update({k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ})
     environment.update(_env_pair(item) for item in env)
     mounts = [Mount(CONTAINER_RUNS, str(Path(runs).resolve()), type="bind"),
