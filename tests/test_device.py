@@ -116,3 +116,19 @@ def test_cli_gpu_asked_for_is_exit_2_one_line(tmp_path):
     proc = run_xlr("train", "--model", "builtin:tiny-bert", "--data-dir", "builtin:fixture", "--out", tmp_path,
                    env={"XLR_DEVICE": "cuda"})
     assert proc.returncode == 2 and "GPU was asked for" in proc.stderr
+
+
+def test_unmounted_run_store_in_the_image_is_announced(monkeypatch, tmp_path):
+    from xlr import container
+
+    kind = tmp_path / "image-kind"
+    monkeypatch.setattr(device, "IMAGE_KIND_FILE", kind)
+    assert container.unmounted_output_warning(tmp_path / "runs") is None       # not in the image
+    kind.write_text("cuda\n")
+    monkeypatch.setattr(container, "mount_points", lambda: ["/", "/proc"])
+    assert "vanish" in container.unmounted_output_warning(tmp_path / "runs")
+    monkeypatch.setattr(container, "mount_points", lambda: ["/", str(tmp_path / "runs")])
+    assert container.unmounted_output_warning(tmp_path / "runs" / "table1") is None
+    # and `xlr docker run` tells the container which device it asked for
+    config = container.run_config("xlr", ["reproduce", "smoke"], gpus="none", runs=tmp_path / "r", hf_home=tmp_path / "h")
+    assert config["environment"]["XLR_DEVICE"] == "cpu"

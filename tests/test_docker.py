@@ -8,6 +8,7 @@ sets it), which makes that a failure. They build on XLR_DOCKER_BASE_IMAGE with T
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from unittest import mock
@@ -164,7 +165,7 @@ def check_smoke(stdout: str, runs) -> None:
 def test_image_runs_as_non_root_and_any_uid_can_write(engine, image):
     config = engine.images.get(image).attrs["Config"]
     assert config["Entrypoint"] == ["xlr"] and config["User"] == "xlr" and config["WorkingDir"] == "/work"
-    assert set(config["Volumes"]) == {"/work/runs", "/cache/huggingface", "/cache/xlr"}
+    assert not config.get("Volumes")   # no anonymous volumes: results live where the user mounts them
     probe = "touch /work/runs/x /cache/huggingface/x /cache/xlr/x $HOME/x /work/x && id -u"
     out = subprocess.run(["docker", "run", "--rm", "--network", "none", "--user", "12345:12345", "--entrypoint",
                           "sh", image, "-c", probe], capture_output=True, text=True, timeout=120)
@@ -209,3 +210,16 @@ def test_xlr_docker_build_then_run_smoke_without_gpus(engine, container_smoke):
     failing = run_xlr("docker", "run", "--image", TAG, "--no-gpus", "--runs", runs, "--hf-home", hf,
                       "--network", "none", "--", "reproduce", "no-such-experiment")
     assert failing.returncode == 2 and "error: unknown experiment" in failing.stderr, failing.stderr
+
+
+def test_doctor_in_the_image_reports_the_torch_build(image):
+    """`xlr doctor` in the container: versions, the torch build the image recorded, exit 1 with reasons here
+    (no GPU, no hub)."""
+    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", image, "doctor", "--hub-timeout", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert re.search(r"torch\s+\d+\.\d+\.\d+", proc.stdout) and "cannot run here" in proc.stdout, proc.stdout
+    kind = subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "cat", image,
+                           "/opt/xlr/image-kind"], capture_output=True, text=True, timeout=120)
+    expected = "cpu" if "cpu" in TORCH_SPEC else "cuda"
+    assert kind.stdout.strip() == expected, kind

@@ -181,3 +181,26 @@ def run(image: str, args: list[str], **options) -> int:
         return int(container.wait()["StatusCode"])
     finally:
         container.remove(force=True)        # like `docker run --rm`; an interrupted run resumes on re-run
+
+
+def mount_points() -> list[str]:
+    """Mount points of this process (from /proc/self/mountinfo); empty where that is unreadable."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    return [line.split()[4].replace("\\040", " ") for line in lines if len(line.split()) > 4]
+
+
+def unmounted_output_warning(out: Path) -> str | None:
+    """Inside the xlr image, a run store that is not on a host mount vanishes with the container: say so."""
+    from xlr.device import IMAGE_KIND_FILE
+
+    if not IMAGE_KIND_FILE.is_file():
+        return None
+    target = Path(out).resolve()
+    mounted = [m for m in mount_points() if m != "/" and (target == Path(m) or Path(m) in target.parents)]
+    if mounted:
+        return None
+    return (f"{target} is inside the container, not on a host folder: the results vanish with the container. "
+            f"Mount one: docker run -v \"$PWD/runs:{CONTAINER_RUNS}\" ... (xlr docker run does this)")

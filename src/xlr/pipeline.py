@@ -297,6 +297,11 @@ def run_experiment(exp: Experiment, out: Path, force: bool = False,
     quiet_libraries()
     preflight(exp)
     announce_device(exp, device_option)
+    from xlr.container import unmounted_output_warning
+
+    warning = unmounted_output_warning(out)
+    if warning:
+        say(f"[bold yellow]warning: {warning}[/]")
     distributed.setup()
     if exp.parts:
         return [done for part in exp.parts for done in run_experiment(part, out, force, keep_checkpoints)]
