@@ -25,6 +25,22 @@ def test_placeholder_rows_keep_the_official_label_and_do_not_break_alignment():
     assert pairs[("en", "en")].labels == [1, 1] and pairs[("ja", "ja")].labels == [0, 1]
 
 
+@pytest.mark.parametrize("wl_label", [0, 1])
+def test_every_placeholder_form_is_handled_alike(wl_label):
+    """The official data also has `WL` rows (ja test id 7154, zh dev row 566) and a lower-case `ns`. Whether
+    the hub labels a WL row 0 (like NS) or keeps the item's label, alignment holds, and a pair that uses the
+    placeholder takes the label of the placeholder's own row."""
+    sets = {"en": PairSet(["a", "b", "c"], ["d", "e", "f"], [1, 1, 0], "en.tsv", ["1", "2", "3"]),
+            "ja": PairSet(["g", "h", "i"], ["WL", "j", "k"], [wl_label, 1, 0], "ja.tsv", ["1", "2", "3"]),
+            "ko": PairSet(["ns", "l", "m"], ["n", "o", "p"], [0, 1, 0], "ko.tsv", ["1", "2", "3"])}
+    assert verify_alignment(PAWSX, sets) == [1, 1, 0]
+    pairs = generalized_pairs(PAWSX, sets)
+    assert pairs[("en", "ja")].labels == [wl_label, 1, 0]   # sentence 2 is ja's WL row
+    assert pairs[("ja", "en")].labels == [1, 1, 0]          # ja's sentence 1 is real
+    assert pairs[("ko", "ja")].labels == [0, 1, 0]          # both placeholders: 0 (or agreeing labels)
+    assert pairs[("ko", "en")].labels == [0, 1, 0]
+
+
 def test_misalignment_names_the_first_bad_row():
     sets = {"en": PairSet(list("abcd"), list("abcd"), [1, 0, 1, 1], "en.tsv"),
             "de": PairSet(list("abcd"), list("abcd"), [1, 0, 0, 1], "de.tsv")}

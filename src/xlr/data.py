@@ -27,7 +27,7 @@ class Task:
     hub_columns: tuple[str, str]
     # A sentence equal to one of these (case-insensitive) marks a missing human translation.
     placeholders: tuple[str, ...] = ()
-    # The label such placeholder rows carry in the official data.
+    # The label placeholder rows carry in the official data where it is documented (PAWS-X `NS`: 0).
     placeholder_label: int | None = None
 
     def label_id(self, raw: str) -> int:
@@ -48,7 +48,10 @@ TASKS: dict[str, Task] = {
         labels=("0", "1"),
         hub_dataset="google-research-datasets/paws-x",
         hub_columns=("sentence1", "sentence2"),
-        placeholders=("NS",),
+        # NS ("not sure") and WL mark missing translations in the official PAWS-X data (ja test id 7154 and
+        # zh dev row 566 are WL). NS rows are labelled 0 (google-research-datasets/paws issue 15); how WL rows
+        # are labelled is not documented, so every placeholder row keeps the label its source gives it
+        placeholders=("NS", "WL"),
         placeholder_label=0,
     ),
     # XNLI: the class order of the Hugging Face `facebook/xnli` dataset, so hub labels need no remapping.
@@ -293,18 +296,26 @@ def verify_alignment(task: Task, sets: dict[str, PairSet]) -> list[int]:
 def generalized_pairs(task: Task, sets: dict[str, PairSet]) -> dict[tuple[str, str], PairSet]:
     """All (l1, l2) pair sets: sentence 1 from l1, sentence 2 from l2, the item's shared label.
 
-    A pair whose chosen sentence is a placeholder gets the placeholder label, as in the official data.
+    A pair whose chosen sentence is a placeholder (PAWS-X `NS`, `WL`) takes the label that the placeholder's
+    own row has in its source (0 for `NS` in the official data, whatever the source says for `WL`); when both
+    sentences are placeholders with different labels, the task's placeholder label.
     """
     shared = verify_alignment(task, sets)
+
+    def label(a: PairSet, b: PairSet, i: int) -> int:
+        first, second = task.is_placeholder(a.sentence1[i]), task.is_placeholder(b.sentence2[i])
+        if first and second:
+            return a.labels[i] if a.labels[i] == b.labels[i] else task.placeholder_label
+        if first:
+            return a.labels[i]
+        if second:
+            return b.labels[i]
+        return shared[i]
+
     out = {}
     for l1, a in sets.items():
         for l2, b in sets.items():
-            labels = [
-                task.placeholder_label
-                if task.is_placeholder(a.sentence1[i]) or task.is_placeholder(b.sentence2[i])
-                else shared[i]
-                for i in range(len(shared))
-            ]
+            labels = [label(a, b, i) for i in range(len(shared))]
             out[(l1, l2)] = PairSet(list(a.sentence1), list(b.sentence2), labels,
                                     f"{a.origin} x {b.origin}", a.ids)
     return out
