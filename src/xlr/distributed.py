@@ -1,6 +1,7 @@
 """Rank helpers for data-parallel launches (torchrun / accelerate launch): only rank 0 writes files."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 
@@ -39,6 +40,25 @@ def barrier() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+@contextlib.contextmanager
+def main_process_first():
+    """The body runs on each machine's first process (LOCAL_RANK 0) before the others: downloads, caches
+    and tokenisation happen once per machine, and the other ranks then read what it left (a no-op when not
+    distributed)."""
+    first = local_rank() == 0
+    if not first:
+        barrier()
+    try:
+        yield
+    finally:
+        if first:
+            barrier()
 
 
 def without_option(argv: list[str], name: str) -> list[str]:

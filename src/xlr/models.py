@@ -117,11 +117,29 @@ def load_trained(folder: Path):
     return cls.from_pretrained(folder, config=config), AutoTokenizer.from_pretrained(folder)
 
 
-def encode(tokenizer, pairs: PairSet, max_length: int):
-    """Tokenize pairs (truncated to max_length, unpadded: the collator pads each batch) into a Dataset."""
+def encode(tokenizer, pairs: PairSet, max_length: int, cache_dir: Path | None = None):
+    """Tokenize pairs (truncated to max_length, unpadded: the collator pads each batch) into a Dataset.
+
+    With `cache_dir`, the tokenised columns go to an Arrow file there, named by a fingerprint of the
+    tokenizer, max_length and the pairs, and are memory-mapped from it: the ranks of a data-parallel run
+    share one copy (call this under `distributed.main_process_first`, so one rank writes it and the others
+    read it), and a resumed run skips the tokenisation."""
     import datasets
 
-    enc = tokenizer(pairs.sentence1, pairs.sentence2, truncation=True, max_length=max_length)
-    columns = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
-    columns["labels"] = list(pairs.labels)
-    return datasets.Dataset.from_dict(columns)
+    columns = {"sentence1": list(pairs.sentence1), "sentence2": list(pairs.sentence2), "labels": list(pairs.labels)}
+    raw = datasets.Dataset.from_dict(columns)
+
+    def tokenize(batch):
+        return tokenizer(batch["sentence1"], batch["sentence2"], truncation=True, max_length=max_length)
+
+    options = dict(batched=True, batch_size=2000, remove_columns=["sentence1", "sentence2"])
+    if cache_dir is None:
+        return raw.map(tokenize, keep_in_memory=True, **options)
+    from datasets.fingerprint import Hasher
+
+    key = Hasher.hash([tokenizer.backend_tokenizer.to_str() if hasattr(tokenizer, "backend_tokenizer")
+                       else repr(tokenizer), max_length, columns])
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    return raw.map(tokenize, cache_file_name=str(cache_dir / f"tokenized-{key}.arrow"), load_from_cache_file=True,
+                   **options)

@@ -88,17 +88,19 @@ def train_run(spec: RunSpec, rd: RunDir) -> None:
     task = get_task(e.task)
     source = open_source(e.data)
     protocol = e.protocol()
-    train_set = load_train(source, task, e.source_language, e.train_file).head(protocol.max_train_examples)
-    train_set = training_data(spec, train_set)
-    dev_set = source.load(task, "dev", e.source_language).head(protocol.max_dev_examples)
-    texts = None
-    if e.model == BUILTIN_TINY_BERT:  # the smoke model builds its vocabulary from the data it will see
-        texts = train_set.sentence1 + train_set.sentence2
-        seen = "test" if e.evaluate_test else "dev"  # a dev-only run (a sweep) never opens a test set
-        for lang in e.languages:
-            t = source.load(task, seen, lang)
-            texts += t.sentence1 + t.sentence2
-    model, tokenizer = load_model(e.model, task, spec.seed, texts, protocol.pooling)
+    # downloads (data, synonym table, model) happen once per machine: its first rank goes first
+    with distributed.main_process_first():
+        train_set = load_train(source, task, e.source_language, e.train_file).head(protocol.max_train_examples)
+        train_set = training_data(spec, train_set)
+        dev_set = source.load(task, "dev", e.source_language).head(protocol.max_dev_examples)
+        texts = None
+        if e.model == BUILTIN_TINY_BERT:  # the smoke model builds its vocabulary from the data it will see
+            texts = train_set.sentence1 + train_set.sentence2
+            seen = "test" if e.evaluate_test else "dev"  # a dev-only run (a sweep) never opens a test set
+            for lang in e.languages:
+                t = source.load(task, seen, lang)
+                texts += t.sentence1 + t.sentence2
+        model, tokenizer = load_model(e.model, task, spec.seed, texts, protocol.pooling)
     objective = make_objective(spec.method, spec.options, model)
     say(f"[bold]{e.run_name} / {spec.method} / seed {spec.seed}[/]: {len(train_set)} training pairs, "
         f"dev {e.source_language} {len(dev_set)} pairs")
@@ -131,7 +133,8 @@ def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, d
     source = open_source(data if data is not None else (None if config["data"] == "hub" else config["data"]))
     protocol = protocol or protocol_for(task.name, identity["protocol"])
     n = config.get("max_test_examples")
-    sets = {lang: source.load(task, "test", lang).head(n) for lang in languages}
+    with distributed.main_process_first():
+        sets = {lang: source.load(task, "test", lang).head(n) for lang in languages}
     jobs = [("standard", lang, s) for lang, s in sets.items()]
     if config.get("generalized"):
         jobs += [("generalized", f"{a}-{b}", s) for (a, b), s in generalized_pairs(task, sets).items()]

@@ -241,6 +241,7 @@ class RunDir:
     def mark_done(self, keep_checkpoints: bool = False) -> None:
         if distributed.is_main_process():
             atomic_write_text(self.done_path, "done\n")
+            shutil.rmtree(self.path / "tokenized", ignore_errors=True)
             if not keep_checkpoints:
                 shutil.rmtree(self.checkpoints_dir, ignore_errors=True)
         distributed.barrier()

@@ -270,8 +270,9 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
     args = training_arguments(protocol, seed, checkpoints)
     with args.main_process_first(desc="discard incomplete checkpoints"):
         discard_incomplete_checkpoints(checkpoints)
-    train_ds = encode(tokenizer, train_set, protocol.max_length)
-    dev_ds = encode(tokenizer, dev_set, protocol.max_length)
+    with distributed.main_process_first():  # one rank per machine tokenises; the others map its Arrow files
+        train_ds = encode(tokenizer, train_set, protocol.max_length, cache_dir=work_dir / "tokenized")
+        dev_ds = encode(tokenizer, dev_set, protocol.max_length, cache_dir=work_dir / "tokenized")
     # accuracy does not depend on the order: length-sorted dev batches carry little padding
     dev_ds = dev_ds.select(np.argsort([-len(ids) for ids in dev_ds["input_ids"]], kind="stable"))
     progress = RichProgressCallback(progress_label)
