@@ -6,6 +6,7 @@ Only rank 0 of a data-parallel launch prints.
 from __future__ import annotations
 
 import os
+import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -14,6 +15,7 @@ from transformers import TrainerCallback
 from xlr.distributed import is_main_process
 
 console = Console(stderr=True, highlight=False)
+PLAIN_PROGRESS_SECONDS = 60
 
 
 def say(message: str) -> None:
@@ -77,10 +79,25 @@ class RichProgressCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kw):
         p = self._ensure()
         self.train_task = p.add_task(self.label, total=state.max_steps, completed=state.global_step)
+        self._start, self._start_step, self._last_line = time.time(), state.global_step, time.time()
 
     def on_step_end(self, args, state, control, **kw):
         if self.train_task is not None:
             self.progress.update(self.train_task, completed=state.global_step)
+            if not console.is_terminal:
+                self._plain_line(state)
+
+    def _plain_line(self, state) -> None:
+        """Without a terminal (nohup, a batch job's log) the bar is invisible: a progress line every minute."""
+        now = time.time()
+        if now - self._last_line < PLAIN_PROGRESS_SECONDS and state.global_step < state.max_steps:
+            return
+        self._last_line = now
+        done = state.global_step - self._start_step
+        rate = (now - self._start) / done if done else 0.0
+        eta = rate * (state.max_steps - state.global_step)
+        say(f"  {self.label}: step {state.global_step}/{state.max_steps}, {rate:.1f} s/step, "
+            f"eta {int(eta // 60)}m{int(eta % 60):02d}s")
 
     def on_prediction_step(self, args, state, control, eval_dataloader=None, **kw):
         p = self._ensure()
