@@ -105,3 +105,14 @@ def test_nested_task_folder_is_found(tmp_path):
     (tmp_path / "pawsx").mkdir()
     write(tmp_path / "pawsx", "a\tb\t1\n", "dev-de.tsv")
     assert open_source(tmp_path).load(PAWSX, "dev", "de").labels == [1]
+
+
+def test_data_export_of_the_fixture_skips_what_it_lacks(tmp_path):
+    from conftest import run_xlr
+
+    proc = run_xlr("data", "export", "--data-dir", "builtin:fixture", "--out", tmp_path / "all")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "all" / "train-en.tsv").is_file() and (tmp_path / "all" / "test-ja.tsv").is_file()
+    assert "the source has no train-de" in proc.stderr and "--train-file" not in proc.stderr
+    asked = run_xlr("data", "export", "--data-dir", "builtin:fixture", "--out", tmp_path / "x", "--splits", "train")
+    assert asked.returncode == 2 and "has no train-de.tsv" in asked.stderr and "--train-file" not in asked.stderr

@@ -294,7 +294,9 @@ def data_export(
     out: Annotated[Path, typer.Option("--out", help="Folder to write {split}-{lang}.tsv (and {split}.ids) into.")],
     task: Annotated[str, typer.Option(help="pawsx or xnli.")] = "pawsx",
     languages: Annotated[Optional[list[str]], typer.Option(help="Languages (default: all of the task).")] = None,
-    splits: Annotated[str, typer.Option(help="Comma-separated splits: train, dev, test.")] = "train,dev,test",
+    splits: Annotated[Optional[str], typer.Option(help="Comma-separated splits: train, dev, test (default: all "
+                                                       "three; a local source's missing files are skipped).")]
+    = None,
     data_dir: DataDir = None,
 ):
     """Write a task's data (by default from the Hugging Face hub) in the local TSV layout, for offline use."""
@@ -304,8 +306,9 @@ def data_export(
     quiet_libraries()
     t = get_task(task)
     langs = check_languages(t, _split(languages) or list(t.languages))
-    written = export(t, open_source(data_dir), out, langs, _split([splits]))
-    say(f"wrote {len(written)} files to {out}")
+    written, skipped = export(t, open_source(data_dir), out, langs, _split([splits or "train,dev,test"]),
+                              skip_missing=languages is None and splits is None)
+    say(f"wrote {len(written)} files to {out}" + (f"; the source has no {', '.join(skipped)}" if skipped else ""))
 
 
 # ------------------------------------------------------------------------------------ compare, analyze

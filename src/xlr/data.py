@@ -191,6 +191,9 @@ class LocalSource:
             return nested
         return self.root
 
+    def has(self, task: Task, split: str, language: str) -> bool:
+        return (self.folder(task) / f"{split}-{language}.tsv").is_file()
+
     def load(self, task: Task, split: str, language: str) -> PairSet:
         folder = self.folder(task)
         path = folder / f"{split}-{language}.tsv"
@@ -323,18 +326,29 @@ def generalized_pairs(task: Task, sets: dict[str, PairSet]) -> dict[tuple[str, s
 
 # ------------------------------------------------------------------------------------------ export
 
-def export(task: Task, source: Source, out: Path, languages: list[str], splits: list[str]) -> list[Path]:
+def export(task: Task, source: Source, out: Path, languages: list[str], splits: list[str],
+           skip_missing: bool = False) -> tuple[list[Path], list[str]]:
     """Write `{split}-{lang}.tsv` (and `{split}.ids` when every language has the same ids) under `out`,
-    so later runs read the local layout offline. Each file is written atomically."""
+    so later runs read the local layout offline. Each file is written atomically.
+
+    A local source may lack some files (the fixture has English training data only): with `skip_missing`
+    (nothing was asked for explicitly) they are skipped and named in the returned list; otherwise a
+    missing file is an error."""
     from xlr.runs import atomic_write_text
 
     bad = [s for s in splits if s not in SPLITS]
     if bad:
         raise XlrError(f"unknown split {', '.join(bad)}; valid: {', '.join(SPLITS)}")
-    written = []
+    written, skipped = [], []
     for split in splits:
         ids = {}
         for lang in languages:
+            if hasattr(source, "has") and not source.has(task, split, lang):
+                if skip_missing:
+                    skipped.append(f"{split}-{lang}")
+                    continue
+                raise XlrError(f"{source.description} has no {split}-{lang}.tsv; choose --splits and --languages "
+                               "that it has")
             pairs = source.load(task, split, lang)
             path = Path(out) / f"{split}-{lang}.tsv"
             atomic_write_text(path, format_tsv(pairs, task))
@@ -344,4 +358,4 @@ def export(task: Task, source: Source, out: Path, languages: list[str], splits: 
             path = Path(out) / f"{split}.ids"
             atomic_write_text(path, "".join(f"{i}\n" for i in next(iter(ids.values()))))
             written.append(path)
-    return written
+    return written, skipped
