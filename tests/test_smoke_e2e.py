@@ -87,3 +87,17 @@ def test_every_verb_has_help():
     for verb in ("train", "evaluate", "reproduce"):
         proc = run_xlr(verb, "--help", check=True)
         assert "Usage" in proc.stdout and "--" in proc.stdout
+
+
+def test_evaluate_reuses_predictions_unless_fresh(smoke):
+    runs, first = smoke
+    run = runs / "smoke" / "baseline" / "seed7"
+    pred = run / "predictions" / "standard" / "en.npz"
+    before = pred.stat().st_mtime_ns
+    reused = run_xlr("evaluate", run, "--languages", "en", check=True)
+    assert "reusing stored predictions" in reused.stderr and pred.stat().st_mtime_ns == before
+    fresh = run_xlr("evaluate", run, "--languages", "en", "--fresh", check=True)
+    assert pred.stat().st_mtime_ns != before and "test en" not in fresh.stdout
+    assert "device: CPU" in first.stderr                       # the device line, before any work
+    config = json.loads((run / "config.json").read_text())
+    assert config["device"]["device"] == "cpu" and config["device"]["line"].startswith("device: CPU")

@@ -132,7 +132,11 @@ def train(
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run folder: runs/<experiment>/<method>/seed<N>.")],
     languages: Annotated[Optional[list[str]], typer.Option(help="Test languages (default: the run's).")] = None,
-    data_dir: DataDir = None,
+    data_dir: Annotated[Optional[str], typer.Option(
+        "--data-dir", help="Folder of {split}-{lang}.tsv files, builtin:fixture or hub. Default: the source the "
+                           "run was trained with (its config.json).")] = None,
+    fresh: Annotated[bool, typer.Option(help="Predict every test set again instead of reusing the stored "
+                                             "predictions whose gold labels match.")] = False,
     device: DeviceOpt = None,
     fmt: Fmt = "rich",
 ):
@@ -140,7 +144,7 @@ def evaluate(
     from xlr.pipeline import evaluate_existing
 
     _check_format(fmt)
-    results, title, langs = evaluate_existing(run_dir, _split(languages), data_dir, device)
+    results, title, langs = evaluate_existing(run_dir, _split(languages), data_dir, device, fresh)
     _show(results, title, langs, fmt)
 
 

@@ -125,8 +125,9 @@ def training_data(spec: RunSpec, train_set):
 
 
 def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, data: str | None = None,
-                 protocol: Protocol | None = None) -> dict:
-    """Evaluate a run's model/ on test sets; reuse stored predictions whose gold labels still match."""
+                 protocol: Protocol | None = None, fresh: bool = False) -> dict:
+    """Evaluate a run's model/ on test sets; reuse stored predictions whose gold labels still match, unless
+    `fresh` (predict every test set again)."""
     identity = config["identity"]
     task = get_task(identity["task"])
     languages = check_languages(task, languages or config["languages"])
@@ -144,7 +145,7 @@ def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, d
     rows = metrics.get("test_rows", {})
     pending = []
     for setting, key, pairs in jobs:
-        stored = rd.load_predictions(setting, key)
+        stored = None if fresh else rd.load_predictions(setting, key)
         gold = np.asarray(pairs.labels)
         if stored is not None and len(stored[1]) == len(gold) and np.array_equal(stored[1], gold):
             test.setdefault(setting, {})[key] = accuracy(stored[0], gold)
@@ -327,7 +328,7 @@ def run_experiment(exp: Experiment, out: Path, force: bool = False,
 
 
 def evaluate_existing(run_dir: Path, languages: list[str] | None, data: str | None,
-                      device_option: str | None = None):
+                      device_option: str | None = None, fresh: bool = False):
     """`xlr evaluate RUN_DIR`: (re-)evaluate a trained run; returns (results.csv, title, languages)."""
     quiet_libraries()
     announce_device(None, device_option)
@@ -337,7 +338,9 @@ def evaluate_existing(run_dir: Path, languages: list[str] | None, data: str | No
     config = rd.read_config()
     if config is None or not rd.has_model():
         raise XlrError(f"{rd.path} has no trained model yet; run `xlr train` or `xlr reproduce` first")
-    metrics = evaluate_run(rd, config, languages, data)
+    if not fresh and any(rd.predictions_dir.glob("*/*.npz")):
+        say("[dim]reusing stored predictions whose gold labels match (--fresh predicts again)[/]")
+    metrics = evaluate_run(rd, config, languages, data, fresh=fresh)
     configured = set(config["languages"])
     if not rd.is_done() and configured <= set(metrics["test"]["standard"]):
         rd.mark_done()
