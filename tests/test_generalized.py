@@ -91,3 +91,21 @@ def test_a_shifted_language_fails_verification(shared_data, tmp_path, task, lang
     sets = {x: shifted.load(task, "test", x) for x in task.languages}
     with pytest.raises(XlrError, match=rf"misaligned data: .*test-\w\w\.tsv:\d+ has label"):
         generalized_pairs(task, sets)
+
+
+def test_misaligned_test_sets_stop_reproduce_before_training(tmp_path):
+    """Validated before the first training step: a shifted language costs seconds, not a trained model."""
+    import shutil
+
+    from conftest import run_xlr
+
+    from xlr.data import fixture_dir
+
+    data = tmp_path / "data"
+    shutil.copytree(fixture_dir(), data)
+    lines = (data / "test-de.tsv").read_text().splitlines(keepends=True)
+    (data / "test-de.tsv").write_text("".join(lines[1:] + lines[:1]))   # shifted by one row
+    (data / "test.ids").unlink()                                          # only the labels can tell
+    proc = run_xlr("reproduce", "smoke", "--data-dir", data, "--out", tmp_path / "runs")
+    assert proc.returncode == 2 and "misaligned data" in proc.stderr, proc.stderr
+    assert "best source dev accuracy" not in proc.stderr and not (tmp_path / "runs" / "smoke").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from xlr import device, distributed
-from xlr.data import check_languages, generalized_pairs, get_task, load_train, open_source
+from xlr.data import check_languages, generalized_pairs, get_task, load_train, open_source, verify_alignment
 from xlr.errors import XlrError
 from xlr.evaluation import accuracy, generalized_summary, mean, predict, prediction_trainer
 from xlr.experiments import Experiment, RunSpec
@@ -285,6 +285,26 @@ def preflight(exp: Experiment) -> None:
         if part.model.startswith(("/", "./", "../", "~")) and not Path(part.model).expanduser().is_dir():
             raise XlrError(f"model folder {part.model} does not exist; build it or pass --model with a "
                            "Hugging Face id or another local folder")
+        check_test_sets(part)
+
+
+def check_test_sets(exp: Experiment) -> None:
+    """Every test set the experiment will read exists, and for the generalized setting the languages are
+    row-aligned: a bad input costs seconds before training, not hours after it (on the hub this downloads
+    the test sets, which the run needs anyway). Dev-only experiments (sweeps) read no test set."""
+    if not exp.evaluate_test:
+        return
+    task = get_task(exp.task)
+    source = open_source(exp.data)
+    if hasattr(source, "has"):
+        missing = [lang for lang in exp.languages if not source.has(task, "test", lang)]
+        if missing:
+            raise XlrError(f"{source.description} has no test set for {', '.join(missing)} "
+                           f"(test-{missing[0]}.tsv); pass --data-dir with all of them or choose the languages")
+    if exp.generalized and len(exp.languages) > 1:
+        with distributed.main_process_first():
+            sets = {lang: source.load(task, "test", lang).head(exp.max_test_examples) for lang in exp.languages}
+        verify_alignment(task, sets)
 
 
 def announce_device(exp: Experiment | None = None, option: str | None = None) -> device.DeviceInfo:

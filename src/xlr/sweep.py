@@ -81,6 +81,7 @@ def plan(experiment: str, methods: list[str], axes: list[Axis], profile: str | N
          overrides: list[dict]) -> tuple[Experiment, list[Point]]:
     """The base experiment and one dev-only experiment per (grid point, method)."""
     base = load_experiment(experiment, profile, overrides)
+    base.evaluate_test = False  # a sweep never reads a test set, not even to check it
     if base.parts:
         raise XlrError(f"{experiment} gathers other experiments; sweep one of them ({', '.join(p.name for p in base.parts)})")
     methods = methods or base.methods
