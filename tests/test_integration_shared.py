@@ -27,8 +27,8 @@ def test_e5_trains_and_evaluates_de_ja_through_the_cli(shared_data, e5_model, tm
                    env={"HF_HUB_OFFLINE": "1"}, timeout=900)
     assert proc.returncode == 0, proc.stderr
     header, row = proc.stdout.strip().splitlines()[:2]
-    assert header.split(",")[:4] == ["method", "de", "ja", "avg"]
-    accs = [float(x) for x in row.split(",")[1:4]]
+    assert header.split(",")[:5] == ["table", "row", "de", "ja", "avg"]
+    accs = [float(x) for x in row.split(",")[2:5]]
     assert all(0 <= a <= 100 for a in accs)
 
 

@@ -38,7 +38,7 @@ def test_reproduce_with_two_processes(tmp_path):
          "--set", "train.epochs=2", "--out", str(tmp_path), "--format", "csv"],
         capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    assert proc.stdout.splitlines()[0].startswith("method,en,de,es,fr,ja,ko,zh,avg")
+    assert proc.stdout.splitlines()[0].startswith("table,row,en,de,es,fr,ja,ko,zh,avg")
     rows = read_results_csv(tmp_path / "smoke" / "results.csv")
     assert {r["method"] for r in rows} == {"baseline", "rs-rp"}
     assert sum(r["setting"] == "generalized" for r in rows) == 2 * (49 + 2)

@@ -58,9 +58,9 @@ def render(title: str, columns: list[str], body, fmt: str = "rich", first: str =
             table.add_row(name, *[cell_text(stats.get(c)) for c in columns])
         stdout.print(table)
         return None
-    if fmt == "markdown":
-        return tabulate([[name, *[cell_text(stats.get(c)) for c in columns]] for name, stats in body],
-                        headers=[first, *columns], tablefmt="github", disable_numparse=True) + "\n"
+    if fmt == "markdown":  # the title in bold above the table, as render_rows does
+        return f"**{title}**\n\n" + tabulate([[name, *[cell_text(stats.get(c)) for c in columns]] for name, stats in body],
+                                            headers=[first, *columns], tablefmt="github", disable_numparse=True) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -103,31 +103,61 @@ def _signed(stat) -> str:
     return "–" if stat is None else f"{stat[0]:+.1f}"
 
 
-def render_generalized(title: str, rows: list[dict], fmt: str = "rich") -> str | None:
-    """Per method: the l1 x l2 matrix (rows: sentence-1 language), its difference to the baseline, then the
-    averages over all pairs and over mixed pairs (l1 != l2)."""
+def generalized_tables(title: str, rows: list[dict]) -> list[tuple[str, list[str], list, str, bool]]:
+    """(title, columns, body, first-column name, is a difference) for every generalized table: per method
+    the l1 x l2 matrix (rows: sentence-1 language) and its difference to the baseline, then the averages
+    over all pairs and over mixed pairs (l1 != l2)."""
     langs, matrices = generalized_matrices(rows)
-    texts = []
+    tables = []
     for method, matrix in matrices.items():
-        texts.append(render(f"{title}: generalized, {method} (row: sentence 1, column: sentence 2)",
-                            langs, _matrix_body(langs, matrix), fmt, first="s1 \\ s2"))
+        tables.append((f"{title}: generalized, {method} (row: sentence 1, column: sentence 2)", langs,
+                       _matrix_body(langs, matrix), "s1 \\ s2", False))
         base = matrices.get("baseline")
         if base and method != "baseline":
             diff = {k: v - base[k] for k, v in matrix.items() if k in base}
-            body = _matrix_body(langs, diff)
-            if fmt == "rich":
-                table = Table(title=f"{title}: generalized, {method} minus baseline", title_justify="left")
-                table.add_column("s1 \\ s2", style="bold")
-                for c in langs:
-                    table.add_column(c, justify="right")
-                for name, stats in body:
-                    table.add_row(name, *[_colour(stats.get(c)) for c in langs])
-                stdout.print(table)
-            else:
-                texts.append(render(f"{method} minus baseline", langs, body, fmt, first="s1 \\ s2"))
+            tables.append((f"{title}: generalized, {method} minus baseline", langs, _matrix_body(langs, diff),
+                           "s1 \\ s2", True))
     avg_columns, avg_body = method_table([r for r in rows if r["language"].startswith("avg")], "generalized")
-    texts.append(render(f"{title}: generalized averages (all pairs; mixed pairs only)", avg_columns, avg_body, fmt))
+    tables.append((f"{title}: generalized averages (all pairs; mixed pairs only)", avg_columns, avg_body, "method",
+                   False))
+    return tables
+
+
+def render_generalized(title: str, rows: list[dict], fmt: str = "rich") -> str | None:
+    texts = []
+    for name, columns, body, first, difference in generalized_tables(title, rows):
+        if difference and fmt == "rich":
+            table = Table(title=name, title_justify="left")
+            table.add_column(first, style="bold")
+            for c in columns:
+                table.add_column(c, justify="right")
+            for row, stats in body:
+                table.add_row(row, *[_colour(stats.get(c)) for c in columns])
+            stdout.print(table)
+        else:
+            texts.append(render(name, columns, body, fmt, first=first))
     return None if fmt == "rich" else "\n".join(t for t in texts if t)
+
+
+def tables_csv(tables: list[tuple[str, list[str], list, str]]) -> str:
+    """Several tables as ONE CSV: a `table` and a `row` column, then the union of their columns (with
+    `_std` columns when any cell has several seeds, and `seeds`)."""
+    columns = list(dict.fromkeys(c for _, cols, _, _ in tables for c in cols))
+    multi = any(st[1] is not None for _, _, body, _ in tables for _, stats in body for st in stats.values())
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["table", "row"] + [h for c in columns for h in ((c, f"{c}_std") if multi else (c,))] + ["seeds"])
+    for name, _, body, _ in tables:
+        for row, stats in body:
+            out = [name, row]
+            for c in columns:
+                st = stats.get(c)
+                out.append(f"{st[0]:.2f}" if st else "")
+                if multi:
+                    out.append(f"{st[1]:.2f}" if st and st[1] is not None else "")
+            out.append(max((st[2] for st in stats.values()), default=0))
+            w.writerow(out)
+    return buf.getvalue()
 
 
 def _colour(stat) -> str:
@@ -196,6 +226,11 @@ def show_results(results_csv, title: str, languages: list[str] | None, fmt: str 
 
     rows = read_results_csv(results_csv)
     columns, body = method_table(rows, "standard", languages)
+    if fmt == "csv":  # one CSV with one header, every table named in its `table` column
+        tables = [("standard", columns, body, "method")]
+        if any(r["setting"] == "generalized" for r in rows):
+            tables += [(t[0].removeprefix(f"{title}: "), *t[1:4]) for t in generalized_tables(title, rows)]
+        return tables_csv(tables)
     text = render(title, columns, body, fmt)
     if any(r["setting"] == "generalized" for r in rows):
         extra = render_generalized(title, rows, fmt)
