@@ -72,3 +72,18 @@ def test_corrupt_metrics_is_an_error_naming_the_file(tmp_path):
     rd.metrics_path.write_text("{not json")
     with pytest.raises(XlrError, match="metrics.json is corrupt"):
         rd.read_metrics()
+
+
+def test_tables_say_when_methods_mix_seeds(tmp_path):
+    from xlr.report import show_results
+    from xlr.runs import rows_to_csv
+    from xlr.tidy import seed_mismatches
+
+    base = {"experiment": "e", "task": "pawsx", "model": "m", "setting": "standard"}
+    rows = [{**base, "method": "baseline", "seed": s, "language": "de", "accuracy": 60.0 + s} for s in (1, 2, 3)]
+    rows += [{**base, "method": "adv", "seed": 1, "language": "de", "accuracy": 62.0}]
+    (tmp_path / "results.csv").write_text(rows_to_csv(rows))
+    assert seed_mismatches(rows) and "baseline 1,2,3; adv 1" in seed_mismatches(rows)[0]
+    assert "not paired by seed" in show_results(tmp_path / "results.csv", "t", None, "markdown")
+    same = [r for r in rows if r["seed"] == 1]
+    assert seed_mismatches(same) == []

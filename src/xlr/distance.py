@@ -185,8 +185,11 @@ def load_rows(results=None, use_paper: bool = False, against="paper_results") ->
 def analyze(rows: list[dict], source: str = "en", features=FEATURES, baseline: str = "baseline",
             methods: list[str] | None = None) -> list[Analysis]:
     """One analysis per (experiment, task, model) that has the baseline and another method."""
-    from xlr.tidy import cell_means, groups
+    from xlr.progress import say
+    from xlr.tidy import cell_means, groups, seed_mismatches
 
+    for warning in seed_mismatches(rows):
+        say(f"[yellow]{warning}[/]")
     out = []
     for group, table in groups(cell_means(rows)).items():
         d, g, c = gain_correlations(table, baseline, source, features, methods)

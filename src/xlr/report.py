@@ -232,6 +232,10 @@ def show_results(results_csv, title: str, languages: list[str] | None, fmt: str 
             tables += [(t[0].removeprefix(f"{title}: "), *t[1:4]) for t in generalized_tables(title, rows)]
         return tables_csv(tables)
     text = render(title, columns, body, fmt)
+    from xlr.tidy import seed_mismatches
+
+    for warning in seed_mismatches(rows):
+        text = (text or "") + (note(warning, fmt) or "")
     if any(r["setting"] == "generalized" for r in rows):
         extra = render_generalized(title, rows, fmt)
         if text is not None and extra is not None:

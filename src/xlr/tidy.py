@@ -76,3 +76,19 @@ def groups(means: dict[tuple, tuple[float, int]]) -> dict[tuple, dict[tuple, flo
 def group_label(group: tuple) -> str:
     experiment, task, model = group
     return f"{experiment} ({task}, {model})"
+
+
+def seed_mismatches(rows: list[dict]) -> list[str]:
+    """One sentence per experiment whose methods were run on different seeds: their means (and gains
+    between them) then mix seeds, which a reader must be told."""
+    seeds: dict[tuple, dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    for r in rows:
+        if r.get("seed") is not None:
+            seeds[(r["experiment"], r["task"], r["model"])][r["method"]].add(r["seed"])
+    out = []
+    for (experiment, _, _), by_method in seeds.items():
+        if len({frozenset(v) for v in by_method.values()}) > 1:
+            listed = "; ".join(f"{m} {','.join(map(str, sorted(v)))}" for m, v in by_method.items())
+            out.append(f"note: in {experiment} the methods have different seeds ({listed}): their means and "
+                       "the differences between them are not paired by seed; run the same --seeds for every method")
+    return out
