@@ -43,7 +43,9 @@ PAWSX_LANGS = ("en", "de", "es", "fr", "ja", "ko", "zh")
 XLR_PATHS = ("xlr", "xlr-grouped")
 PATHS = (*XLR_PATHS, "reference")
 # dense bf16 tensor-core peak, FLOP/s, for MFU on known GPUs
-PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
+# (first match wins, so the specific form factors come first: an H100 PCIe is not an SXM's 989 TFLOP/s)
+PEAK_BF16 = {"H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 989e12, "H200 NVL": 835e12, "H200": 989e12,
+             "A100": 312e12, "L40S": 362e12, "A10": 125e12}
 
 
 # ------------------------------------------------------------------------------------------- shared
@@ -120,15 +122,21 @@ def run_reference(args) -> dict:
     def tensors(pairs):
         enc = tok(pairs.sentence1, pairs.sentence2, truncation=True, max_length=128, padding="max_length")
         ids = [fold_ids(x, vocab) for x in enc["input_ids"]]
-        cols = [torch.tensor(ids), torch.tensor(enc["attention_mask"])]
+        # segment ids as the paper's loop passes them (BERT/mBERT have them; XLM-R/e5 tokenizers return none)
+        types = enc.get("token_type_ids") or [[0] * len(x) for x in ids]
+        cols = [torch.tensor(ids), torch.tensor(enc["attention_mask"]), torch.tensor(types)]
         return torch.utils.data.TensorDataset(*cols, torch.tensor(pairs.labels))
+
+    def inputs(ids, mask, types):
+        extra = {"token_type_ids": types.to(device)} if "token_type_ids" in tok.model_input_names else {}
+        return {"input_ids": ids.to(device), "attention_mask": mask.to(device), **extra}
 
     def evaluate(ds):
         model.eval()
         correct = 0
         with torch.no_grad():
-            for ids, mask, y in DataLoader(ds, batch_size=8):
-                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            for ids, mask, types, y in DataLoader(ds, batch_size=8):
+                logits = model(**inputs(ids, mask, types)).logits
                 correct += (logits.argmax(-1).cpu() == y).sum().item()
         model.train()
         return 100.0 * correct / len(ds)
@@ -144,9 +152,9 @@ def run_reference(args) -> dict:
     start = time.time()
     with tempfile.TemporaryDirectory() as save_dir:
         while step < args.steps:
-            for ids, mask, y in loader:
+            for ids, mask, types, y in loader:
                 t0 = time.time()
-                loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=y.to(device)).loss / 4
+                loss = model(**inputs(ids, mask, types), labels=y.to(device)).loss / 4
                 loss.backward()
                 micro += 1
                 tokens += ids.numel()
@@ -193,7 +201,8 @@ def run_xlr(args) -> dict:
 
     import xlr.training as training
     from xlr.objectives import CrossEntropy
-    from xlr.training import fit, protocol_for, use_bf16
+    from xlr import device
+    from xlr.training import fit, protocol_for
 
     model, tok, task = load(args.model, args.pooling)
     train, dev, _ = data(args, task)
@@ -240,7 +249,7 @@ def run_xlr(args) -> dict:
     return {"path": args.path, "steps": result.steps, "train_examples": seen, "train_seconds": timer.seconds,
             "total_seconds": total, "peak_mb": peak_memory_mb(), "computed_tokens": computed,
             "non_embedding_params": non_embedding_params(model),
-            "precision": "bf16" if use_bf16(protocol.precision) else "fp32",
+            "precision": device.choose_precision(device.current().device, protocol.precision)[0],
             "dev_curve": result.dev_curve, "optimizer": trainer.args.optim}
 
 
@@ -272,7 +281,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(SHARED / "data"))
     ap.add_argument("--steps", type=int, default=200, help="optimizer steps per path (effective batch 32)")
     ap.add_argument("--eval-every", type=int, default=100, help="save + evaluate every N steps (both paths)")
-    ap.add_argument("--precision", default="auto", help="xlr path: auto (bf16 on CUDA), bf16 or fp32")
+    ap.add_argument("--precision", default="auto", help="xlr path: auto (bf16 on GPUs with native bf16, fp16 on older ones, fp32 on CPU), bf16, fp16 or fp32")
     add_pooling_option(ap, help="classifier head for all paths (default mean, the CPU profiles' head; "
                                 "random-mbert: cls)")
     ap.add_argument("--path", choices=PATHS, help=argparse.SUPPRESS)
