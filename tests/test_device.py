@@ -132,3 +132,20 @@ def test_unmounted_run_store_in_the_image_is_announced(monkeypatch, tmp_path):
     # and `xlr docker run` tells the container which device it asked for
     config = container.run_config("xlr", ["reproduce", "smoke"], gpus="none", runs=tmp_path / "r", hf_home=tmp_path / "h")
     assert config["environment"]["XLR_DEVICE"] == "cpu"
+
+
+def test_threads_follow_the_workers_sharing_the_cores(no_gpu_env, monkeypatch):
+    monkeypatch.setattr(device, "usable_cores", lambda: (2, "affinity"))
+    workers = {"n": 1}
+    device.set_sharing_probe(lambda: workers["n"])
+    try:
+        assert device.configure().threads == 2
+        workers["n"] = 2                      # a second sweep worker started on this host
+        device.refresh()
+        assert device.current().threads == 1 and torch.get_num_threads() == 1
+        workers["n"] = 1
+        device.refresh()
+        assert device.current().threads == 2
+    finally:
+        device.set_sharing_probe(None)
+        device.configure()

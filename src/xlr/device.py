@@ -247,7 +247,28 @@ def configure(option: str | None = None, precision: str = "auto", sharing: int =
     info = resolve(_state.get("option"), precision, sharing)
     apply_threads(info.threads)
     _state["info"] = info
+    _state["sharing"] = sharing
+    _state["precision"] = precision
     return info
+
+
+def set_sharing_probe(probe) -> None:
+    """`probe()` -> how many processes share this host's cores now (e.g. live sweep workers), or None."""
+    _state["probe"] = probe
+
+
+def refresh() -> None:
+    """Re-divide the cores when the number of processes sharing them changed (called between steps)."""
+    probe = _state.get("probe")
+    info = _state.get("info")
+    if probe is None or info is None or info.threads_reason.startswith(("XLR_THREADS", "OMP_NUM_THREADS")):
+        return
+    sharing = max(1, probe())
+    if sharing != _state.get("sharing", 1):
+        from xlr.progress import say
+
+        new = configure(precision=_state.get("precision", "auto"), sharing=sharing)
+        say(f"  {new.threads} CPU thread(s) now ({new.threads_reason})")
 
 
 def current() -> DeviceInfo:

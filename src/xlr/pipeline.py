@@ -250,8 +250,13 @@ def execute(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: boo
 WAIT_SECONDS = 30
 
 
+def live_workers(root: Path) -> int:
+    """Processes on this host that hold (CLAIMED) a run under `root` now, this one included."""
+    return sum(1 for claim in Path(root).rglob("CLAIMED") if RunDir(claim.parent).claimed_here())
+
+
 def work_through(specs: list[RunSpec], out: Path, announce, force: bool = False, keep_checkpoints: bool = False,
-                 before=None) -> list[RunSpec]:
+                 before=None, share_root: Path | None = None) -> list[RunSpec]:
     """Run each spec that no other live worker holds; return the ones held elsewhere (not yet done).
 
     Several processes or machines sharing one run store split the runs between them: a run is claimed
@@ -266,6 +271,10 @@ def work_through(specs: list[RunSpec], out: Path, announce, force: bool = False,
                 held.append(spec)
             continue
         try:
+            if solo:  # workers on this host that hold runs of this store share its cores
+                root = Path(share_root) if share_root is not None else rd.path.parents[1]
+                device.set_sharing_probe(lambda: live_workers(root))
+                device.refresh()
             if before is not None:
                 before(rd, spec)
             announce(i, spec)

@@ -105,32 +105,28 @@ def sweep_dir(out: Path, base: Experiment) -> Path:
     return Path(out) / f"{base.run_name}-sweep"
 
 
-def live_workers(root: Path) -> int:
-    """Workers on this host that hold a run of this sweep now (this one included): they share the cores."""
-    return sum(1 for claim in Path(root).glob("*/*/seed*/CLAIMED") if RunDir(claim.parent).claimed_here())
-
-
 def work(points: list[Point], out: Path, force: bool = False, device_option: str | None = None) -> tuple[int, list[str]]:
     """Train every point's runs that no other worker holds; return (runs trained here, runs held elsewhere).
 
     Before each run the CPU threads are set from the cores and the number of workers on this host that are
     training a point of this sweep, so that concurrent workers never oversubscribe the cores."""
     from xlr import device
-    from xlr.pipeline import work_through
+    from xlr.pipeline import live_workers, work_through
     from xlr.progress import say
 
     specs = [spec for p in points for spec in p.experiment.runs()]
     labels = {id(p.experiment): p.label for p in points}
+    share_root = Path(out) / (points[0].experiment.run_name.split("/")[0] if points else "")
     pending = [s for s in specs if force or not RunDir.of(out, s.experiment.run_name, s.method, s.seed).is_done()]
 
-    def before(rd, spec):  # the workers on this host now share the cores
-        device.configure(device_option, spec.experiment.protocol().precision, sharing=live_workers(rd.path.parents[2]))
+    def before(rd, spec):  # the workers on this host that hold runs of this sweep share the cores
+        device.configure(device_option, spec.experiment.protocol().precision, sharing=live_workers(share_root))
 
     def announce(i, spec):
         say(f"[bold cyan]sweep {i}/{len(pending)}[/]: {labels[id(spec.experiment)]}, {spec.method}, seed {spec.seed}; "
             f"{device.current().line()}")
 
-    held = work_through(pending, out, announce, force=force, before=before)
+    held = work_through(pending, out, announce, force=force, before=before, share_root=share_root)
     elsewhere = [f"{labels[id(s.experiment)]} {s.method} seed {s.seed}" for s in held]
     return len(pending) - len(held), elsewhere
 

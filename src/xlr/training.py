@@ -142,6 +142,14 @@ class _EvaluateAtEnd(_callback_base()):
             control.should_save = True
 
 
+class _ShareCores(_callback_base()):
+    """Every few steps, re-divide the CPU cores if workers sharing them started or stopped (device.refresh)."""
+
+    def on_step_begin(self, args, state, control, **kw):
+        if state.global_step % 10 == 0:
+            device.refresh()
+
+
 class _MarkCheckpointComplete(_callback_base()):
     """Trainer writes checkpoints in place; a marker written after the save tells complete ones apart."""
 
@@ -279,7 +287,7 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
     trainer = _trainer_class()(
         model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds, processing_class=tokenizer,
         data_collator=collator(tokenizer), compute_metrics=accuracy_metric, objective=objective,
-        callbacks=[_EvaluateAtEnd(), _MarkCheckpointComplete(), progress],
+        callbacks=[_EvaluateAtEnd(), _MarkCheckpointComplete(), _ShareCores(), progress],
     )
     from transformers.trainer_callback import PrinterCallback
 
