@@ -87,3 +87,17 @@ def test_tables_say_when_methods_mix_seeds(tmp_path):
     assert "not paired by seed" in show_results(tmp_path / "results.csv", "t", None, "markdown")
     same = [r for r in rows if r["seed"] == 1]
     assert seed_mismatches(same) == []
+
+
+def test_files_get_the_mode_the_umask_gives(tmp_path):
+    import os
+    import stat
+
+    from xlr.runs import atomic_write_text
+
+    old = os.umask(0o002)            # a group-shared run store
+    try:
+        atomic_write_text(tmp_path / "metrics.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "metrics.json").stat().st_mode) == 0o664

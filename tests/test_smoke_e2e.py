@@ -86,12 +86,20 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
         ("train", "--model", str(tmp_path / "no-model"), "--data-dir", "builtin:fixture"),
         ("evaluate", str(tmp_path)),
         ("reproduce", "smoke", "--format", "html"),
+        ("reproduce", "smoke", "--set", "train.learning_rate=abc"),    # a wrong type in --set
+        ("reproduce", "smoke", "--set", "methods.adv.steps=1.5"),
+        ("train", "--epochs", "abc"),                                   # a wrong type in an option
+        ("reproduce", "smoke", "--nproc", "two"),
+        ("reproduce", "smoke", "--no-such-option"),
+        ("sweep", "smoke", "--grid", "epsilon"),
     ]
     for args in cases:
         proc = run_xlr(*args, "--out", tmp_path / "runs") if args[0] != "evaluate" else run_xlr(*args)
         assert proc.returncode == 2, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()
-        assert lines[-1].startswith("error: ") and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, (args, proc.stderr)
+    typed = run_xlr("reproduce", "smoke", "--set", "train.learning_rate=abc", "--out", tmp_path / "runs")
+    assert "train.learning_rate" in typed.stderr and "a number" in typed.stderr
 
 
 def test_every_verb_has_help():

@@ -463,8 +463,25 @@ def main() -> None:
         logger = logging.getLogger("xlr")
         logger.setLevel(os.environ["XLR_LOG_LEVEL"].upper())
         logger.addHandler(handler)
+    # click's usage errors, from whichever click typer uses (newer typers vendor their own copy)
+    errors = sys.modules[typer.BadParameter.__module__]
+
     try:
-        app()
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except errors.NoArgsIsHelpError as e:   # `xlr` or `xlr docker` alone: its help
+        sys.stdout.write(e.ctx.get_help() + "\n")
+        sys.exit(0)
+    except errors.UsageError as e:                     # a wrong option or value: one line, exit 2
+        where = f"xlr {e.ctx.command_path.split(' ', 1)[1]} --help" if e.ctx and " " in e.ctx.command_path else "xlr --help"
+        sys.stderr.write(f"error: {e.format_message()} (see `{where}`)\n")
+        sys.exit(2)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.stderr.write("interrupted; finished work is kept: re-run the same command to continue\n")
+        sys.exit(130)
     except XlrError as e:
         sys.stderr.write(f"error: {e}\n")
         sys.exit(e.exit_code)

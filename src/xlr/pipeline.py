@@ -360,13 +360,13 @@ def evaluate_existing(run_dir: Path, languages: list[str] | None, data: str | No
                       device_option: str | None = None, fresh: bool = False):
     """`xlr evaluate RUN_DIR`: (re-)evaluate a trained run; returns (results.csv, title, languages)."""
     quiet_libraries()
-    announce_device(None, device_option)
     rd = RunDir(Path(run_dir))
     if not rd.path.is_dir():
         raise XlrError(f"{rd.path} is not a run folder (expected runs/<experiment>/<method>/seed<N>)")
     config = rd.read_config()
     if config is None or not rd.has_model():
         raise XlrError(f"{rd.path} has no trained model yet; run `xlr train` or `xlr reproduce` first")
+    announce_device(None, device_option)
     if not fresh and any(rd.predictions_dir.glob("*/*.npz")):
         say("[dim]reusing stored predictions whose gold labels match (--fresh predicts again)[/]")
     metrics = evaluate_run(rd, config, languages, data, fresh=fresh)
