@@ -64,20 +64,30 @@ def render(title: str, columns: list[str], body, fmt: str = "rich", first: str =
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        multi = any(s[1] is not None for _, stats in body for s in stats.values())
-        header = [first] + [h for c in columns for h in ((c, f"{c}_std") if multi else (c,))] + ["seeds"]
-        w.writerow(header)
-        for name, stats in body:
-            row = [name]
-            for c in columns:
-                s = stats.get(c)
-                row.append(f"{s[0]:.2f}" if s else "")
-                if multi:
-                    row.append(f"{s[1]:.2f}" if s and s[1] is not None else "")
-            row.append(max((s[2] for s in stats.values()), default=0))
-            w.writerow(row)
+        multi = _multi_seed([body])
+        w.writerow([first] + _stat_header(columns, multi))
+        w.writerows([name] + _stat_cells(stats, columns, multi) for name, stats in body)
         return buf.getvalue()
     raise ValueError(fmt)
+
+
+def _multi_seed(bodies) -> bool:
+    return any(st[1] is not None for body in bodies for _, stats in body for st in stats.values())
+
+
+def _stat_header(columns: list[str], multi: bool) -> list[str]:
+    return [h for c in columns for h in ((c, f"{c}_std") if multi else (c,))] + ["seeds"]
+
+
+def _stat_cells(stats: dict, columns: list[str], multi: bool) -> list:
+    """CSV cells of one table row: each column's mean (and std), then the number of seeds."""
+    cells = []
+    for c in columns:
+        st = stats.get(c)
+        cells.append(f"{st[0]:.2f}" if st else "")
+        if multi:
+            cells.append(f"{st[1]:.2f}" if st and st[1] is not None else "")
+    return cells + [max((st[2] for st in stats.values()), default=0)]
 
 
 # ------------------------------------------------------------------------------- generalized setting
@@ -143,20 +153,11 @@ def tables_csv(tables: list[tuple[str, list[str], list, str]]) -> str:
     """Several tables as ONE CSV: a `table` and a `row` column, then the union of their columns (with
     `_std` columns when any cell has several seeds, and `seeds`)."""
     columns = list(dict.fromkeys(c for _, cols, _, _ in tables for c in cols))
-    multi = any(st[1] is not None for _, _, body, _ in tables for _, stats in body for st in stats.values())
+    multi = _multi_seed(body for _, _, body, _ in tables)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["table", "row"] + [h for c in columns for h in ((c, f"{c}_std") if multi else (c,))] + ["seeds"])
-    for name, _, body, _ in tables:
-        for row, stats in body:
-            out = [name, row]
-            for c in columns:
-                st = stats.get(c)
-                out.append(f"{st[0]:.2f}" if st else "")
-                if multi:
-                    out.append(f"{st[1]:.2f}" if st and st[1] is not None else "")
-            out.append(max((st[2] for st in stats.values()), default=0))
-            w.writerow(out)
+    w.writerow(["table", "row"] + _stat_header(columns, multi))
+    w.writerows([name, row] + _stat_cells(stats, columns, multi) for name, _, body, _ in tables for row, stats in body)
     return buf.getvalue()
 
 
