@@ -149,3 +149,10 @@ def test_threads_follow_the_workers_sharing_the_cores(no_gpu_env, monkeypatch):
     finally:
         device.set_sharing_probe(None)
         device.configure()
+
+
+def test_doctor_reports_and_exits_by_readiness():
+    proc = run_xlr("doctor", "--hub-timeout", "1", env={"HF_HUB_OFFLINE": "1"})
+    assert "xlr would train on" in proc.stdout and "torch" in proc.stdout, proc.stdout + proc.stderr
+    # offline mode means table1 cannot download mBERT: exit 1 with that reason; never a traceback
+    assert proc.returncode == 1 and "offline mode" in proc.stdout and "Traceback" not in proc.stderr
