@@ -61,6 +61,10 @@ def test_sweep_selects_on_dev_and_never_reads_a_test_set(tmp_path):
                     "--data-dir", data, "--out", out, *QUICK, env=ENV, check=True)
     assert "sweep 1/" not in again.stderr and "chose" in again.stderr
     # and the choice is accepted by reproduce
+    used = run_xlr("reproduce", "smoke", "--methods", "adv", "--overrides", root / "chosen-adv.toml", *QUICK,
+                   "--out", tmp_path / "chosen", env=ENV, check=True)
+    config = RunDir(tmp_path / "chosen" / "smoke" / "adv" / "seed7").read_config()
+    assert config["identity"]["method_options"]["epsilon"] == float(best.split("=")[1]), used.stderr
     bad = run_xlr("reproduce", "smoke", "--overrides", tmp_path / "missing.toml", env=ENV)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
 
