@@ -60,6 +60,12 @@ def test_sweep_selects_on_dev_and_never_reads_a_test_set(tmp_path):
     again = run_xlr("sweep", "smoke", "--methods", "adv", "--grid", "epsilon=0.02,0.05", "--seeds", "1,2",
                     "--data-dir", data, "--out", out, *QUICK, env=ENV, check=True)
     assert "sweep 1/" not in again.stderr and "chose" in again.stderr
+    # a second sweep of the same experiment adds its rows to sweep.csv; the first one's stay
+    run_xlr("sweep", "smoke", "--methods", "rs-rp", "--grid", "epsilon=0.3", "--seeds", "1",
+            "--data-dir", data, "--out", out, *QUICK, env=ENV, check=True)
+    rows = list(csv.DictReader((root / "sweep.csv").open()))
+    assert len(rows) == 5 and {r["method"] for r in rows} == {"adv", "rs-rp"}
+    assert (root / "chosen-adv.toml").is_file() and (root / "chosen-rs-rp.toml").is_file()
     # and the choice is accepted by reproduce
     used = run_xlr("reproduce", "smoke", "--methods", "adv", "--overrides", root / "chosen-adv.toml", *QUICK,
                    "--out", tmp_path / "chosen", env=ENV, check=True)

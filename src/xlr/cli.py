@@ -241,7 +241,7 @@ def sweep(
     preflight(base)
     _, elsewhere = sweeping.work(points, out, force, device)
     root = sweeping.sweep_dir(out, base)
-    path, rows = sweeping.write_table(root, points, out)
+    path, rows = sweeping.write_table(root)
     summaries = sweeping.summarize(points, rows)
     chosen = sweeping.choose(summaries)
     _write(sweeping.show(summaries, chosen, base.source_language,

@@ -250,9 +250,20 @@ def execute(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: boo
 WAIT_SECONDS = 30
 
 
+def finished(rd: RunDir, spec: RunSpec) -> bool:
+    """Done, and holding every test set the spec asks for (a dev-only run needs none)."""
+    if not rd.is_done():
+        return False
+    return not spec.experiment.evaluate_test or evaluation_covered(rd, run_config(spec))
+
+
 def live_workers(root: Path) -> int:
-    """Processes on this host that hold (CLAIMED) a run under `root` now, this one included."""
-    return sum(1 for claim in Path(root).rglob("CLAIMED") if RunDir(claim.parent).claimed_here())
+    """Processes on this host that hold (CLAIMED) a run under `root` now, this one included. (glob, not
+    Path.rglob: other workers remove folders while this walks, and glob passes over vanished ones.)"""
+    import glob
+
+    claims = glob.glob(str(Path(root) / "**" / "CLAIMED"), recursive=True)
+    return sum(1 for claim in claims if RunDir(Path(claim).parent).claimed_here())
 
 
 def work_through(specs: list[RunSpec], out: Path, announce, force: bool = False, keep_checkpoints: bool = False,
@@ -269,6 +280,9 @@ def work_through(specs: list[RunSpec], out: Path, announce, force: bool = False,
         if solo and not rd.claim():
             if not rd.is_done():
                 held.append(spec)
+            continue
+        if solo and not force and finished(rd, spec):  # another worker finished it since we listed the runs
+            rd.release()
             continue
         try:
             if solo:  # workers on this host that hold runs of this store share its cores

@@ -131,26 +131,24 @@ def work(points: list[Point], out: Path, force: bool = False, device_option: str
     return len(pending) - len(held), elsewhere
 
 
-def collect(points: list[Point], out: Path) -> list[dict]:
-    """One row per finished run: its point, method, seed and best source-dev accuracy."""
+def collect(root: Path) -> list[dict]:
+    """One row per finished run under the sweep folder, whichever `xlr sweep` command trained it: its point,
+    method, seed and best source-dev accuracy."""
     rows = []
-    for point in points:
-        for spec in point.experiment.runs():
-            rd = RunDir.of(out, point.experiment.run_name, spec.method, spec.seed)
-            if not rd.is_done():
-                continue
-            m = rd.read_metrics()
-            rows.append({"point": point.label, "method": spec.method, "seed": spec.seed,
-                         "dev_language": m["dev"]["language"], "dev_accuracy": round(m["dev"]["best_accuracy"], 4),
-                         "best_step": m["dev"]["best_step"], "steps": m["train"]["steps"]})
+    for done in sorted(Path(root).glob("*/*/seed*/DONE")):
+        rd = RunDir(done.parent)
+        m = rd.read_metrics()
+        rows.append({"point": rd.path.parents[1].name, "method": m["method"], "seed": m["seed"],
+                     "dev_language": m["dev"]["language"], "dev_accuracy": round(m["dev"]["best_accuracy"], 4),
+                     "best_step": m["dev"]["best_step"], "steps": m["train"]["steps"]})
     return rows
 
 
-def write_table(root: Path, points: list[Point], out: Path) -> tuple[Path, list[dict]]:
+def write_table(root: Path) -> tuple[Path, list[dict]]:
     """Rewrite `<sweep>/sweep.csv` from every finished run, under a lock (workers may finish together)."""
     path = Path(root) / "sweep.csv"
     with file_lock(Path(root) / ".sweep.lock"):
-        rows = collect(points, out)
+        rows = collect(root)
         atomic_write_text(path, rows_to_csv(rows, SWEEP_COLUMNS))
     return path, rows
 
