@@ -281,8 +281,9 @@ def work_through(specs: list[RunSpec], out: Path, announce, force: bool = False,
             if not rd.is_done():
                 held.append(spec)
             continue
-        if solo and not force and finished(rd, spec):  # another worker finished it since we listed the runs
+        if solo and not force and finished(rd, spec):
             rd.release()
+            say(f"[dim]skip {rd.path}: already finished (delete its DONE file or pass --force to redo it)[/]")
             continue
         try:
             if solo:  # workers on this host that hold runs of this store share its cores
