@@ -153,6 +153,7 @@ def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, d
         else:
             pending.append((setting, key, pairs))
     if pending:
+        device.refresh()  # workers sharing the cores may have started or stopped since training
         model, tokenizer = load_trained(rd.model_dir)
         progress = RichProgressCallback()
         trainer = prediction_trainer(model, tokenizer, protocol, [progress])

@@ -143,9 +143,13 @@ class _EvaluateAtEnd(_callback_base()):
 
 
 class _ShareCores(_callback_base()):
-    """Every few steps, re-divide the CPU cores if workers sharing them started or stopped (device.refresh)."""
+    """Before every step and evaluation, re-divide the CPU cores if workers sharing them started or stopped
+    (device.refresh: a glob of the run store's claims, cheap next to a training step)."""
 
     def on_step_begin(self, args, state, control, **kw):
+        device.refresh()
+
+    def on_prediction_step(self, args, state, control, **kw):
         if state.global_step % 10 == 0:
             device.refresh()
 
