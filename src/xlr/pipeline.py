@@ -287,12 +287,12 @@ def work_through(specs: list[RunSpec], out: Path, announce, force: bool = False,
             say(f"[dim]skip {rd.path}: already finished (delete its DONE file or pass --force to redo it)[/]")
             continue
         try:
+            if before is not None:
+                before(rd, spec)
             if solo:  # workers on this host that hold runs of this store share its cores
                 root = Path(share_root) if share_root is not None else rd.path.parents[1]
                 device.set_sharing_probe(lambda: live_workers(root))
                 device.refresh()
-            if before is not None:
-                before(rd, spec)
             announce(i, spec)
             execute(spec, out, force, keep_checkpoints)
         finally:

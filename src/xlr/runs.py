@@ -163,17 +163,19 @@ class RunDir:
         except FileNotFoundError:
             return None
 
+    def _local_owner_alive(self) -> bool | None:
+        """Whether the claiming process lives, when it is on this host; None for a claim from elsewhere."""
+        owner = (self.claimed_by() or "").split()
+        if len(owner) < 2 or not owner[1].isdigit() or owner[0] != socket.gethostname():
+            return None
+        return _process_alive(int(owner[1]))
+
     def claimed_here(self) -> bool:
         """Claimed by a live process on this host."""
-        owner = (self.claimed_by() or "").split()
-        return (len(owner) >= 2 and owner[1].isdigit() and owner[0] == socket.gethostname()
-                and _process_alive(int(owner[1])))
+        return self._local_owner_alive() is True
 
     def _stale_claim(self) -> bool:
-        owner = (self.claimed_by() or "").split()
-        if len(owner) < 2 or not owner[1].isdigit():
-            return False
-        return owner[0] == socket.gethostname() and not _process_alive(int(owner[1]))
+        return self._local_owner_alive() is False
 
     def release(self) -> None:
         owner = (self.claimed_by() or "").split()

@@ -111,7 +111,7 @@ def work(points: list[Point], out: Path, force: bool = False, device_option: str
     Before each run the CPU threads are set from the cores and the number of workers on this host that are
     training a point of this sweep, so that concurrent workers never oversubscribe the cores."""
     from xlr import device
-    from xlr.pipeline import live_workers, work_through
+    from xlr.pipeline import work_through
     from xlr.progress import say
 
     specs = [spec for p in points for spec in p.experiment.runs()]
@@ -119,8 +119,8 @@ def work(points: list[Point], out: Path, force: bool = False, device_option: str
     share_root = Path(out) / (points[0].experiment.run_name.split("/")[0] if points else "")
     pending = [s for s in specs if force or not RunDir.of(out, s.experiment.run_name, s.method, s.seed).is_done()]
 
-    def before(rd, spec):  # the workers on this host that hold runs of this sweep share the cores
-        device.configure(device_option, spec.experiment.protocol().precision, sharing=live_workers(share_root))
+    def before(rd, spec):  # the device and precision; work_through then divides the cores among live workers
+        device.configure(device_option, spec.experiment.protocol().precision)
 
     def announce(i, spec):
         say(f"[bold cyan]sweep {i}/{len(pending)}[/]: {labels[id(spec.experiment)]}, {spec.method}, seed {spec.seed}; "
