@@ -305,7 +305,8 @@ def main() -> None:
                "--pooling", args.pooling]
         print(f"running the {path} path ...", file=sys.stderr, flush=True)
         out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True,  # its progress streams to our stderr
-                             env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                 p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p)})
         line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
         if out.returncode != 0 or line is None:
             raise SystemExit(f"the {path} path failed (exit {out.returncode})")
