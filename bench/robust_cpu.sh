@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The robust-training evidence on a real encoder (multilingual-e5-small, CPU), in two phases:
+# The robust-training evidence on a real encoder (multilingual-e5-small, CPU), in two phases
+# (on a lent GPU, phase C of bench/gpu_check.sh runs the same commands with 8 workers in minutes):
 #   sweep    radii and learning rate chosen on ENGLISH DEV only (xlr sweep; seed 1)
 #   compare  every method on 3 seeds at the chosen settings, test on all 7 PAWS-X languages, then
 #            paired-bootstrap intervals against the baseline, the generalized setting, lang2vec distance
@@ -17,15 +18,20 @@ python3 ../shared/tools/offline_e5_small.py >/dev/null   # the cpu profile's mod
 COMMON=(--profile cpu --data-dir "$DATA" --train-file "$DATA/pawsx/train-en-small.tsv" --out "$OUT")
 
 if [[ $phase == sweep || $phase == all ]]; then
-  xlr sweep table1 "${COMMON[@]}" --methods adv --grid epsilon=0.01,0.02,0.05 --seeds 1
-  xlr sweep table1 "${COMMON[@]}" --methods rs-rp --grid epsilon=0.2,0.4,0.8 --seeds 1
-  xlr sweep table1 "${COMMON[@]}" --methods baseline --grid train.learning_rate=2e-5,5e-5 --seeds 1
+  xlr sweep table1 "${COMMON[@]}" --methods adv --grid epsilon=0.005,0.01,0.02,0.05 --seeds 1,2,3
+  xlr sweep table1 "${COMMON[@]}" --methods rs-rp --grid epsilon=0.1,0.2,0.4,0.8 --seeds 1,2,3
+  xlr sweep table1 "${COMMON[@]}" --methods baseline --grid train.learning_rate=5e-5,1e-4 --seeds 1,2,3
 fi
 if [[ $phase == compare || $phase == all ]]; then
   xlr reproduce table1 "${COMMON[@]}" --seeds 1,2,3 --synonyms "$DATA/counterfitted_neighbors.json" --format markdown
-  xlr reproduce generalized "${COMMON[@]}" --seeds 1,2,3 --synonyms "$DATA/counterfitted_neighbors.json" --format markdown
+  xlr reproduce bench/pawsx_generalized.toml "${COMMON[@]}" --seeds 1,2,3 --synonyms "$DATA/counterfitted_neighbors.json" --format markdown
   for m in adv rs-rp rs-da; do
     xlr compare --between baseline "$m" "$OUT/table1-cpu" --format markdown
+    xlr compare --between baseline "$m" "$OUT/table1-cpu" --setting generalized --format markdown
   done
+  # group_by_length: the baseline again, length-grouped, in its own store (compare by copying its runs
+  # beside the baseline's under another method folder name, as bench/README.md shows)
+  xlr reproduce table1 "${COMMON[@]}" --seeds 1,2,3 --methods baseline --set train.group_by_length=true \
+      --out "$OUT-grouped" --format markdown
   xlr analyze distance "$OUT/table1-cpu" --format markdown
 fi
