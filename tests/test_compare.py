@@ -1,6 +1,8 @@
 """xlr compare: cells within tolerance, the paper's claims, exit codes, and the paired bootstrap."""
 import csv
+import hashlib
 import io
+import json
 
 import numpy as np
 import pytest
@@ -120,6 +122,59 @@ def test_run_folders_and_experiment_folders_are_results(tmp_path):
     run.mark_done()
     cells = compare.compare([run.path], PAPER).cells
     assert {(c.language, c.ours, c.paper) for c in cells} == {("de", 86.0, 86.5), ("avg", 84.2, 84.0)}
+
+
+MY_TOML = """
+title = "my own experiment"
+task = "pawsx"
+model = "builtin:tiny-bert"
+data = "builtin:fixture"
+languages = ["en", "de"]
+seeds = [1]
+paper = "my_paper.csv"
+tolerance = { language = 60.0, average = 60.0 }
+[methods]
+run = ["baseline"]
+[train]
+epochs = 1
+max_train_examples = 64
+max_dev_examples = 32
+eval_steps = 2
+max_length = 32
+"""
+
+
+@pytest.mark.slow
+def test_compare_uses_the_tolerance_of_the_users_toml(tmp_path):
+    """`xlr reproduce my.toml` then `xlr compare`: my.toml's tolerance, recorded in results.json, decides;
+    without results.json the defaults do, and the output says so."""
+    (tmp_path / "my.toml").write_text(MY_TOML)
+    runs = tmp_path / "runs"
+    run_xlr("reproduce", tmp_path / "my.toml", "--out", runs, env={"HF_HUB_OFFLINE": "1"}, check=True)
+    prov = json.loads((runs / "my" / "results.json").read_text())
+    assert prov["tolerance"] == {"language": 60.0, "average": 60.0} and prov["profile"] is None
+    assert prov["experiment_sha256"] == hashlib.sha256((tmp_path / "my.toml").read_bytes()).hexdigest()
+    assert prov["methods"]["baseline"]["seeds"] == [1] and prov["methods"]["baseline"]["protocol"]["epochs"] == 1
+    assert prov["runs"][0]["device"].startswith("device: ") and "torch" in prov["runs"][0]["versions"]
+    ours = {r["language"]: r["accuracy"] for r in read_results_csv(runs / "my" / "results.csv")}
+    # the "paper" is 40 points above ours: within my.toml's 60, far outside the default 2
+    paper = [{"experiment": "my", "task": "pawsx", "model": "builtin:tiny-bert", "method": "baseline", "seed": "",
+              "setting": "standard", "language": lang, "accuracy": ours[lang] + 40.0, "source": "a test"}
+             for lang in ("en", "de")]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=[*RESULT_COLUMNS, "source"], lineterminator="\n")
+    w.writeheader()
+    w.writerows(paper)
+    (tmp_path / "my_paper.csv").write_text(buf.getvalue())
+    ok = run_xlr("compare", runs / "my", "--against", tmp_path / "my_paper.csv", "--format", "markdown")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "my.toml (results.json)" in ok.stdout
+    (runs / "my" / "results.json").unlink()
+    old = run_xlr("compare", runs / "my", "--against", tmp_path / "my_paper.csv", "--format", "markdown")
+    assert old.returncode == 1 and "no results.json" in old.stdout + old.stderr
+    (runs / "my" / "results.json").write_text("{not json")
+    bad = run_xlr("compare", runs / "my", "--against", tmp_path / "my_paper.csv")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "results.json is corrupt" in bad.stderr
 
 
 # ---------------------------------------------------------------------------------------------- claims

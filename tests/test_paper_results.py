@@ -96,16 +96,3 @@ def test_paper_table_without_source_is_rejected(tmp_path):
                    "t,pawsx,m,baseline,,standard,de,80.0,\n")
     with pytest.raises(XlrError, match="no source"):
         paper_mod.load(bad)
-
-
-def test_tolerance_comes_from_the_experiment_naming_the_table(tmp_path, monkeypatch):
-    (tmp_path / "reproduce").mkdir()
-    (tmp_path / "reproduce" / "other.toml").write_text(
-        'paper = "paper_results/pawsx_mbert.csv"\ntolerance = { language = 5.0 }\n')
-    (tmp_path / "reproduce" / "table1.toml").write_text(
-        'paper = "paper_results/pawsx_mbert.csv"\ntolerance = { language = 3.0, average = 1.5 }\n')
-    monkeypatch.setattr(paper_mod, "shipped_dir", lambda name: tmp_path / name)
-    assert paper_mod.tolerance(PAWSX, "table1") == ({"language": 3.0, "average": 1.5}, "reproduce/table1.toml")
-    assert paper_mod.tolerance(PAWSX, "table1-quick")[1] == "reproduce/table1.toml"  # profile run name
-    assert paper_mod.tolerance(PAWSX, "mine") == ({"language": 5.0, "average": 1.0}, "reproduce/other.toml")
-    assert paper_mod.tolerance(tmp_path / "xnli.csv", "table1") == ({"language": 2.0, "average": 1.0}, "default")

@@ -101,3 +101,38 @@ def test_files_get_the_mode_the_umask_gives(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "metrics.json").stat().st_mode) == 0o664
+
+
+def _run(root, method, seed, options, revision):
+    rd = RunDir.of(root, "mine", method, seed)
+    rd.write_config({"experiment": "mine", "title": "t", "experiment_file": "/x/mine.toml", "experiment_sha256": "ab",
+                     "profile": "cpu", "paper": "p.csv", "tolerance": {"language": 3.0, "average": 1.5},
+                     "identity": {"task": "pawsx", "model": "m", "source_language": "en", "method": method,
+                                  "seed": seed, "protocol": {"epochs": 1}, "method_options": options},
+                     "languages": ["en"], "device": {"line": "device: CPU"}, "versions": {"torch": "2"},
+                     "git_revision": revision})
+    rd.write_metrics({"experiment": "mine", "task": "pawsx", "model": "m", "method": method, "seed": seed,
+                      "test": {"standard": {"en": 60.0}}})
+    rd.mark_done()
+    return rd
+
+
+def test_results_json_carries_the_provenance_of_every_row(tmp_path):
+    _run(tmp_path, "adv", 1, {"epsilon": 0.005}, "r1")
+    _run(tmp_path, "adv", 2, {"epsilon": 0.005}, "r2")
+    _run(tmp_path, "baseline", 1, {}, "r1")
+    write_results(tmp_path / "mine")
+    prov = runs.read_provenance(tmp_path / "mine")
+    assert (prov["experiment_file"], prov["experiment_sha256"], prov["profile"]) == ("/x/mine.toml", "ab", "cpu")
+    assert prov["paper"] == "p.csv" and prov["tolerance"] == {"language": 3.0, "average": 1.5}
+    assert prov["methods"]["adv"] == {"options": {"epsilon": 0.005}, "protocol": {"epochs": 1}, "seeds": [1, 2]}
+    assert [r["git_revision"] for r in prov["runs"]] == ["r1", "r2", "r1"]
+    assert {r["device"] for r in prov["runs"]} == {"device: CPU"}
+    # seeds of one method trained with other options are not silently merged
+    _run(tmp_path, "adv", 3, {"epsilon": 0.02}, "r3")
+    write_results(tmp_path / "mine")
+    assert runs.read_provenance(tmp_path / "mine")["methods"]["adv"]["options"].startswith("differs")
+    assert runs.read_provenance(tmp_path / "nowhere") is None
+    (tmp_path / "mine" / "results.json").write_text("[1, 2]")
+    with pytest.raises(XlrError, match="results.json is corrupt"):
+        runs.read_provenance(tmp_path / "mine")

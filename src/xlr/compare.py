@@ -2,7 +2,8 @@
 
 A cell is (task, model, method, setting, language). Ours is the mean over seeds, per experiment. Language
 cells use the language tolerance, average cells (avg, avg-mixed) the average tolerance. The tolerances
-come from the experiment TOML whose `paper` names the table (see paper.tolerance); flags override them.
+are the experiment's own, as its results.json records them (runs.provenance); results without one use the
+defaults and say so; flags override them.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from xlr import claims, paper as paper_mod, tidy
 from xlr.errors import ChecksFailed, XlrError
+from xlr.paper import DEFAULT_TOLERANCE
 
 EPS = 1e-9  # a difference of exactly the tolerance is within it
 
@@ -60,6 +62,26 @@ class Comparison:
             raise ChecksFailed(shown)
 
 
+NO_PROVENANCE = "default: no results.json beside these results"
+
+
+def experiment_tolerances(sources: list[tuple[Path, list[dict], dict | None]]) -> dict[str, tuple[dict, str]]:
+    """{experiment: (tolerance, where it came from)}: the tolerance its results.json records (the experiment
+    TOML's own, so a user's TOML is honoured), else the default, saying why."""
+    out: dict[str, tuple[dict, str]] = {}
+    for source, rows, prov in sources:
+        for experiment in {r["experiment"] for r in rows}:
+            if prov is None:
+                found = (dict(DEFAULT_TOLERANCE), NO_PROVENANCE)
+            elif isinstance(prov.get("tolerance"), dict):
+                name = Path(str(prov.get("experiment_file") or experiment)).name
+                found = ({**DEFAULT_TOLERANCE, **prov["tolerance"]}, f"{name} (results.json)")
+            else:
+                found = (dict(DEFAULT_TOLERANCE), "default: results.json records no tolerance (runs from before it did)")
+            out.setdefault(experiment, found)
+    return out
+
+
 def _tolerance(cell_language: str, tol: dict) -> float:
     return tol["average"] if cell_language.startswith("avg") else tol["language"]
 
@@ -70,16 +92,16 @@ def compare(results: list[Path] | None = None, against: str | Path = "paper_resu
         if value is not None and value < 0:
             raise XlrError(f"{name} must be >= 0, not {value}")
     paper = paper_mod.load(against)
-    means = tidy.cell_means(tidy.load_results(results))
+    sources = tidy.load_sources(results)
+    means = tidy.cell_means([row for _, rows, _ in sources for row in rows])
+    tolerances = experiment_tolerances(sources)
     overrides = {k: v for k, v in (("language", tolerance_language), ("average", tolerance_average)) if v is not None}
-    cells, tolerances = [], {}
+    cells = []
     for (experiment, task, model, method, setting, language), (ours, seeds) in means.items():
         target = paper.targets.get((task, model, method, setting, language))
         if target is None:
             continue
-        if (target["file"], experiment) not in tolerances:
-            tolerances[(target["file"], experiment)] = paper_mod.tolerance(target["file"], experiment)
-        tol, origin = tolerances[(target["file"], experiment)]
+        tol, origin = tolerances.get(experiment, (dict(DEFAULT_TOLERANCE), NO_PROVENANCE))
         if overrides:
             tol, origin = {**tol, **overrides}, "command line" if len(overrides) == 2 else f"{origin} + command line"
         cells.append(Cell(experiment, task, model, method, setting, language, seeds, ours, target["accuracy"],

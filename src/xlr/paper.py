@@ -105,32 +105,3 @@ def load(against: str | Path = "paper_results") -> Paper:
     claims, settings = read_claims(claims_file) if claims_file.is_file() else ([], {})
     return Paper(folder, targets, references, claims, settings.get("baseline", "baseline"),
                  list(settings.get("robust_methods", [])))
-
-
-# ------------------------------------------------------------------------------------------ tolerances
-
-def _experiment_tomls() -> list[tuple[Path, dict]]:
-    folder = shipped_dir("reproduce")
-    out = []
-    for path in sorted(folder.glob("*.toml")) if folder else []:
-        try:
-            out.append((path, tomllib.loads(path.read_text(encoding="utf-8"))))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-            raise XlrError(f"{path}: not valid TOML ({e})") from None
-    return out
-
-
-def tolerance(paper_file: Path, experiment: str | None = None) -> tuple[dict, str]:
-    """({language, average}, where it came from) for comparing EXPERIMENT's results with PAPER_FILE: the
-    tolerance of reproduce/EXPERIMENT.toml (a profile suffix like `table1-quick` is stripped) if it names
-    the file as its `paper`, else of the first experiment that does, else 2.0 / 1.0."""
-    naming = [(p, raw) for p, raw in _experiment_tomls() if Path(str(raw.get("paper", ""))).name == paper_file.name]
-    candidates = []
-    name = experiment or ""
-    while name:
-        candidates.append(name)
-        name = name.rpartition("-")[0]
-    rank = {name: i for i, name in enumerate(candidates)}
-    for path, raw in sorted(naming, key=lambda pr: (rank.get(pr[0].stem, len(rank)), pr[0].stem)):
-        return {**DEFAULT_TOLERANCE, **raw.get("tolerance", {})}, f"reproduce/{path.name}"
-    return dict(DEFAULT_TOLERANCE), "default"

@@ -6,6 +6,7 @@ without model/ resumes training from its last complete Trainer checkpoint.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import subprocess
@@ -52,10 +53,18 @@ def _canonical(obj):
     return json.loads(json.dumps(obj))
 
 
+def _sha256(path: str | None) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+    except OSError:
+        return None
+
+
 def run_config(spec: RunSpec) -> dict:
     e = spec.experiment
     return {
-        "experiment": e.run_name, "title": e.title, "experiment_file": e.path, "profile": e.profile,
+        "experiment": e.run_name, "title": e.title, "experiment_file": e.path,
+        "experiment_sha256": _sha256(e.path), "profile": e.profile, "paper": e.paper, "tolerance": e.tolerance,
         "identity": _canonical(spec.identity()),
         "languages": e.languages, "generalized": e.generalized, "max_test_examples": e.max_test_examples,
         "data": e.data or "hub", "train_file": e.train_file,

@@ -266,15 +266,70 @@ def finished_runs(experiment_dir: Path) -> list[RunDir]:
 
 
 def write_results(experiment_dir: Path) -> Path:
-    """Rewrite `<experiment>/results.csv` from every finished run, atomically."""
+    """Rewrite `<experiment>/results.csv` and its provenance, `results.json`, from every finished run,
+    atomically."""
     path = Path(experiment_dir) / "results.csv"
     if distributed.is_main_process():
         # under a lock: a concurrent writer (another worker on the same store) could otherwise rename a
         # table it read before this run finished over ours, and a row would be lost
         with file_lock(Path(experiment_dir) / ".results.lock"):
-            rows = [row for run in finished_runs(experiment_dir) for row in metrics_rows(run.read_metrics())]
+            runs = finished_runs(experiment_dir)
+            rows = [row for run in runs for row in metrics_rows(run.read_metrics())]
             atomic_write_text(path, rows_to_csv(rows))
+            atomic_write_text(path.with_name(PROVENANCE), json.dumps(provenance(runs), indent=2) + "\n")
     return path
+
+
+PROVENANCE = "results.json"
+# what every run of one experiment folder shares; a key whose runs disagree is listed per run instead
+_SHARED_KEYS = ("experiment", "title", "experiment_file", "experiment_sha256", "profile", "paper", "tolerance",
+                "languages", "generalized", "max_test_examples", "data", "train_file")
+
+
+def provenance(runs: list["RunDir"]) -> dict:
+    """results.json: where the rows of results.csv come from (like lm-evaluation-harness's results file):
+    the experiment file and its hash, the profile, the paper table and tolerance, each method's resolved
+    options and protocol, and per run the versions, git revision and device line."""
+    configs = [(run, run.read_config() or {}) for run in runs]
+    out: dict = {"format": 1, "results": "results.csv"}
+    for key in _SHARED_KEYS:
+        values = {json.dumps(c.get(key), sort_keys=True) for _, c in configs}
+        out[key] = configs[0][1].get(key) if len(values) == 1 and configs else None
+        if len(values) > 1:
+            out[key] = "differs between runs (see runs)"
+    methods: dict = {}
+    for _, c in configs:
+        ident = c.get("identity", {})
+        entry = methods.setdefault(ident.get("method"), {"options": ident.get("method_options"),
+                                                          "protocol": ident.get("protocol"), "seeds": []})
+        if entry["options"] != ident.get("method_options") or entry["protocol"] != ident.get("protocol"):
+            entry["options"] = entry["protocol"] = "differs between seeds (see runs)"
+        entry["seeds"].append(ident.get("seed"))
+    out["methods"] = methods
+    if configs:
+        ident = configs[0][1].get("identity", {})
+        out.update({k: ident.get(k) for k in ("task", "model", "source_language")})
+    out["runs"] = [{"method": c.get("identity", {}).get("method"), "seed": c.get("identity", {}).get("seed"),
+                    "path": f"{run.path.parent.name}/{run.path.name}", "git_revision": c.get("git_revision"),
+                    "versions": c.get("versions"), "device": (c.get("device") or {}).get("line"),
+                    "created": c.get("created")} for run, c in configs]
+    return out
+
+
+def read_provenance(experiment_dir: Path) -> dict | None:
+    """The results.json of an experiment folder; None when it has none (folders from before it existed)."""
+    path = Path(experiment_dir) / PROVENANCE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise XlrError(f"{path} is corrupt ({e}); delete it and run `xlr evaluate` on one run of the "
+                       "experiment to rewrite it") from None
+    if not isinstance(data, dict):
+        raise XlrError(f"{path} is corrupt (not a JSON object); delete it and run `xlr evaluate` on one run "
+                       "of the experiment to rewrite it")
+    return data
 
 
 def rows_to_csv(rows: list[dict], columns: list[str] = RESULT_COLUMNS) -> str:

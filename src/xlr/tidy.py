@@ -7,7 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from xlr.errors import XlrError
-from xlr.runs import RunDir, metrics_rows, read_results_csv
+from xlr.runs import RunDir, metrics_rows, read_provenance, read_results_csv
 
 DEFAULT_ROOT = Path("runs")
 # columns a results CSV may carry besides the tidy ones (paper_results adds both)
@@ -42,19 +42,27 @@ def result_sources(paths: list[Path] | None, root: Path = DEFAULT_ROOT) -> list[
     return out
 
 
-def load_results(paths: list[Path] | None, root: Path = DEFAULT_ROOT) -> list[dict]:
-    """Tidy rows of every source; reference rows (role=reference, e.g. XTREME's mBERT) are left out."""
-    rows = []
+def load_sources(paths: list[Path] | None, root: Path = DEFAULT_ROOT) -> list[tuple[Path, list[dict], dict | None]]:
+    """(source, its tidy rows, the provenance of its experiment folder or None) per source; reference rows
+    (role=reference, e.g. XTREME's mBERT) are left out. Provenance is the results.json beside a results.csv
+    (or of a run folder's experiment); a CSV of another name has none."""
+    out = []
     for source in result_sources(paths, root):
         if source.is_dir():
             run = RunDir(source)
             if not run.is_done():
                 raise XlrError(f"{source} is not a finished run (no DONE); finish it or pass its experiment folder")
-            rows.extend(metrics_rows(run.read_metrics()))
+            out.append((source, metrics_rows(run.read_metrics()), read_provenance(source.parent.parent)))
         else:
-            rows.extend(r for r in read_results_csv(source, extra_columns=EXTRA_COLUMNS)
-                        if r.get("role", "target") != "reference")
-    return rows
+            rows = [r for r in read_results_csv(source, extra_columns=EXTRA_COLUMNS)
+                    if r.get("role", "target") != "reference"]
+            out.append((source, rows, read_provenance(source.parent) if source.name == "results.csv" else None))
+    return out
+
+
+def load_results(paths: list[Path] | None, root: Path = DEFAULT_ROOT) -> list[dict]:
+    """Tidy rows of every source; reference rows (role=reference, e.g. XTREME's mBERT) are left out."""
+    return [row for _, rows, _ in load_sources(paths, root) for row in rows]
 
 
 def cell_means(rows: list[dict]) -> dict[tuple, tuple[float, int]]:
