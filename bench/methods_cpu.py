@@ -39,7 +39,7 @@ def main() -> None:
     from xlr.experiments import adhoc_experiment
     from xlr.pipeline import run_experiment
     from xlr.report import show_results
-    from xlr.runs import RunDir
+    from xlr.runs import RunStore
 
     model = e5_folder()
     base_train = {"max_train_examples": 3000, "epochs": 2, "batch_size": 32, "eval_steps": 50,
@@ -56,7 +56,7 @@ def main() -> None:
                                max_test_examples=1000, train=train)
         start = time.time()
         [(_, results)] = run_experiment(exp, Path(args.out))
-        m = RunDir.of(Path(args.out), "methods_cpu", method, args.seed).read_metrics()
+        m = RunStore(Path(args.out)).run("methods_cpu", method, args.seed).read_metrics()
         print(f"{method}: en dev {m['dev']['best_accuracy']:.2f} (step {m['dev']['best_step']}/{m['train']['steps']}, "
               f"{m['train']['train_examples']} training pairs); test "
               + " ".join(f"{k} {v:.1f}" for k, v in m["test"]["standard"].items())

@@ -53,7 +53,7 @@ def main() -> None:
 
     from xlr.experiments import adhoc_experiment
     from xlr.pipeline import run_experiment
-    from xlr.runs import RunDir, read_results_csv
+    from xlr.runs import RunStore, read_results_csv
 
     exp = adhoc_experiment(
         "pawsx", e5_folder(), args.method, args.seed, name="real_transfer", languages=["en", "de", "ja", "zh"],
@@ -65,7 +65,7 @@ def main() -> None:
     start = time.time()
     [(_, results)] = run_experiment(exp, Path(args.out), force=args.force)
     total = time.time() - start
-    metrics = RunDir.of(Path(args.out), "real_transfer", args.method, args.seed).read_metrics()
+    metrics = RunStore(Path(args.out)).run("real_transfer", args.method, args.seed).read_metrics()
     print(f"model: {exp.model}")
     print(f"train: {metrics['train']['train_examples']} pairs, {metrics['train']['steps']} steps, "
           f"best en dev {metrics['dev']['best_accuracy']:.2f} at step {metrics['dev']['best_step']}")

@@ -225,7 +225,7 @@ def run_xlr(args) -> dict:
             self.seconds += time.time() - self.t0
 
     timer = StepTimer()
-    original = training._EvaluateAtEnd
+    original = training.EvaluateAtEnd
 
     class EvaluateAtEndAndTime(original):  # fit() installs this callback; add the timer beside it
         def on_step_begin(self, *a, **kw):
@@ -235,14 +235,14 @@ def run_xlr(args) -> dict:
             timer.on_step_end()
             return super().on_step_end(args_, state, control, **kw)
 
-    training._EvaluateAtEnd = EvaluateAtEndAndTime
+    training.EvaluateAtEnd = EvaluateAtEndAndTime
     try:
         with tempfile.TemporaryDirectory() as work:
             start = time.time()
             trainer, result = fit(model, tok, CrossEntropy(), train, dev, protocol, seed=7, work_dir=Path(work))
             total = time.time() - start
     finally:
-        training._EvaluateAtEnd = original
+        training.EvaluateAtEnd = original
     seen = result.steps * 32
     lengths = [len(x) for x in trainer.train_dataset["input_ids"]]
     computed = sum(lengths[:seen])  # about the tokens of the examples seen (dynamic padding adds a little)

@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 from conftest import REPO, run_xlr
 from xlr import bootstrap, claims, compare, distance, paper as paper_mod, tidy
 from xlr.errors import ChecksFailed, XlrError
-from xlr.runs import RESULT_COLUMNS, RunDir, read_results_csv, rows_to_csv
+from xlr.runs import RESULT_COLUMNS, RunDir, RunStore, read_results_csv, rows_to_csv
 
 PAPER = REPO / "paper_results"
 LANGS = ["en", "de", "es", "fr", "ja", "ko", "zh"]
@@ -114,7 +114,7 @@ def test_nothing_in_common_is_bad_input(tmp_path):
 
 
 def test_run_folders_and_experiment_folders_are_results(tmp_path):
-    run = RunDir.of(tmp_path / "runs", "table1", "adv", 7)
+    run = RunStore(tmp_path / "runs").run("table1", "adv", 7)
     run.write_metrics({"experiment": "table1", "task": "pawsx", "model": "bert-base-multilingual-cased",
                        "method": "adv", "seed": 7, "test": {"standard": {"de": 86.0, "avg": 84.2}}})
     with pytest.raises(XlrError, match="not a finished run"):
@@ -249,7 +249,7 @@ def test_claim_3_compares_generalized_with_standard_gains():
 
 def fake_runs(root, method, seeds, correct_fraction, languages=("en", "de"), items=400, gold=None):
     for seed in seeds:
-        run = RunDir.of(root, "exp", method, seed)
+        run = RunStore(root).run("exp", method, seed)
         run.write_metrics({"experiment": "exp", "task": "pawsx", "model": "m", "method": method, "seed": seed,
                            "test": {"standard": {lang: 0.0 for lang in languages}}})
         for lang in languages:

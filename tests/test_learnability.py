@@ -12,6 +12,7 @@ import pytest
 from conftest import run_xlr
 
 from xlr.data import fixture_dir, get_task, read_tsv
+from xlr.objectives import METHODS
 
 MARGIN = 10.0  # points above the majority-class share of the dev set
 
@@ -20,7 +21,7 @@ MARGIN = 10.0  # points above the majority-class share of the dev set
 def learned(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("learnability")
     exp = tmp / "learnability.toml"
-    exp.write_text("""
+    exp.write_text(f"""
 title = "Learnability of the package defaults"
 task = "pawsx"
 model = "builtin:tiny-bert"
@@ -29,8 +30,8 @@ languages = ["en"]
 seeds = [7]
 
 [methods]
-run = ["baseline", "adv", "rs-rp", "rs-da"]
-rs-da = { copies = 2, synonyms = "builtin:fixture" }
+run = {list(METHODS)!r}
+rs-da = {{ copies = 2, synonyms = "builtin:fixture" }}
 
 [train]            # the smoke experiment's: random init needs a large step and many epochs
 learning_rate = 1e-3
@@ -46,7 +47,7 @@ warmup_steps = 10
     return tmp / "runs" / "learnability", majority
 
 
-@pytest.mark.parametrize("method", ["baseline", "adv", "rs-rp", "rs-da"])
+@pytest.mark.parametrize("method", list(METHODS))
 def test_default_setting_leaves_the_majority_class(learned, method):
     runs, majority = learned
     dev = json.loads((runs / method / "seed7" / "metrics.json").read_text())["dev"]

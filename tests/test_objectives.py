@@ -6,8 +6,8 @@ from transformers import (BertConfig, BertForSequenceClassification, DistilBertC
                           DistilBertForSequenceClassification, XLMRobertaConfig, XLMRobertaForSequenceClassification)
 
 from xlr.errors import XlrError
-from xlr.objectives import (Adversarial, CrossEntropy, RandomPerturbation, make_objective, median_embedding_norm,
-                            project, resolve_options, uniform_in_ball)
+from xlr.objectives import (Adversarial, CrossEntropy, FreeLB, RandomPerturbation, make_objective,
+                            median_embedding_norm, project, resolve_options, uniform_in_ball)
 
 EPS_TOL = 1 + 1e-5
 
@@ -124,7 +124,7 @@ def test_rs_rp_loss_uses_the_perturbed_embeddings():
 
 
 @pytest.mark.parametrize("kind", ["bert", "xlmr", "distilbert"])
-@pytest.mark.parametrize("method", ["adv", "rs-rp"])
+@pytest.mark.parametrize("method", ["adv", "rs-rp", "freelb"])
 @pytest.mark.parametrize("bf16", [False, True])
 def test_methods_train_on_encoder_families(kind, method, bf16):
     model, inputs = tiny(kind), batch(kind)
@@ -135,6 +135,7 @@ def test_methods_train_on_encoder_families(kind, method, bf16):
     loss.backward()
     opt.step()
     assert torch.isfinite(loss) and outputs.logits.shape == (4, 2)
+    assert model.get_input_embeddings().weight.grad is not None  # the word embeddings are trained too
 
 
 def test_padding_xlmr_positions_match_input_ids_path():
@@ -154,3 +155,66 @@ def test_options_are_validated():
         resolve_options("rs-da", {"epsilon": 0.2})
     with pytest.raises(XlrError, match="noise must be"):
         make_objective("rs-rp", {"epsilon": 0.1, "noise": "pink"}, tiny())
+
+
+# ------------------------------------------------------------------------------------------- FreeLB
+
+def test_freelb_stays_in_the_frobenius_ball_per_example_and_off_padding():
+    model, inputs = tiny(), batch()
+    obj = FreeLB(steps=4, adv_lr=0.5, init_mag=1.0, max_norm=0.3)
+    deltas = obj.perturbations(model, inputs)
+    assert len(deltas) == 4 and all(p.grad is None for p in model.parameters())  # no leaked gradient
+    real = inputs["attention_mask"].bool()
+    for d in deltas:
+        assert (d[~real] == 0).all()
+        assert (d.flatten(1).norm(dim=1) <= 0.3 * EPS_TOL).all()  # per example, the whole sequence
+    assert not torch.equal(deltas[1], deltas[2])  # the ascent moves it
+    # the start: U(-sigma, sigma) / sqrt(tokens x hidden) has norm about sigma / sqrt(3) per example
+    torch.manual_seed(0)
+    start = FreeLB(steps=1, adv_lr=0.0, init_mag=1.0, max_norm=0.0).perturbations(model, inputs)[0]
+    norms = start.flatten(1).norm(dim=1)
+    assert torch.allclose(norms, torch.full_like(norms, 3 ** -0.5), rtol=0.15)
+
+
+def test_freelb_ascends_and_its_gradient_is_the_mean_over_the_k_copies():
+    model, inputs = tiny(), batch()
+    model.eval()  # no dropout: the same function at every copy
+    # deterministic (delta_0 = 0), and small steps: the first-order regime, where each ascent step must help
+    obj = FreeLB(steps=3, adv_lr=0.1 * median_embedding_norm(model), init_mag=0.0, max_norm=0.0)
+    deltas = obj.perturbations(model, inputs)
+    rest = {k: v for k, v in inputs.items() if k != "input_ids"}
+    e = model.get_input_embeddings()(inputs["input_ids"])
+    losses = [model(inputs_embeds=e + d, **rest).loss for d in deltas]
+    assert losses[2].item() > losses[1].item() > losses[0].item()  # each ascent step raises the loss
+    torch.stack(losses).mean().backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    obj.loss(model, inputs)[0].backward()
+    for a, b in zip(model.parameters(), expected):
+        assert torch.allclose(a.grad, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["freelb"])
+def test_per_example_means_make_accumulation_exact(method, monkeypatch):
+    """One batch of 4 gives the mean gradient of its two halves (what gradient accumulation adds up): every
+    per-example quantity (FreeLB's norms and projection) is per example, every reduction a mean."""
+    obj = FreeLB(steps=3, adv_lr=0.5, init_mag=0.0, max_norm=0.2)
+
+    def grads(sl):
+        model, inputs = tiny(seed=5), batch()
+        model.eval()
+        part = {k: v[sl] for k, v in inputs.items()}
+        obj.loss(model, part)[0].backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    whole, first, second = grads(slice(0, 4)), grads(slice(0, 2)), grads(slice(2, 4))
+    for w, a, b in zip(whole, first, second):
+        assert torch.allclose(w, (a + b) / 2, atol=1e-6)
+
+
+def test_new_method_options_are_validated():
+    assert resolve_options("freelb", {"steps": 2})["max_norm"] == 0.04
+    with pytest.raises(XlrError, match="method baseline has no option max_norm"):
+        resolve_options("baseline", {"max_norm": 0.1})
+    with pytest.raises(XlrError, match="freelb steps must be >= 1"):
+        make_objective("freelb", resolve_options("freelb", {"steps": 0}), tiny())

@@ -1,12 +1,13 @@
 """The run store: atomic writes, the tidy results table, skip-if-done."""
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from xlr import runs
 from xlr.errors import XlrError
-from xlr.runs import RunDir, atomic_write_text, read_results_csv, write_results
+from xlr.runs import RunDir, RunStore, atomic_write_text, read_results_csv, write_results
 
 
 def test_atomic_write_keeps_old_file_when_interrupted(tmp_path, monkeypatch):
@@ -24,7 +25,7 @@ def test_atomic_write_keeps_old_file_when_interrupted(tmp_path, monkeypatch):
 
 
 def fake_run(root, method, seed, accs):
-    rd = RunDir.of(root, "exp", method, seed)
+    rd = RunStore(root).run("exp", method, seed)
     rd.write_metrics({"experiment": "exp", "task": "pawsx", "model": "m", "method": method, "seed": seed,
                       "test": {"standard": {**accs, "avg": float(np.mean(list(accs.values())))}}})
     return rd
@@ -104,7 +105,7 @@ def test_files_get_the_mode_the_umask_gives(tmp_path):
 
 
 def _run(root, method, seed, options, revision):
-    rd = RunDir.of(root, "mine", method, seed)
+    rd = RunStore(root).run("mine", method, seed)
     rd.write_config({"experiment": "mine", "title": "t", "experiment_file": "/x/mine.toml", "experiment_sha256": "ab",
                      "profile": "cpu", "paper": "p.csv", "tolerance": {"language": 3.0, "average": 1.5},
                      "identity": {"task": "pawsx", "model": "m", "source_language": "en", "method": method,
@@ -136,3 +137,21 @@ def test_results_json_carries_the_provenance_of_every_row(tmp_path):
     (tmp_path / "mine" / "results.json").write_text("[1, 2]")
     with pytest.raises(XlrError, match="results.json is corrupt"):
         runs.read_provenance(tmp_path / "mine")
+
+
+def test_the_run_store_owns_the_layout(tmp_path):
+    store = runs.RunStore(tmp_path)
+    rd = store.run("exp", "adv", 3)
+    assert rd.path == tmp_path / "exp" / "adv" / "seed3"
+    assert runs.RunStore.experiment_of(rd) == store.experiment_dir("exp") and runs.RunStore.method_of(rd) == "adv"
+    assert store.results_path("exp") == store.experiment_dir("exp") / "results.csv"
+    assert store.sweep_dir("exp") == tmp_path / "exp-sweep"
+    assert store.results_files() == [] and runs.RunStore.finished_in(store.experiment_dir("exp")) == []
+    rd.write_metrics({"experiment": "exp", "task": "pawsx", "model": "m", "method": "adv", "seed": 3,
+                      "test": {"standard": {"en": 70.0}}})
+    rd.mark_done()
+    assert write_results(runs.RunStore.experiment_of(rd)) == store.results_path("exp")
+    assert store.results_files() == [store.results_path("exp")]
+    assert runs.RunStore.experiments_in(tmp_path) == [store.experiment_dir("exp")]
+    assert [r.path for r in runs.RunStore.finished_in(store.experiment_dir("exp"))] == [rd.path]
+    assert runs.DEFAULT_ROOT == Path("runs")

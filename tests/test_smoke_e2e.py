@@ -92,6 +92,11 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
         ("reproduce", "smoke", "--nproc", "two"),
         ("reproduce", "smoke", "--no-such-option"),
         ("sweep", "smoke", "--grid", "epsilon"),
+        # one rule for method options on every verb: one that no selected method has is an error
+        ("train", "--method", "baseline", "--epsilon", "0.2", "--data-dir", "builtin:fixture"),
+        ("reproduce", "smoke", "--methods", "baseline,rs-da", "--epsilon", "0.2"),
+        ("sweep", "smoke", "--methods", "baseline", "--grid", "train.learning_rate=1e-3", "--epsilon", "0.2"),
+        ("reproduce", "smoke", "--noise", "pink"),                      # a choice the method does not have
     ]
     for args in cases:
         proc = run_xlr(*args, "--out", tmp_path / "runs") if args[0] != "evaluate" else run_xlr(*args)
@@ -100,12 +105,17 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, (args, proc.stderr)
     typed = run_xlr("reproduce", "smoke", "--set", "train.learning_rate=abc", "--out", tmp_path / "runs")
     assert "train.learning_rate" in typed.stderr and "a number" in typed.stderr
+    owner = run_xlr("reproduce", "smoke", "--methods", "baseline,rs-da", "--epsilon", "0.2", "--out", tmp_path / "o")
+    assert "--epsilon" in owner.stderr and "adv, rs-rp" in owner.stderr
+    assert not (tmp_path / "o").exists()  # refused before anything was written
 
 
 def test_every_verb_has_help():
-    for verb in ("train", "evaluate", "reproduce"):
+    for verb in ("train", "evaluate", "reproduce", "sweep"):
         proc = run_xlr(verb, "--help", check=True)
         assert "Usage" in proc.stdout and "--" in proc.stdout
+        if verb != "evaluate":  # the method flags, generated from the registry
+            assert all(flag in proc.stdout for flag in ("--epsilon", "--copies", "--max-norm"))
 
 
 def test_evaluate_reuses_predictions_unless_fresh(smoke):

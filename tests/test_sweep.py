@@ -13,7 +13,7 @@ from conftest import run_xlr
 
 from xlr.data import fixture_dir
 from xlr.errors import XlrError
-from xlr.runs import RunDir, atomic_write_json, read_results_csv, write_results
+from xlr.runs import RunDir, RunStore, atomic_write_json, read_results_csv, write_results
 from xlr.sweep import parse_grid
 
 QUICK = ["--set", "train.max_steps=3", "--set", "train.eval_steps=3"]
@@ -99,7 +99,7 @@ def test_two_concurrent_workers_share_one_grid(tmp_path):
 
 def _finish_run(args, write=True):
     root, seed = args
-    rd = RunDir.of(root, "exp", "baseline", seed)
+    rd = RunStore(root).run("exp", "baseline", seed)
     atomic_write_json(rd.metrics_path, {"experiment": "exp", "task": "pawsx", "model": "m", "method": "baseline",
                                         "seed": seed, "test": {"standard": {"en": 50.0 + seed}}})
     (rd.path / "DONE").write_text("done\n")

@@ -10,7 +10,7 @@ import torch
 from xlr.data import TASKS, LocalSource, fixture_dir
 from xlr.models import encode, load_model
 from xlr.objectives import CrossEntropy
-from xlr.training import _trainer_class, collator, protocol_for, training_arguments
+from xlr.training import XlrTrainer, collator, protocol_for, training_arguments
 
 BATCH, STEPS, LR = 8, 4, 1e-3
 
@@ -46,7 +46,7 @@ def _xlr_trainer(model, tokenizer, dataset, per_device, tmp_path):
     args = training_arguments(protocol, 7, Path(tmp_path), eval_strategy="no", save_strategy="no",
                               load_best_model_at_end=False, logging_steps=1, optim="adamw_torch")
 
-    class InOrder(_trainer_class()):
+    class InOrder(XlrTrainer):
         def _get_train_sampler(self, *a, **kw):
             return torch.utils.data.SequentialSampler(self.train_dataset)
 

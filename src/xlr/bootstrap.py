@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from xlr.errors import XlrError
-from xlr.runs import RunDir, finished_runs
-from xlr.tidy import DEFAULT_ROOT
+from xlr.runs import DEFAULT_ROOT, RunDir, RunStore
 
 CHUNK = 200  # resamples per vectorized step (bounds memory: CHUNK x items indices)
 
@@ -42,24 +41,24 @@ def experiment_dirs(paths: list[Path] | None, root: Path = DEFAULT_ROOT) -> list
     """Experiment folders (<exp>/<method>/seed<N>/) named by PATHS: an experiment folder, its results.csv,
     one of its run folders, or a runs root; default every folder under ROOT."""
     if not paths:
-        return sorted(p for p in Path(root).glob("*") if p.is_dir())
+        return RunStore.experiments_in(root)
     out = []
     for p in map(Path, paths):
         if not p.exists():
             raise XlrError(f"{p} does not exist")
         if p.is_file():
             out.append(p.parent)
-        elif (p / "metrics.json").is_file() or (p / "config.json").is_file():
-            out.append(p.parents[1])
-        elif list(p.glob("*/seed*")):
+        elif RunDir(p).metrics_path.is_file() or RunDir(p).config_path.is_file():
+            out.append(RunStore.experiment_of(RunDir(p)))
+        elif RunStore.is_experiment_dir(p):
             out.append(p)
         else:
-            out.extend(sorted(q for q in p.glob("*") if q.is_dir() and list(q.glob("*/seed*"))))
+            out.extend(RunStore.experiments_in(p))
     return list(dict.fromkeys(out))
 
 
 def _seeds(experiment_dir: Path, method: str) -> dict[str, RunDir]:
-    return {r.path.name: r for r in finished_runs(experiment_dir) if r.path.parent.name == method}
+    return {r.path.name: r for r in RunStore.finished_in(experiment_dir) if RunStore.method_of(r) == method}
 
 
 def _languages(run: RunDir, setting: str) -> list[str]:

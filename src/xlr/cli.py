@@ -12,6 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from xlr.errors import ChecksFailed, XlrError
+from xlr.objectives import BASELINE
+from xlr.runs import DEFAULT_ROOT
 
 app = typer.Typer(
     help="Reproduce 'Improving Zero-Shot Cross-Lingual Transfer Learning via Robust Training' "
@@ -27,21 +29,9 @@ TrainFile = Annotated[Optional[Path], typer.Option(
     "--train-file", help="English training TSV to use instead of the source's train-en.tsv.")]
 Out = Annotated[Path, typer.Option("--out", help="Run store root: runs/<experiment>/<method>/seed<N>/.")]
 Fmt = Annotated[str, typer.Option("--format", help=FORMAT_HELP)]
-Epsilon = Annotated[Optional[float], typer.Option(
-    help="adv / rs-rp radius, as a fraction of the median word-embedding norm. The defaults are the radii "
-         "with the best mean English dev accuracy in an `xlr sweep` on e5-small over 3 seeds; larger radii kept "
-         "more seeds at PAWS's majority class (values and evidence: README, 'Robust training').")]
-Steps = Annotated[Optional[int], typer.Option(help="adv: gradient-ascent steps K (default 1).")]
-StepSize = Annotated[Optional[float], typer.Option(help="adv: step size alpha, as a fraction of epsilon (default 1.25).")]
-Noise = Annotated[Optional[str], typer.Option(help="rs-rp: 'ball' (uniform in the ball, default) or 'gaussian'.")]
-Copies = Annotated[Optional[int], typer.Option(help="rs-da: augmented copies per pair (paper: 10 PAWS-X, 3 XNLI).")]
 DeviceOpt = Annotated[Optional[str], typer.Option(
     "--device", help="auto (a GPU when torch sees one), cpu, or cuda (exit 2 when torch sees no GPU). "
                      "Default: $XLR_DEVICE, else auto.")]
-Synonyms = Annotated[Optional[Path], typer.Option(
-    help="rs-da: local counterfitted_neighbors.json (default: download, verify sha256, cache; or $XLR_SYNONYMS).")]
-
-
 def _split(values: list[str] | None) -> list[str] | None:
     """`--languages de,ja --languages zh` -> [de, ja, zh]."""
     if not values:
@@ -49,8 +39,47 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
-def _method_options(**options) -> dict:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items() if v is not None}
+Synonyms = Annotated[Optional[Path], typer.Option(
+    help="A local counterfitted_neighbors.json (default: download, verify sha256, cache; or $XLR_SYNONYMS).")]
+_PY_TYPES = {"float": float, "int": int, "str": str, "path": Path}
+
+
+def method_flags(func):
+    """Give a command one flag per method option of the registry (objectives.METHODS), generated here
+    once; the command receives the flags that were given as `method_options` ({option: value})."""
+    import functools
+    import inspect
+
+    from xlr.objectives import shared_options
+
+    signature = inspect.signature(func, eval_str=True)
+    params = [p for p in signature.parameters.values() if p.name != "method_options"]
+    taken = {p.name for p in params}
+    generated = {}
+    for name, users in shared_options().items():
+        kind = users[0][1].type
+        parts = []
+        for method, option in users:
+            default = "none" if option.default is None else option.default
+            choices = f" ({' or '.join(option.choices)})" if option.choices else ""
+            parts.append(f"{method.name}: {option.help}{choices}; default {default}")
+        param = f"method_option_{name}"
+        if param in taken:
+            raise ValueError(f"{func.__name__}: parameter {param} clashes with a method option")
+        generated[param] = name
+        params.append(inspect.Parameter(
+            param, inspect.Parameter.KEYWORD_ONLY, default=None,
+            annotation=Annotated[Optional[_PY_TYPES[kind]], typer.Option(
+                "--" + name.replace("_", "-"), help=". ".join(parts) + ".", rich_help_panel="Method options")]))
+
+    @functools.wraps(func)
+    def command(*args, **kwargs):
+        given = {generated[p]: kwargs.pop(p) for p in list(kwargs) if p in generated}
+        given = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
+        return func(*args, method_options=given, **kwargs)
+
+    command.__signature__ = signature.replace(parameters=params)
+    return command
 
 
 def _check_format(fmt: str) -> str:
@@ -73,14 +102,15 @@ def _show(results_csv: Path, title: str, languages: list[str] | None, fmt: str) 
 
 
 @app.command()
+@method_flags
 def train(
     task: Annotated[str, typer.Option(help="pawsx or xnli.")] = "pawsx",
-    method: Annotated[str, typer.Option(help="baseline, adv, rs-rp or rs-da.")] = "baseline",
+    method: Annotated[str, typer.Option(help="A method of the registry (README, 'Robust training').")] = BASELINE,
     model: Annotated[str, typer.Option(help="Hugging Face id, local model folder, or builtin:tiny-bert.")]
     = "bert-base-multilingual-cased",
     data_dir: DataDir = None,
     train_file: TrainFile = None,
-    out: Out = Path("runs"),
+    out: Out = DEFAULT_ROOT,
     name: Annotated[Optional[str], typer.Option(help="Experiment folder under --out (default: the task).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     languages: Annotated[Optional[list[str]], typer.Option(help="Test languages (default: all of the task).")]
@@ -99,29 +129,23 @@ def train(
         help="Classifier input: cls (the model's own head, the paper's; default) or mean (mean of the last "
              "hidden states: for sentence encoders such as e5).")] = None,
     generalized: Annotated[bool, typer.Option(help="Also evaluate every cross-language pair.")] = False,
-    epsilon: Epsilon = None,
-    steps: Steps = None,
-    step_size: StepSize = None,
-    noise: Noise = None,
-    copies: Copies = None,
-    synonyms: Synonyms = None,
     force: Annotated[bool, typer.Option(help="Retrain even if the run is finished.")] = False,
     device: DeviceOpt = None,
     fmt: Fmt = "rich",
+    method_options: dict | None = None,
 ):
     """Train one run (one method, one seed) and evaluate it on every test language."""
-    from xlr.experiments import adhoc_experiment
+    from xlr.experiments import adhoc_experiment, check_method_options
     from xlr.pipeline import run_experiment
 
     _check_format(fmt)
+    check_method_options([method], method_options)
     protocol = {k: v for k, v in dict(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                                       eval_steps=eval_steps, max_steps=max_steps,
                                       max_train_examples=max_train_examples,
                                       max_dev_examples=max_dev_examples, pooling=pooling).items()
                 if v is not None}
-    options = _method_options(epsilon=epsilon, steps=steps, step_size=step_size, noise=noise, copies=copies,
-                              synonyms=synonyms)
-    exp = adhoc_experiment(task, model, method, seed, name=name, options=options, languages=_split(languages),
+    exp = adhoc_experiment(task, model, method, seed, name=name, options=method_options, languages=_split(languages),
                            data=data_dir,
                            train_file=str(train_file) if train_file else None,
                            max_test_examples=max_test_examples,
@@ -151,9 +175,10 @@ def evaluate(
 
 
 @app.command()
+@method_flags
 def reproduce(
     experiment: Annotated[str, typer.Argument(help="A name from reproduce/ (smoke, table1, ...) or a TOML path.")],
-    out: Out = Path("runs"),
+    out: Out = DEFAULT_ROOT,
     data_dir: DataDir = None,
     train_file: TrainFile = None,
     model: Annotated[Optional[str], typer.Option(help="Override the experiment's model (id or local folder).")]
@@ -164,12 +189,6 @@ def reproduce(
     methods: Annotated[Optional[str], typer.Option(help="Comma-separated subset of methods to run.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override any TOML key, e.g. --set train.epochs=1 --set methods.adv.epsilon=0.5.")] = None,
-    epsilon: Epsilon = None,
-    steps: Steps = None,
-    step_size: StepSize = None,
-    noise: Noise = None,
-    copies: Copies = None,
-    synonyms: Synonyms = None,
     overrides_file: Annotated[Optional[list[Path]], typer.Option(
         "--overrides", help="A TOML file of overrides applied after the profile, e.g. a chosen-METHOD.toml "
                             "written by `xlr sweep`.")] = None,
@@ -178,21 +197,21 @@ def reproduce(
         help="Data-parallel processes on this machine (one per GPU; gloo on CPU), same effective batch.")] = 1,
     device: DeviceOpt = None,
     fmt: Fmt = "rich",
+    method_options: dict | None = None,
 ):
     """Run every (method, seed) of an experiment and print its table in the paper's layout.
 
     Method options (--epsilon, --steps, ...) apply to every method of the experiment that has them."""
     from xlr import distributed
-    from xlr.experiments import cli_overrides, load_experiment
+    from xlr.experiments import check_method_options, cli_overrides, load_experiment, selected_methods
     from xlr.pipeline import preflight, run_experiment
 
     _check_format(fmt)
     overrides = cli_overrides(data=data_dir, train_file=str(train_file) if train_file else None, model=model,
                               seeds=seeds, methods=methods, assignments=set_,
-                              files=[str(f) for f in overrides_file or []],
-                              method_options=_method_options(epsilon=epsilon, steps=steps, step_size=step_size,
-                                                             noise=noise, copies=copies, synonyms=synonyms))
+                              files=[str(f) for f in overrides_file or []], method_options=method_options)
     exp = load_experiment(experiment, profile, overrides)
+    check_method_options(selected_methods(exp), method_options)
     if nproc > 1 and distributed.world_size() == 1:
         preflight(exp)  # bad input fails here, once, before the workers start
         raise typer.Exit(distributed.relaunch(nproc, sys.argv[1:]))
@@ -201,6 +220,7 @@ def reproduce(
 
 
 @app.command()
+@method_flags
 def sweep(
     experiment: Annotated[str, typer.Argument(help="A name from reproduce/ or a TOML path.")],
     grid: Annotated[list[str], typer.Option(
@@ -210,7 +230,7 @@ def sweep(
                                                         "experiment's).")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds; the choice uses the mean.")] = None,
     profile: Annotated[Optional[str], typer.Option(help="A [profiles.NAME] table of the TOML (quick, cpu).")] = None,
-    out: Out = Path("runs"),
+    out: Out = DEFAULT_ROOT,
     data_dir: DataDir = None,
     train_file: TrainFile = None,
     model: Annotated[Optional[str], typer.Option(help="Override the experiment's model (id or local folder).")]
@@ -220,6 +240,7 @@ def sweep(
     force: Annotated[bool, typer.Option(help="Retrain finished points.")] = False,
     device: DeviceOpt = None,
     fmt: Fmt = "rich",
+    method_options: dict | None = None,
 ):
     """Train every grid point and choose each method's setting on the SOURCE-LANGUAGE DEV SET only.
 
@@ -228,7 +249,7 @@ def sweep(
     run is claimed before it is trained. Writes sweep.csv and, per method, chosen-METHOD.toml for
     `xlr reproduce ... --overrides`."""
     from xlr import sweep as sweeping
-    from xlr.experiments import cli_overrides
+    from xlr.experiments import check_method_options, cli_overrides
     from xlr.pipeline import preflight
     from xlr.progress import quiet_libraries, say
     from xlr.runs import atomic_write_text
@@ -237,8 +258,9 @@ def sweep(
     quiet_libraries()
     axes = sweeping.parse_grid(grid)
     overrides = cli_overrides(data=data_dir, train_file=str(train_file) if train_file else None, model=model,
-                              seeds=seeds, assignments=set_)
+                              seeds=seeds, assignments=set_, method_options=method_options)
     base, points = sweeping.plan(experiment, _split([methods]) if methods else None, axes, profile, overrides)
+    check_method_options(list(dict.fromkeys(p.method for p in points)), method_options)
     preflight(base)
     _, elsewhere = sweeping.work(points, out, force, device)
     root = sweeping.sweep_dir(out, base)
@@ -379,7 +401,7 @@ def analyze_distance(
     features: Annotated[Optional[str], typer.Option(
         help="Comma-separated lang2vec feature sets (default: syntax_knn,geo,fam,inventory_knn,phonology_knn; "
              "the first is plotted).", show_default=False)] = None,
-    baseline: Annotated[str, typer.Option(help="The method gains are measured against.")] = "baseline",
+    baseline: Annotated[str, typer.Option(help="The method gains are measured against.")] = BASELINE,
     plot: Annotated[Optional[Path], typer.Option(help="Write a labelled scatter plot (.png, .pdf or .svg).")]
     = None,
     fmt: Fmt = "rich",
@@ -437,7 +459,7 @@ def docker_run(
     image: Annotated[str, typer.Option(help="Image to run (see `xlr docker build`).")] = "xlr",
     gpus: Annotated[str, typer.Option(help="all, none, or GPU indices such as 0,1.")] = "all",
     no_gpus: Annotated[bool, typer.Option("--no-gpus", help="Same as --gpus none.")] = False,
-    runs: Annotated[Path, typer.Option(help="Host folder mounted as the container's runs/.")] = Path("runs"),
+    runs: Annotated[Path, typer.Option(help="Host folder mounted as the container's runs/.")] = DEFAULT_ROOT,
     hf_home: Annotated[Optional[Path], typer.Option(
         help="Host Hugging Face cache to mount (default: $HF_HOME or ~/.cache/huggingface).")] = None,
     env: Annotated[Optional[list[str]], typer.Option(

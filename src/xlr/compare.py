@@ -117,7 +117,9 @@ def compare(results: list[Path] | None = None, against: str | Path = "paper_resu
 
 
 def _order(cells: list[Cell]) -> list[Cell]:
-    method_rank = {m: i for i, m in enumerate(("baseline", "adv", "rs-rp", "rs-da"))}
+    from xlr.report import method_order
+
+    method_rank = {m: i for i, m in enumerate(method_order())}
     return sorted(cells, key=lambda c: (c.experiment, c.task, c.model, c.setting, method_rank.get(c.method, 99),
                                         c.method, c.language.startswith("avg")))
 

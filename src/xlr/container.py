@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from xlr.errors import XlrError
+from xlr.runs import DEFAULT_ROOT
 
 CONTAINER_RUNS = "/work/runs"
 CONTAINER_HF_HOME = "/cache/huggingface"
@@ -129,7 +130,7 @@ def host_xlr_cache() -> Path:
     return cache_path().parent
 
 
-def run_config(image: str, args: list[str], gpus: str = "all", runs: Path = Path("runs"),
+def run_config(image: str, args: list[str], gpus: str = "all", runs: Path = DEFAULT_ROOT,
                hf_home: Path | None = None, env: list[str] = (), volumes: list[str] = (),
                network: str | None = None) -> dict:
     """The keyword arguments of `client.containers.create` for one `xlr docker run`."""

@@ -21,6 +21,7 @@ from scipy.spatial.distance import cosine
 from scipy.stats import pearsonr, spearmanr
 
 from xlr.errors import XlrError
+from xlr.objectives import BASELINE
 
 FEATURES = ("syntax_knn", "geo", "fam", "inventory_knn", "phonology_knn")
 MISSING = "--"
@@ -182,7 +183,7 @@ def load_rows(results=None, use_paper: bool = False, against="paper_results") ->
     return load_results(results)
 
 
-def analyze(rows: list[dict], source: str = "en", features=FEATURES, baseline: str = "baseline",
+def analyze(rows: list[dict], source: str = "en", features=FEATURES, baseline: str = BASELINE,
             methods: list[str] | None = None) -> list[Analysis]:
     """One analysis per (experiment, task, model) that has the baseline and another method."""
     from xlr.progress import say

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from xlr.data import BUILTIN_FIXTURE, check_languages, get_task
 from xlr.errors import XlrError
-from xlr.objectives import METHODS, get_method, resolve_options
+from xlr.objectives import BASELINE, METHODS, get_method, resolve_options
 from xlr.resources import shipped_dir
 from xlr.training import Protocol, protocol_for
 
@@ -182,6 +182,22 @@ def cli_overrides(data: str | None = None, train_file: str | None = None, model:
     return [read_override_file(f) for f in files or []] + [over] + [parse_override(a) for a in assignments or []]
 
 
+def selected_methods(exp: Experiment) -> list[str]:
+    """The methods an experiment (or its parts) will run."""
+    return list(dict.fromkeys(m for part in (exp.parts or [exp]) for m in part.methods))
+
+
+def check_method_options(methods: list[str], given: dict | None) -> None:
+    """The one rule for method options given on the command line, on every verb: each must belong to at
+    least one selected method (it then applies to every selected method that has it)."""
+    for key in sorted(k for k, v in (given or {}).items() if v is not None):
+        owners = [name for name, m in METHODS.items() if key in m.defaults]
+        if not any(m in owners for m in methods):
+            flag = "--" + key.replace("_", "-")
+            raise XlrError(f"{flag}: none of the selected methods ({', '.join(methods)}) has this option; it "
+                           f"belongs to {', '.join(owners)}: select one of them or drop {flag}")
+
+
 def load_experiment(name_or_path: str, profile: str | None = None, overrides: list[dict] | None = None) -> Experiment:
     path = find_experiment_file(name_or_path)
     try:
@@ -235,7 +251,7 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
     languages = check_languages(task, raw.get("languages", list(task.languages)))
     source = raw.get("source_language", "en")
     check_languages(task, [source])
-    methods_raw = raw.get("methods", ["baseline"])
+    methods_raw = raw.get("methods", [BASELINE])
     # `methods` is a list of names; `[methods.NAME]` tables set options (TOML then gives a dict)
     if isinstance(methods_raw, dict):
         options = {k: v for k, v in methods_raw.items() if k != "run"}

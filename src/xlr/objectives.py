@@ -1,7 +1,13 @@
-"""Training objectives: each one computes the loss of one training batch.
+"""The method registry: one declaration per training method, next to the objective that computes its loss.
 
-The Trainer subclass in training.py delegates its loss to one of these, so adding a method means adding
-one class here. Evaluation batches never go through an objective: they use plain cross-entropy.
+A method is one `register(Method(...))` entry: its options (name, type, default, help), how it builds its
+objective from the model, and an optional transform of the training pairs (RS-DA's augmentation). The CLI
+generates its method flags from these entries; reports order methods as registered. The Trainer subclass
+in training.py delegates its loss to the objective. Evaluation batches never go through an objective:
+they use plain cross-entropy.
+
+torch is imported inside the functions that use it, so that the CLI can read the registry (to build its
+flags) without paying for torch's import.
 
 Perturbations act on the word embeddings e = E[input_ids] (the lookup output, before position and
 segment embeddings and LayerNorm), fed to the model through `inputs_embeds`. They are per token,
@@ -14,9 +20,8 @@ our sources; the defaults below are our choice, explained in README.md ("Robust 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import torch
+from dataclasses import dataclass
+from typing import Callable
 
 from xlr.errors import XlrError
 
@@ -43,10 +48,121 @@ class CrossEntropy(Objective):
         return outputs.loss, outputs
 
 
+# --------------------------------------------------------------------------------------- registry
+
+OPTION_TYPES = ("float", "int", "str", "path")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a method: its name (the TOML key; the CLI flag is --name-with-dashes), type, default
+    and help. Methods that share an option name share one CLI flag, so the name must mean the same kind of
+    thing (`epsilon` is a fraction of the median word-embedding norm wherever it appears)."""
+    name: str
+    type: str
+    default: object
+    help: str
+    choices: tuple = ()
+
+    def __post_init__(self):
+        if self.type not in OPTION_TYPES:
+            raise ValueError(f"option {self.name}: type must be one of {OPTION_TYPES}")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A training method, declared once: `objective(model, options)` builds its loss; `transform(pairs,
+    options, seed)`, if any, returns (the training pairs it trains on, a line saying what it did)."""
+    name: str
+    summary: str
+    options: tuple = ()
+    objective: Callable = None
+    transform: Callable | None = None
+    paper: bool = True          # False: beyond the paper (reports and README mark it so)
+
+    @property
+    def defaults(self) -> dict:
+        return {o.name: o.default for o in self.options}
+
+    def option(self, name: str) -> Option:
+        return next(o for o in self.options if o.name == name)
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    if method.name in METHODS:
+        raise ValueError(f"method {method.name} is registered twice")
+    if method.objective is None:
+        raise ValueError(f"method {method.name} declares no objective")
+    METHODS[method.name] = method
+    return method
+
+
+def shared_options() -> dict[str, list[tuple[Method, Option]]]:
+    """{option name: [(method, option), ...]} over the registry, in registration order: one CLI flag each."""
+    out: dict[str, list] = {}
+    for method in METHODS.values():
+        for option in method.options:
+            out.setdefault(option.name, []).append((method, option))
+    for name, users in out.items():
+        kinds = {o.type for _, o in users}
+        if len(kinds) > 1:
+            raise ValueError(f"option {name} has different types in {', '.join(m.name for m, _ in users)}")
+    return out
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise XlrError(f"unknown method '{name}'; valid methods: {', '.join(METHODS)}") from None
+
+
+def resolve_options(name: str, given: dict | None) -> dict:
+    """The method's defaults overridden by `given`; unknown option names and wrong types are errors."""
+    from xlr.training import coerce
+
+    method = get_method(name)
+    given = {k: v for k, v in (given or {}).items() if v is not None}
+    unknown = sorted(set(given) - set(method.defaults))
+    if unknown:
+        valid = ", ".join(method.defaults) or "none"
+        raise XlrError(f"method {name} has no option {', '.join(unknown)} (its options: {valid})")
+    for key, value in given.items():
+        option = method.option(key)
+        given[key] = coerce(f"methods.{name}.{key}", value, "str" if option.type == "path" else option.type)
+        if option.choices and given[key] not in option.choices:
+            raise XlrError(f"methods.{name}.{key} = {value!r}: {name} {key} must be one of "
+                           f"{', '.join(map(repr, option.choices))}")
+    return {**method.defaults, **given}
+
+
+def make_objective(name: str, options: dict, model=None) -> Objective:
+    """The objective of a method with resolved options; `model` gives the embedding norm of radii."""
+    return get_method(name).objective(model, options)
+
+
+def _needs_model(name: str, model):
+    if model is None:
+        raise ValueError(f"{name} needs the model to scale its radius")
+    return model
+
+
+BASELINE = "baseline"   # the method every gain is measured against
+
+register(Method(
+    BASELINE, "plain fine-tuning with cross-entropy",
+    objective=lambda model, options: CrossEntropy()))
+
+
 # ------------------------------------------------------------------------------- per-token geometry
 
 def token_mask(inputs: dict, like: torch.Tensor) -> torch.Tensor:
     """(batch, length, 1) mask: 1 on real tokens, 0 on padding."""
+    import torch
+
     mask = inputs.get("attention_mask")
     if mask is None:
         return torch.ones(like.shape[:-1] + (1,), dtype=like.dtype, device=like.device)
@@ -55,16 +171,22 @@ def token_mask(inputs: dict, like: torch.Tensor) -> torch.Tensor:
 
 def project(delta: torch.Tensor, epsilon: float, mask: torch.Tensor) -> torch.Tensor:
     """Scale every token's delta_i back into its L2 ball of radius epsilon; zero on padding."""
+    import torch
+
     norms = delta.norm(dim=-1, keepdim=True)
     return delta * torch.clamp(epsilon / (norms + 1e-12), max=1.0) * mask
 
 
 def uniform_in_ball(shape, epsilon: float, mask: torch.Tensor, generator=None) -> torch.Tensor:
+    import torch
+
     """One delta_i per token, uniform in the d-dimensional L2 ball of radius epsilon; zero on padding.
 
     A uniform direction (normalised Gaussian) times radius epsilon * U^(1/d). In high dimension almost
     all of the ball's volume is near its surface, so ||delta_i|| is close to epsilon.
     """
+    import torch
+
     direction = torch.randn(shape, generator=generator, device=mask.device, dtype=mask.dtype)
     direction = direction / (direction.norm(dim=-1, keepdim=True) + 1e-12)
     u = torch.rand(shape[:-1] + (1,), generator=generator, device=mask.device, dtype=mask.dtype)
@@ -73,12 +195,16 @@ def uniform_in_ball(shape, epsilon: float, mask: torch.Tensor, generator=None) -
 
 def gaussian(shape, epsilon: float, mask: torch.Tensor, generator=None) -> torch.Tensor:
     """Isotropic Gaussian noise with sigma = epsilon / sqrt(d), so E||delta_i||^2 = epsilon^2; zero on padding."""
+    import torch
+
     noise = torch.randn(shape, generator=generator, device=mask.device, dtype=mask.dtype)
     return noise * (epsilon / shape[-1] ** 0.5) * mask
 
 
 def median_embedding_norm(model) -> float:
     """The median L2 norm of the rows of the word-embedding matrix (the unit of `epsilon`)."""
+    import torch
+
     weight = model.get_input_embeddings().weight
     with torch.no_grad():
         return float(weight.detach().float().norm(dim=-1).median())
@@ -128,6 +254,8 @@ class Adversarial(_EmbeddingPerturbation):
     def perturbation(self, model, inputs: dict) -> torch.Tensor:
         """The inner maximisation. Gradients are taken w.r.t. delta only: no parameter .grad is touched,
         and the unwrapped module is used, so a DDP wrapper sees no extra forward/backward."""
+        import torch
+
         core = unwrap(model)
         input_ids, rest = _split_inputs(inputs)
         with torch.no_grad():
@@ -148,6 +276,21 @@ class Adversarial(_EmbeddingPerturbation):
         e = unwrap(model).get_input_embeddings()(input_ids)  # with graph: the embeddings are trained too
         outputs = model(inputs_embeds=e + delta, **rest)
         return outputs.loss, outputs
+
+
+# epsilon: a fraction of the median word-embedding norm, chosen by `xlr sweep` on e5-small's English dev,
+# 3 seeds (bench/README.md, "Choosing the radii"): 0.005 had the best mean dev accuracy of 0.005, 0.01,
+# 0.02 and 0.05; every larger radius kept more seeds on PAWS's majority-class plateau. One step at 0.005
+# moves the sentence representation a quarter as far as swapping two adjacent words (bench/geometry.py).
+# steps K = 1, step_size alpha = 1.25 epsilon from a random start (Wong, Rice & Kolter 2020)
+register(Method(
+    "adv", "adversarial training: PGD on per-token word-embedding perturbations",
+    options=(Option("epsilon", "float", 0.005, "radius of each token's perturbation, as a fraction of the median "
+                    "word-embedding norm (chosen by an English-dev sweep on e5-small: README, 'Robust training')"),
+             Option("steps", "int", 1, "gradient-ascent steps K"),
+             Option("step_size", "float", 1.25, "step size alpha, as a fraction of epsilon")),
+    objective=lambda model, o: Adversarial(float(o["epsilon"]), int(o["steps"]), float(o["step_size"]),
+                                           median_embedding_norm(_needs_model("adv", model)))))
 
 
 class RandomPerturbation(_EmbeddingPerturbation):
@@ -176,72 +319,129 @@ class RandomPerturbation(_EmbeddingPerturbation):
         return outputs.loss, outputs
 
 
-# --------------------------------------------------------------------------------------- registry
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    summary: str
-    # option name -> default; the TOML `[methods.NAME]` table and CLI flags may override these
-    defaults: dict = field(default_factory=dict)
-
-
-METHODS: dict[str, Method] = {
-    "baseline": Method("baseline", "plain fine-tuning with cross-entropy"),
-    # epsilon: a fraction of the median word-embedding norm, chosen by `xlr sweep` on e5-small's English dev,
-    # 3 seeds (bench/README.md, "Choosing the radii"): 0.005 had the best mean dev accuracy of 0.005, 0.01,
-    # 0.02 and 0.05; every larger radius kept more seeds on PAWS's majority-class plateau. One step at 0.005
-    # moves the sentence representation a quarter as far as swapping two adjacent words (bench/geometry.py).
-    # steps K = 1, step_size alpha = 1.25 epsilon from a random start (Wong, Rice & Kolter 2020)
-    "adv": Method("adv", "adversarial training: PGD on per-token word-embedding perturbations",
-                  {"epsilon": 0.005, "steps": 1, "step_size": 1.25}),
-    # the same sweep over 0.1, 0.2, 0.4 and 0.8: 0.2 had the best mean dev accuracy (0.1 within 0.2 points);
-    # at 0.2 random noise moves e5's representation about as far as a word swap
-    "rs-rp": Method("rs-rp", "randomized smoothing with random per-token embedding perturbations",
-                    {"epsilon": 0.2, "noise": "ball"}),
-    # copies: synonym-substituted copies per training pair (paper: 10 PAWS-X, 3 XNLI); synonyms: a local
-    # copy of the counter-fitted neighbour table (default: download, verify, cache)
-    "rs-da": Method("rs-da", "randomized smoothing by synonym-substitution data augmentation",
-                    {"copies": 10, "synonyms": None}),
-}
+# the same sweep over 0.1, 0.2, 0.4 and 0.8: 0.2 had the best mean dev accuracy (0.1 within 0.2 points);
+# at 0.2 random noise moves e5's representation about as far as a word swap
+register(Method(
+    "rs-rp", "randomized smoothing with random per-token embedding perturbations",
+    options=(Option("epsilon", "float", 0.2, "radius of each token's perturbation, as a fraction of the median "
+                    "word-embedding norm (chosen by an English-dev sweep on e5-small: README, 'Robust training')"),
+             Option("noise", "str", "ball", "uniform in the ball, or gaussian with sigma = epsilon / sqrt(d)",
+                    choices=("ball", "gaussian"))),
+    objective=lambda model, o: RandomPerturbation(float(o["epsilon"]), str(o["noise"]),
+                                                  median_embedding_norm(_needs_model("rs-rp", model)))))
 
 
-def get_method(name: str) -> Method:
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise XlrError(f"unknown method '{name}'; valid methods: {', '.join(METHODS)}") from None
+# ------------------------------------------------------------------------------------------- RS-DA
+
+def _synonym_augmentation(pairs, options: dict, seed: int):
+    """RS-DA's data: `copies` synonym-substituted copies of every pair (the originals are not added)."""
+    from xlr.synonyms import augment, load_neighbors
+
+    neighbors = load_neighbors(options.get("synonyms"))
+    augmented, stats = augment(pairs, neighbors, int(options["copies"]), seed=seed)
+    return augmented, f"rs-da: {options['copies']} copies per pair; {stats.summary()}"
 
 
-def resolve_options(name: str, given: dict | None) -> dict:
-    """The method's defaults overridden by `given`; unknown option names are an error."""
-    method = get_method(name)
-    given = {k: v for k, v in (given or {}).items() if v is not None}
-    unknown = sorted(set(given) - set(method.defaults))
-    if unknown:
-        valid = ", ".join(method.defaults) or "none"
-        raise XlrError(f"method {name} has no option {', '.join(unknown)} (its options: {valid})")
-    for key, value in given.items():
-        default = method.defaults[key]
-        expected = {bool: "bool", int: "int", float: "float", str: "str"}.get(type(default))
-        if expected is None:  # an option whose default is None (rs-da's synonyms): a path string
-            expected = "str"
-        if key == "epsilon" or key == "step_size":
-            expected = "float"
-        from xlr.training import coerce
-
-        given[key] = coerce(f"methods.{name}.{key}", value, expected)
-    return {**method.defaults, **given}
+register(Method(
+    "rs-da", "randomized smoothing by synonym-substitution data augmentation",
+    options=(Option("copies", "int", 10, "synonym-substituted copies per training pair (paper: 10 PAWS-X, 3 XNLI)"),
+             Option("synonyms", "path", None, "a local counterfitted_neighbors.json (default: download, verify "
+                    "sha256, cache; or $XLR_SYNONYMS)")),
+    objective=lambda model, o: CrossEntropy(),
+    transform=_synonym_augmentation))
 
 
-def make_objective(name: str, options: dict, model=None) -> Objective:
-    """The objective for a method; `model` gives the embedding norm that `epsilon` is relative to."""
-    get_method(name)
-    if name in ("adv", "rs-rp"):
-        if model is None:
-            raise ValueError(f"{name} needs the model to scale epsilon")
-        unit = median_embedding_norm(model)
-        if name == "adv":
-            return Adversarial(float(options["epsilon"]), int(options["steps"]), float(options["step_size"]), unit)
-        return RandomPerturbation(float(options["epsilon"]), str(options["noise"]), unit)
-    return CrossEntropy()
+# ------------------------------------------------------------------------ beyond the paper: FreeLB
+
+class FreeLB(Objective):
+    """freelb (Zhu et al., ICLR 2020), beyond the paper: a perturbation delta of the whole sequence's word
+    embeddings, bounded in its Frobenius norm per example, moved by K - 1 normalised ascent steps; the
+    parameter gradient is the mean of the K gradients at delta_0 ... delta_{K-1}:
+
+        delta_0 = U(-sigma, sigma) / sqrt(N),  N = real tokens x hidden size (zero on padding)
+        delta_t = Pi_{||delta||_F <= eps}(delta_{t-1} + alpha g / ||g||_F),  g = grad_delta L(x + delta_{t-1})
+        update with (1/K) sum_t grad_theta L(x + delta_t)
+
+    alpha, sigma and eps are fractions of the median word-embedding norm (xlr's unit, as for ADV), so one
+    setting means the same for encoders whose embedding norms differ; `max_norm` 0 means no projection. The deltas are found with the unwrapped model and gradients w.r.t. delta only
+    (as ADV); the K perturbed copies then go through the (possibly DDP-wrapped) model in one batch, whose
+    mean loss is (1/K) sum_t L(x + delta_t). That takes K - 1 extra forward/backward passes over
+    FreeLB's own loop, and gives the same parameter update."""
+
+    name = "freelb"
+
+    def __init__(self, steps: int, adv_lr: float, init_mag: float, max_norm: float, unit: float = 1.0):
+        if steps < 1:
+            raise XlrError(f"freelb steps must be >= 1, not {steps}")
+        for key, value in (("adv_lr", adv_lr), ("init_mag", init_mag), ("max_norm", max_norm)):
+            if value < 0:
+                raise XlrError(f"freelb {key} must be >= 0, not {value}")
+        self.relative = {"adv_lr": adv_lr, "init_mag": init_mag, "max_norm": max_norm}
+        self.unit = unit
+        self.steps = steps
+        self.adv_lr, self.init_mag, self.max_norm = adv_lr * unit, init_mag * unit, max_norm * unit  # absolute
+
+    def describe(self) -> dict:
+        return {"steps": self.steps, **self.relative, "embedding_norm": round(self.unit, 6),
+                "max_norm_absolute": round(self.max_norm, 6)}
+
+    def project(self, delta):
+        """Scale each example's delta back into the Frobenius ball of radius max_norm (0: unbounded)."""
+        import torch
+
+        if self.max_norm <= 0:
+            return delta
+        norms = delta.flatten(1).norm(dim=1).view(-1, *[1] * (delta.dim() - 1))
+        return delta * torch.clamp(self.max_norm / (norms + 1e-12), max=1.0)
+
+    def perturbations(self, model, inputs: dict) -> list:
+        """[delta_0, ..., delta_{K-1}], detached; no parameter .grad is touched."""
+        import torch
+
+        core = unwrap(model)
+        input_ids, rest = _split_inputs(inputs)
+        with torch.no_grad():
+            e = core.get_input_embeddings()(input_ids)
+        mask = token_mask(inputs, e)
+        n = (mask.sum(dim=(1, 2)) * e.shape[-1]).clamp_min(1).view(-1, 1, 1)
+        delta = self.project((torch.rand_like(e) * 2 - 1) * mask * self.init_mag / n.sqrt())
+        out = [delta]
+        for _ in range(self.steps - 1):
+            delta = delta.detach().requires_grad_(True)
+            loss = core(inputs_embeds=e + delta, **rest).loss
+            (grad,) = torch.autograd.grad(loss, delta)
+            norm = grad.flatten(1).norm(dim=1).view(-1, 1, 1) + 1e-12
+            delta = self.project((delta.detach() + self.adv_lr * grad / norm) * mask)
+            out.append(delta)
+        return [d.detach() for d in out]
+
+    def loss(self, model, inputs):
+        import torch
+
+        deltas = self.perturbations(model, inputs)
+        input_ids, rest = _split_inputs(inputs)
+        e = unwrap(model).get_input_embeddings()(input_ids)  # with graph: the embeddings are trained too
+        k = len(deltas)
+        stacked = {key: v.repeat(k, *[1] * (v.dim() - 1)) for key, v in rest.items()}
+        outputs = model(inputs_embeds=torch.cat([e + d for d in deltas]), **stacked)
+        outputs["logits"] = outputs.logits[: e.shape[0]]  # the first copy's, one row per example
+        return outputs.loss, outputs
+
+
+# K = 3 is the authors' (their RoBERTa-large MNLI launch script, github zhuchen03/FreeLB, which also has
+# alpha : sigma : eps = 1 : 1 : 3). The radius is xlr's measured one, not theirs: eps = 0.04 spreads over a
+# 64-token PAWS pair as 0.005 per token, ADV's default chosen on English dev; alpha = sigma = eps / 3 keep
+# the authors' ratios. Not tuned for FreeLB (README, "Robust training").
+register(Method(
+    "freelb", "FreeLB (Zhu et al. 2020): K-step adversarial training, gradients accumulated over the steps",
+    options=(Option("steps", "int", 3, "perturbed passes K (K - 1 ascent steps), the parameter gradient "
+                    "averaged over them"),
+             Option("adv_lr", "float", 0.013, "ascent step size alpha, as a fraction of the median word-embedding "
+                    "norm"),
+             Option("init_mag", "float", 0.013, "initial magnitude sigma: delta_0 ~ U(-sigma, sigma) / sqrt(tokens "
+                    "x hidden), as a fraction of the median word-embedding norm"),
+             Option("max_norm", "float", 0.04, "bound eps on each example's whole-sequence Frobenius norm, as a "
+                    "fraction of the median word-embedding norm; 0: unbounded")),
+    objective=lambda model, o: FreeLB(int(o["steps"]), float(o["adv_lr"]), float(o["init_mag"]),
+                                      float(o["max_norm"]), median_embedding_norm(_needs_model("freelb", model))),
+    paper=False))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xlr.errors import XlrError
+from xlr.objectives import BASELINE
 from xlr.resources import shipped_dir
 from xlr.runs import read_results_csv
 from xlr.tidy import EXTRA_COLUMNS
@@ -36,7 +37,7 @@ class Paper:
     targets: dict[tuple, dict]      # (task, model, method, setting, language) -> its row, plus `file`
     references: list[dict]                        # rows kept for reference only (role=reference)
     claims: list[Claim]
-    baseline: str = "baseline"
+    baseline: str = BASELINE
     robust_methods: list[str] = field(default_factory=list)
 
     @property
@@ -103,5 +104,5 @@ def load(against: str | Path = "paper_results") -> Paper:
             targets[key] = {**row, "file": path}
     claims_file = (folder.parent if folder.is_file() else folder) / "claims.toml"
     claims, settings = read_claims(claims_file) if claims_file.is_file() else ([], {})
-    return Paper(folder, targets, references, claims, settings.get("baseline", "baseline"),
+    return Paper(folder, targets, references, claims, settings.get("baseline", BASELINE),
                  list(settings.get("robust_methods", [])))

@@ -21,10 +21,10 @@ from xlr.errors import XlrError
 from xlr.evaluation import accuracy, generalized_summary, mean, predict, prediction_trainer
 from xlr.experiments import Experiment, RunSpec
 from xlr.models import BUILTIN_TINY_BERT, load_model, load_trained
-from xlr.objectives import make_objective
+from xlr.objectives import get_method, make_objective
 from xlr.progress import RichProgressCallback, quiet_libraries, say
 from xlr.report import write_heatmaps
-from xlr.runs import RunDir, write_results
+from xlr.runs import RunDir, RunStore, write_results
 from xlr.training import Protocol, fit, protocol_for
 
 
@@ -76,7 +76,7 @@ def run_config(spec: RunSpec) -> dict:
 
 def prepare(spec: RunSpec, out: Path, force: bool = False) -> RunDir:
     """The run's folder, reset when forced or when an unfinished run was made with another configuration."""
-    rd = RunDir.of(out, spec.experiment.run_name, spec.method, spec.seed)
+    rd = RunStore(out).run(spec.experiment.run_name, spec.method, spec.seed)
     previous = rd.read_config()
     identity = _canonical(spec.identity())
     if force:
@@ -122,15 +122,13 @@ def train_run(spec: RunSpec, rd: RunDir) -> None:
 
 
 def training_data(spec: RunSpec, train_set):
-    """The training pairs a method trains on: RS-DA replaces them by synonym-substituted copies."""
-    if spec.method != "rs-da":
+    """The training pairs a method trains on: its declared transform (RS-DA's augmentation), if any."""
+    transform = get_method(spec.method).transform
+    if transform is None:
         return train_set
-    from xlr.synonyms import augment, load_neighbors
-
-    neighbors = load_neighbors(spec.options.get("synonyms"))
-    augmented, stats = augment(train_set, neighbors, int(spec.options["copies"]), seed=spec.seed)
-    say(f"  rs-da: {spec.options['copies']} copies per pair; {stats.summary()}")
-    return augmented
+    transformed, summary = transform(train_set, spec.options, spec.seed)
+    say(f"  {summary}")
+    return transformed
 
 
 def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, data: str | None = None,
@@ -244,7 +242,7 @@ def execute(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: boo
         say(f"{rd.path}: finished model, evaluating the test sets it does not have yet")
         rd.write_config(config)
         evaluate_run(rd, config)
-        write_results(rd.path.parent.parent)
+        write_results(RunStore.experiment_of(rd))
         return rd
     rd.write_config(config)
     if rd.has_model():
@@ -253,7 +251,7 @@ def execute(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: boo
         train_run(spec, rd)
     evaluate_run(rd, config)
     rd.mark_done(keep_checkpoints)
-    write_results(rd.path.parent.parent)
+    write_results(RunStore.experiment_of(rd))
     return rd
 
 
@@ -268,12 +266,8 @@ def finished(rd: RunDir, spec: RunSpec) -> bool:
 
 
 def live_workers(root: Path) -> int:
-    """Processes on this host that hold (CLAIMED) a run under `root` now, this one included. (glob, not
-    Path.rglob: other workers remove folders while this walks, and glob passes over vanished ones.)"""
-    import glob
-
-    claims = glob.glob(str(Path(root) / "**" / "CLAIMED"), recursive=True)
-    return sum(1 for claim in claims if RunDir(Path(claim).parent).claimed_here())
+    """Processes on this host that hold (CLAIMED) a run under `root` now, this one included."""
+    return sum(1 for claim in RunStore(root).claims() if RunDir(claim.parent).claimed_here())
 
 
 def work_through(specs: list[RunSpec], out: Path, announce, force: bool = False, keep_checkpoints: bool = False,
@@ -286,7 +280,7 @@ def work_through(specs: list[RunSpec], out: Path, announce, force: bool = False,
     held = []
     solo = distributed.world_size() == 1
     for i, spec in enumerate(specs, 1):
-        rd = RunDir.of(out, spec.experiment.run_name, spec.method, spec.seed)
+        rd = RunStore(out).run(spec.experiment.run_name, spec.method, spec.seed)
         if solo and not rd.claim():
             if not rd.is_done():
                 held.append(spec)
@@ -299,7 +293,7 @@ def work_through(specs: list[RunSpec], out: Path, announce, force: bool = False,
             if before is not None:
                 before(rd, spec)
             if solo:  # workers on this host that hold runs of this store share its cores
-                root = Path(share_root) if share_root is not None else rd.path.parents[1]
+                root = Path(share_root) if share_root is not None else RunStore.experiment_of(rd)
                 device.set_sharing_probe(lambda: live_workers(root))
                 device.refresh()
             announce(i, spec)
@@ -373,7 +367,7 @@ def run_experiment(exp: Experiment, out: Path, force: bool = False,
         time.sleep(WAIT_SECONDS)
         held = work_through(held, out, lambda i, spec: say(f"[bold cyan]taking over[/]: {spec.method}, seed {spec.seed}"),
                             force=False, keep_checkpoints=keep_checkpoints)
-    results = write_results(Path(out) / exp.run_name)
+    results = write_results(RunStore(out).experiment_dir(exp.run_name))
     if distributed.is_main_process():
         for png in write_heatmaps(results, exp.title):
             say(f"wrote {png}")
@@ -398,5 +392,5 @@ def evaluate_existing(run_dir: Path, languages: list[str] | None, data: str | No
     configured = set(config["languages"])
     if not rd.is_done() and configured <= set(metrics["test"]["standard"]):
         rd.mark_done()
-    results = write_results(rd.path.parent.parent)
+    results = write_results(RunStore.experiment_of(rd))
     return results, config.get("title", config["experiment"]), languages or config["languages"]

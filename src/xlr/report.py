@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from tabulate import tabulate
 
+from xlr.objectives import BASELINE
+
 FORMATS = ("rich", "markdown", "csv")
 stdout = Console(highlight=False)
 
@@ -26,8 +28,22 @@ def summarize(values: list[float]) -> tuple[float, float | None, int]:
     return m, (statistics.stdev(values) if len(values) > 1 else None), len(values)
 
 
+def method_order() -> tuple[str, ...]:
+    """Methods in the registry's order (the paper's four first); others after them, alphabetically."""
+    from xlr.objectives import METHODS
+
+    return tuple(METHODS)
+
+
+def beyond_the_paper(methods: list[str]) -> list[str]:
+    """The methods among these that the registry marks as beyond the paper (FreeLB, R3F, ...)."""
+    from xlr.objectives import METHODS
+
+    return [m for m in methods if m in METHODS and not METHODS[m].paper]
+
+
 def method_table(rows: list[dict], setting: str = "standard", languages: list[str] | None = None,
-                 methods_order: tuple[str, ...] = ("baseline", "adv", "rs-rp", "rs-da")):
+                 methods_order: tuple[str, ...] | None = None):
     """-> (columns, [(method, {column: (mean, std, n)})]); columns are the languages then avg."""
     cells = defaultdict(list)
     for r in rows:
@@ -35,7 +51,7 @@ def method_table(rows: list[dict], setting: str = "standard", languages: list[st
             cells[(r["method"], r["language"])].append(float(r["accuracy"]))
     langs = languages or _order([lang for (_, lang) in cells if lang != "avg"])
     columns = [lang for lang in langs] + (["avg"] if any(lang == "avg" for (_, lang) in cells) else [])
-    methods = _order([m for (m, _) in cells], methods_order)
+    methods = _order([m for (m, _) in cells], methods_order or method_order())
     body = [(m, {c: summarize(cells[(m, c)]) for c in columns if cells.get((m, c))}) for m in methods]
     return columns, body
 
@@ -100,7 +116,7 @@ def generalized_matrices(rows: list[dict]) -> tuple[list[str], dict[str, dict[tu
             l1, l2 = r["language"].split("-")
             cells[(r["method"], l1, l2)].append(float(r["accuracy"]))
     langs = _order([l1 for (_, l1, _) in cells])
-    methods = _order([m for (m, _, _) in cells], ("baseline", "adv", "rs-rp", "rs-da"))
+    methods = _order([m for (m, _, _) in cells], method_order())
     return langs, {m: {(a, b): statistics.fmean(cells[(m, a, b)]) for a in langs for b in langs
                        if cells.get((m, a, b))} for m in methods}
 
@@ -122,8 +138,8 @@ def generalized_tables(title: str, rows: list[dict]) -> list[tuple[str, list[str
     for method, matrix in matrices.items():
         tables.append((f"{title}: generalized, {method} (row: sentence 1, column: sentence 2)", langs,
                        _matrix_body(langs, matrix), "s1 \\ s2", False))
-        base = matrices.get("baseline")
-        if base and method != "baseline":
+        base = matrices.get(BASELINE)
+        if base and method != BASELINE:
             diff = {k: v - base[k] for k, v in matrix.items() if k in base}
             tables.append((f"{title}: generalized, {method} minus baseline", langs, _matrix_body(langs, diff),
                            "s1 \\ s2", True))
@@ -237,6 +253,10 @@ def show_results(results_csv, title: str, languages: list[str] | None, fmt: str 
 
     for warning in seed_mismatches(rows):
         text = (text or "") + (note(warning, fmt) or "")
+    beyond = beyond_the_paper(sorted({r["method"] for r in rows}))
+    if beyond:
+        text = (text or "") + (note(f"{', '.join(beyond)}: beyond the paper (later methods xlr adds; not part of "
+                                    "its experiments or tables)", fmt) or "")
     if any(r["setting"] == "generalized" for r in rows):
         extra = render_generalized(title, rows, fmt)
         if text is not None and extra is not None:

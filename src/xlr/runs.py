@@ -119,10 +119,6 @@ def remove_stale_temporaries(folder: Path) -> None:
 class RunDir:
     path: Path
 
-    @classmethod
-    def of(cls, out: Path, experiment: str, method: str, seed: int) -> "RunDir":
-        return cls(Path(out) / experiment / method / f"seed{seed}")
-
     config_path = property(lambda self: self.path / "config.json")
     metrics_path = property(lambda self: self.path / "metrics.json")
     model_dir = property(lambda self: self.path / "model")
@@ -261,26 +257,86 @@ def metrics_rows(metrics: dict) -> list[dict]:
     return rows
 
 
-def finished_runs(experiment_dir: Path) -> list[RunDir]:
-    return sorted((RunDir(p.parent) for p in Path(experiment_dir).glob("*/seed*/DONE")), key=lambda r: str(r.path))
+# ------------------------------------------------------------------------------------ the run store
+
+DEFAULT_ROOT = Path("runs")
+RESULTS = "results.csv"
+PROVENANCE = "results.json"
+
+
+class RunStore:
+    """The one owner of the run store's layout. Every other module asks it for paths:
+
+        <root>/<experiment>/<method>/seed<N>/     one run (RunDir)
+        <root>/<experiment>/results.csv           its tidy table, and results.json beside it
+        <root>/<experiment>-sweep/<point>/...     a sweep's points: experiments named <experiment>-sweep/<point>
+
+    The static methods take folders a user names (an experiment folder, a run folder)."""
+
+    def __init__(self, root: Path | str = DEFAULT_ROOT):
+        self.root = Path(root)
+
+    def experiment_dir(self, experiment: str) -> Path:
+        return self.root / experiment
+
+    def run(self, experiment: str, method: str, seed: int) -> RunDir:
+        return RunDir(self.experiment_dir(experiment) / method / f"seed{seed}")
+
+    def results_path(self, experiment: str) -> Path:
+        return self.experiment_dir(experiment) / RESULTS
+
+    def sweep_dir(self, experiment: str) -> Path:
+        return self.root / f"{experiment}-sweep"
+
+    def results_files(self) -> list[Path]:
+        """Every experiment's results.csv directly under the root."""
+        return sorted(self.root.glob(f"*/{RESULTS}"))
+
+    def claims(self) -> list[Path]:
+        """Every CLAIMED file below the root. (glob, not Path.rglob: other workers remove folders while this
+        walks, and glob passes over vanished ones.)"""
+        import glob
+
+        return [Path(p) for p in glob.glob(str(self.root / "**" / "CLAIMED"), recursive=True)]
+
+    @staticmethod
+    def experiment_of(run: RunDir) -> Path:
+        """The experiment folder a run folder belongs to."""
+        return run.path.parent.parent
+
+    @staticmethod
+    def method_of(run: RunDir) -> str:
+        return run.path.parent.name
+
+    @staticmethod
+    def is_experiment_dir(folder: Path) -> bool:
+        return any(Path(folder).glob("*/seed*"))
+
+    @staticmethod
+    def finished_in(experiment_dir: Path) -> list[RunDir]:
+        return sorted((RunDir(p.parent) for p in Path(experiment_dir).glob("*/seed*/DONE")), key=lambda r: str(r.path))
+
+    @staticmethod
+    def experiments_in(folder: Path) -> list[Path]:
+        """The experiment folders directly inside a folder (a root, or a sweep folder: its points)."""
+        return sorted(q for q in Path(folder).glob("*") if q.is_dir() and RunStore.is_experiment_dir(q))
 
 
 def write_results(experiment_dir: Path) -> Path:
     """Rewrite `<experiment>/results.csv` and its provenance, `results.json`, from every finished run,
     atomically."""
-    path = Path(experiment_dir) / "results.csv"
+    path = Path(experiment_dir) / RESULTS
     if distributed.is_main_process():
         # under a lock: a concurrent writer (another worker on the same store) could otherwise rename a
         # table it read before this run finished over ours, and a row would be lost
         with file_lock(Path(experiment_dir) / ".results.lock"):
-            runs = finished_runs(experiment_dir)
+            runs = RunStore.finished_in(experiment_dir)
             rows = [row for run in runs for row in metrics_rows(run.read_metrics())]
             atomic_write_text(path, rows_to_csv(rows))
             atomic_write_text(path.with_name(PROVENANCE), json.dumps(provenance(runs), indent=2) + "\n")
     return path
 
 
-PROVENANCE = "results.json"
 # what every run of one experiment folder shares; a key whose runs disagree is listed per run instead
 _SHARED_KEYS = ("experiment", "title", "experiment_file", "experiment_sha256", "profile", "paper", "tolerance",
                 "languages", "generalized", "max_test_examples", "data", "train_file")
@@ -291,7 +347,7 @@ def provenance(runs: list["RunDir"]) -> dict:
     the experiment file and its hash, the profile, the paper table and tolerance, each method's resolved
     options and protocol, and per run the versions, git revision and device line."""
     configs = [(run, run.read_config() or {}) for run in runs]
-    out: dict = {"format": 1, "results": "results.csv"}
+    out: dict = {"format": 1, "results": RESULTS}
     for key in _SHARED_KEYS:
         values = {json.dumps(c.get(key), sort_keys=True) for _, c in configs}
         out[key] = configs[0][1].get(key) if len(values) == 1 and configs else None

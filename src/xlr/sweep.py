@@ -18,7 +18,7 @@ from pathlib import Path
 from xlr.errors import XlrError
 from xlr.experiments import Experiment, load_experiment, parse_override
 from xlr.objectives import METHODS
-from xlr.runs import RunDir, atomic_write_text, file_lock, rows_to_csv
+from xlr.runs import RunStore, atomic_write_text, file_lock, rows_to_csv
 
 SWEEP_COLUMNS = ["point", "method", "seed", "dev_language", "dev_accuracy", "best_step", "steps"]
 
@@ -102,7 +102,7 @@ def plan(experiment: str, methods: list[str], axes: list[Axis], profile: str | N
 
 
 def sweep_dir(out: Path, base: Experiment) -> Path:
-    return Path(out) / f"{base.run_name}-sweep"
+    return RunStore(out).sweep_dir(base.run_name)
 
 
 def work(points: list[Point], out: Path, force: bool = False, device_option: str | None = None) -> tuple[int, list[str]]:
@@ -117,7 +117,7 @@ def work(points: list[Point], out: Path, force: bool = False, device_option: str
     specs = [spec for p in points for spec in p.experiment.runs()]
     labels = {id(p.experiment): p.label for p in points}
     share_root = Path(out) / (points[0].experiment.run_name.split("/")[0] if points else "")
-    pending = [s for s in specs if force or not RunDir.of(out, s.experiment.run_name, s.method, s.seed).is_done()]
+    pending = [s for s in specs if force or not RunStore(out).run(s.experiment.run_name, s.method, s.seed).is_done()]
 
     def before(rd, spec):  # the device and precision; work_through then divides the cores among live workers
         device.configure(device_option, spec.experiment.protocol().precision)
@@ -135,10 +135,9 @@ def collect(root: Path) -> list[dict]:
     """One row per finished run under the sweep folder, whichever `xlr sweep` command trained it: its point,
     method, seed and best source-dev accuracy."""
     rows = []
-    for done in sorted(Path(root).glob("*/*/seed*/DONE")):
-        rd = RunDir(done.parent)
+    for rd in (run for point in RunStore.experiments_in(root) for run in RunStore.finished_in(point)):
         m = rd.read_metrics()
-        rows.append({"point": rd.path.parents[1].name, "method": m["method"], "seed": m["seed"],
+        rows.append({"point": RunStore.experiment_of(rd).name, "method": m["method"], "seed": m["seed"],
                      "dev_language": m["dev"]["language"], "dev_accuracy": round(m["dev"]["best_accuracy"], 4),
                      "best_step": m["dev"]["best_step"], "steps": m["train"]["steps"]})
     return rows

@@ -7,9 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from xlr.errors import XlrError
-from xlr.runs import RunDir, metrics_rows, read_provenance, read_results_csv
+from xlr.runs import DEFAULT_ROOT, RESULTS, RunDir, RunStore, metrics_rows, read_provenance, read_results_csv
 
-DEFAULT_ROOT = Path("runs")
 # columns a results CSV may carry besides the tidy ones (paper_results adds both)
 EXTRA_COLUMNS = ("role", "source")
 # one measurement = one cell; the mean over seeds is taken per cell
@@ -19,21 +18,21 @@ CELL = ("experiment", "task", "model", "method", "setting", "language")
 def result_sources(paths: list[Path] | None, root: Path = DEFAULT_ROOT) -> list[Path]:
     """Results CSVs and finished run folders named by PATHS (default: every ROOT/*/results.csv)."""
     if not paths:
-        found = sorted(Path(root).glob("*/results.csv"))
+        found = RunStore(root).results_files()
         if not found:
-            raise XlrError(f"no results found: {root}/*/results.csv matches nothing; run `xlr reproduce NAME` "
+            raise XlrError(f"no results found: {root}/*/{RESULTS} matches nothing; run `xlr reproduce NAME` "
                            "first or pass a results CSV, an experiment folder or a run folder")
         return found
     out = []
     for p in map(Path, paths):
         if p.is_file():
             out.append(p)
-        elif (p / "results.csv").is_file():
-            out.append(p / "results.csv")
+        elif (p / RESULTS).is_file():
+            out.append(p / RESULTS)
         elif (p / "metrics.json").is_file():
             out.append(p)
-        elif p.is_dir() and sorted(p.glob("*/results.csv")):
-            out.extend(sorted(p.glob("*/results.csv")))
+        elif p.is_dir() and RunStore(p).results_files():
+            out.extend(RunStore(p).results_files())
         elif not p.exists():
             raise XlrError(f"{p} does not exist")
         else:
@@ -52,11 +51,11 @@ def load_sources(paths: list[Path] | None, root: Path = DEFAULT_ROOT) -> list[tu
             run = RunDir(source)
             if not run.is_done():
                 raise XlrError(f"{source} is not a finished run (no DONE); finish it or pass its experiment folder")
-            out.append((source, metrics_rows(run.read_metrics()), read_provenance(source.parent.parent)))
+            out.append((source, metrics_rows(run.read_metrics()), read_provenance(RunStore.experiment_of(run))))
         else:
             rows = [r for r in read_results_csv(source, extra_columns=EXTRA_COLUMNS)
                     if r.get("role", "target") != "reference"]
-            out.append((source, rows, read_provenance(source.parent) if source.name == "results.csv" else None))
+            out.append((source, rows, read_provenance(source.parent) if source.name == RESULTS else None))
     return out
 
 

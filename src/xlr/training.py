@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from transformers import Trainer, TrainerCallback
 
 from xlr import device, distributed
 from xlr.data import PairSet
@@ -127,13 +128,7 @@ def accuracy_metric(eval_pred) -> dict:
     return {"accuracy": 100.0 * float((np.asarray(logits).argmax(-1) == np.asarray(labels)).mean())}
 
 
-def _callback_base():
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class _EvaluateAtEnd(_callback_base()):
+class EvaluateAtEnd(TrainerCallback):
     """Make the final step a model-selection candidate too (the step count is rarely a multiple of eval_steps)."""
 
     def on_step_end(self, args, state, control, **kw):
@@ -142,7 +137,7 @@ class _EvaluateAtEnd(_callback_base()):
             control.should_save = True
 
 
-class _ShareCores(_callback_base()):
+class ShareCores(TrainerCallback):
     """Before every step and evaluation, re-divide the CPU cores if workers sharing them started or stopped
     (device.refresh: a glob of the run store's claims, cheap next to a training step)."""
 
@@ -154,7 +149,7 @@ class _ShareCores(_callback_base()):
             device.refresh()
 
 
-class _MarkCheckpointComplete(_callback_base()):
+class MarkCheckpointComplete(TrainerCallback):
     """Trainer writes checkpoints in place; a marker written after the save tells complete ones apart."""
 
     def on_save(self, args, state, control, **kw):
@@ -164,28 +159,24 @@ class _MarkCheckpointComplete(_callback_base()):
                 (folder / COMPLETE_MARK).write_text(f"{state.global_step}\n")
 
 
-def _trainer_class():
-    from transformers import Trainer
+class XlrTrainer(Trainer):
+    """Trainer whose training loss comes from an objective (objectives.METHODS): pass `objective=`.
+    Evaluation, and training without an objective, use the model's own cross-entropy."""
 
-    class XlrTrainer(Trainer):
-        """Trainer whose training loss comes from an objective (baseline, ADV, RS-RP)."""
+    # objectives return a per-batch mean; Trainer divides it by the accumulation steps
+    loss_is_scaled_for_ga = False
 
-        # objectives return a per-batch mean; Trainer divides it by the accumulation steps
-        loss_is_scaled_for_ga = False
+    def __init__(self, *args, objective: Objective | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.objective = objective
 
-        def __init__(self, *args, objective: Objective | None = None, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.objective = objective
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if self.objective is None or not model.training:
-                outputs = model(**inputs)
-                loss = outputs.loss
-            else:
-                loss, outputs = self.objective.loss(model, inputs)
-            return (loss, outputs) if return_outputs else loss
-
-    return XlrTrainer
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.objective is None or not model.training:
+            outputs = model(**inputs)
+            loss = outputs.loss
+        else:
+            loss, outputs = self.objective.loss(model, inputs)
+        return (loss, outputs) if return_outputs else loss
 
 
 def complete_checkpoints(folder: Path) -> list[Path]:
@@ -288,10 +279,10 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
     # accuracy does not depend on the order: length-sorted dev batches carry little padding
     dev_ds = dev_ds.select(np.argsort([-len(ids) for ids in dev_ds["input_ids"]], kind="stable"))
     progress = RichProgressCallback(progress_label)
-    trainer = _trainer_class()(
+    trainer = XlrTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds, processing_class=tokenizer,
         data_collator=collator(tokenizer), compute_metrics=accuracy_metric, objective=objective,
-        callbacks=[_EvaluateAtEnd(), _MarkCheckpointComplete(), _ShareCores(), progress],
+        callbacks=[EvaluateAtEnd(), MarkCheckpointComplete(), ShareCores(), progress],
     )
     from transformers.trainer_callback import PrinterCallback
 
