@@ -4,7 +4,7 @@
 #   sweep    radii and learning rate chosen on ENGLISH DEV only (xlr sweep; seed 1)
 #   compare  every method on 3 seeds at the chosen settings, test on all 7 PAWS-X languages, then
 #            paired-bootstrap intervals against the baseline, the generalized setting, lang2vec distance
-#   beyond   optional rows beyond the paper (FreeLB) on the same budget and seeds
+#   beyond   optional rows beyond the paper (FreeLB, R3F) on the same budget and seeds
 # Every run lives in the run store and resumes after an interruption, so the script can be stopped and
 # started again at will. Start it twice (two workers, one core each) to use both cores of a 2-core machine:
 #   XLR_BENCH_RUNS=/path/to/runs bash bench/robust_cpu.sh sweep & XLR_BENCH_RUNS=... bash bench/robust_cpu.sh sweep &
@@ -36,11 +36,11 @@ if [[ $phase == compare || $phase == all ]]; then
       --out "$OUT-grouped" --format markdown
   xlr analyze distance "$OUT/table1-cpu" --format markdown
 fi
-# optional rows beyond the paper (FreeLB): the same budget and seeds, in the same store, so that
+# optional rows beyond the paper (FreeLB, R3F): the same budget and seeds, in the same store, so that
 # `xlr compare --between baseline freelb` pairs them with the baseline's runs
 if [[ $phase == beyond ]]; then
-  xlr reproduce table1 "${COMMON[@]}" --seeds 1,2,3 --methods baseline,freelb --format markdown
-  for m in freelb; do
+  xlr reproduce table1 "${COMMON[@]}" --seeds 1,2,3 --methods baseline,freelb,r3f --format markdown
+  for m in freelb r3f; do
     xlr compare --between baseline "$m" "$OUT/table1-cpu" --format markdown
   done
 fi

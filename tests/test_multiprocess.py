@@ -1,4 +1,4 @@
-"""adv, rs-rp and freelb train data-parallel with two CPU processes (torchrun, gloo); only rank 0 writes."""
+"""adv, rs-rp, freelb and r3f train data-parallel with two CPU processes (torchrun, gloo); only rank 0 writes."""
 import os
 import re
 import subprocess
@@ -9,7 +9,7 @@ import pytest
 from xlr.runs import read_results_csv
 
 
-@pytest.mark.parametrize("method", ["adv", "rs-rp", "freelb"])
+@pytest.mark.parametrize("method", ["adv", "rs-rp", "freelb", "r3f"])
 def test_two_process_training_writes_from_rank_0_only(tmp_path, method):
     env = {**os.environ, "XLR_LOG_LEVEL": "DEBUG", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(

@@ -6,7 +6,7 @@ from transformers import (BertConfig, BertForSequenceClassification, DistilBertC
                           DistilBertForSequenceClassification, XLMRobertaConfig, XLMRobertaForSequenceClassification)
 
 from xlr.errors import XlrError
-from xlr.objectives import (Adversarial, CrossEntropy, FreeLB, RandomPerturbation, make_objective,
+from xlr.objectives import (R3F, Adversarial, CrossEntropy, FreeLB, RandomPerturbation, make_objective,
                             median_embedding_norm, project, resolve_options, uniform_in_ball)
 
 EPS_TOL = 1 + 1e-5
@@ -124,7 +124,7 @@ def test_rs_rp_loss_uses_the_perturbed_embeddings():
 
 
 @pytest.mark.parametrize("kind", ["bert", "xlmr", "distilbert"])
-@pytest.mark.parametrize("method", ["adv", "rs-rp", "freelb"])
+@pytest.mark.parametrize("method", ["adv", "rs-rp", "freelb", "r3f"])
 @pytest.mark.parametrize("bf16", [False, True])
 def test_methods_train_on_encoder_families(kind, method, bf16):
     model, inputs = tiny(kind), batch(kind)
@@ -157,7 +157,7 @@ def test_options_are_validated():
         make_objective("rs-rp", {"epsilon": 0.1, "noise": "pink"}, tiny())
 
 
-# ------------------------------------------------------------------------------------------- FreeLB
+# ------------------------------------------------------------------------------------ FreeLB and R3F
 
 def test_freelb_stays_in_the_frobenius_ball_per_example_and_off_padding():
     model, inputs = tiny(), batch()
@@ -194,11 +194,15 @@ def test_freelb_ascends_and_its_gradient_is_the_mean_over_the_k_copies():
         assert torch.allclose(a.grad, b, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["freelb"])
+@pytest.mark.parametrize("method", ["freelb", "r3f"])
 def test_per_example_means_make_accumulation_exact(method, monkeypatch):
     """One batch of 4 gives the mean gradient of its two halves (what gradient accumulation adds up): every
-    per-example quantity (FreeLB's norms and projection) is per example, every reduction a mean."""
-    obj = FreeLB(steps=3, adv_lr=0.5, init_mag=0.0, max_norm=0.2)
+    per-example quantity (FreeLB's norms and projection, R3F's KL) is per example, every reduction a mean."""
+    if method == "freelb":
+        obj = FreeLB(steps=3, adv_lr=0.5, init_mag=0.0, max_norm=0.2)
+    else:  # deterministic noise, so that the halves see the same z as the whole
+        obj = R3F(0.5, "normal", 2.0)
+        monkeypatch.setattr(obj, "noise", lambda e, mask: 0.5 * e.detach().flip(-1) * mask)
 
     def grads(sl):
         model, inputs = tiny(seed=5), batch()
@@ -212,9 +216,29 @@ def test_per_example_means_make_accumulation_exact(method, monkeypatch):
         assert torch.allclose(w, (a + b) / 2, atol=1e-6)
 
 
+def test_r3f_is_cross_entropy_plus_the_symmetric_kl():
+    model, inputs = tiny(), batch()
+    model.eval()
+    clean = CrossEntropy().loss(model, inputs)[0].item()
+    assert R3F(0.0, "normal", 5.0).loss(model, inputs)[0].item() == pytest.approx(clean, abs=1e-6)  # z = 0
+    assert R3F(1.0, "normal", 0.0).loss(model, inputs)[0].item() == pytest.approx(clean, abs=1e-6)  # lambda 0
+    assert R3F(1.0, "normal", 1.0).loss(model, inputs)[0].item() > clean
+    p, q = torch.randn(5, 3), torch.randn(5, 3)
+    kl = R3F.symmetric_kl(p, q)
+    assert torch.allclose(kl, R3F.symmetric_kl(q, p)) and (kl > 0).all()
+    assert torch.allclose(R3F.symmetric_kl(p, p), torch.zeros(5), atol=1e-6)
+    obj = R3F(0.1, "uniform", 1.0)
+    e = torch.randn(4, 12, 32)
+    mask = inputs["attention_mask"].unsqueeze(-1).float()
+    z = obj.noise(e, mask)
+    assert (z[~inputs["attention_mask"].bool()] == 0).all() and z.abs().max() <= 0.1
+
+
 def test_new_method_options_are_validated():
     assert resolve_options("freelb", {"steps": 2})["max_norm"] == 0.04
-    with pytest.raises(XlrError, match="method baseline has no option max_norm"):
-        resolve_options("baseline", {"max_norm": 0.1})
+    with pytest.raises(XlrError, match="r3f distribution must be one of"):
+        resolve_options("r3f", {"distribution": "ball"})
+    with pytest.raises(XlrError, match="method baseline has no option sigma"):
+        resolve_options("baseline", {"sigma": 0.1})
     with pytest.raises(XlrError, match="freelb steps must be >= 1"):
         make_objective("freelb", resolve_options("freelb", {"steps": 0}), tiny())

@@ -115,7 +115,7 @@ def test_every_verb_has_help():
         proc = run_xlr(verb, "--help", check=True)
         assert "Usage" in proc.stdout and "--" in proc.stdout
         if verb != "evaluate":  # the method flags, generated from the registry
-            assert all(flag in proc.stdout for flag in ("--epsilon", "--copies", "--max-norm"))
+            assert all(flag in proc.stdout for flag in ("--epsilon", "--copies", "--max-norm", "--kl-weight"))
 
 
 def test_evaluate_reuses_predictions_unless_fresh(smoke):
