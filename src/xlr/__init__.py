@@ -1,3 +1,42 @@
-"""xlr: reproduction kit for robust zero-shot cross-lingual transfer (Huang et al., EMNLP 2021)."""
+"""xlr: reproduction kit for robust zero-shot cross-lingual transfer (Huang et al., EMNLP 2021).
+
+The robust-training pieces import into your own code (README, "xlr in your own training script"):
+
+    from xlr import XlrTrainer, make_objective, resolve_options
+
+- the method registry and objectives: `METHODS`, `register`, `Method`, `Option`, `make_objective`,
+  `resolve_options`, and the objective classes (`CrossEntropy`, `Adversarial`, `RandomPerturbation`,
+  `FreeLB`, `R3F`);
+- `XlrTrainer`, a `transformers.Trainer` whose training loss comes from an objective (`objective=`);
+- the task and data loaders: `TASKS`, `get_task`, `open_source`, `read_tsv`, `PairSet`, `encode`,
+  `load_model`.
+
+Names are imported on first use, so `import xlr` (and the CLI) stays fast.
+"""
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "xlr.objectives": ("METHODS", "Method", "Option", "register", "get_method", "make_objective", "resolve_options",
+                       "Objective", "CrossEntropy", "Adversarial", "RandomPerturbation", "FreeLB", "R3F",
+                       "median_embedding_norm"),
+    "xlr.training": ("XlrTrainer", "Protocol", "collator"),
+    "xlr.data": ("TASKS", "Task", "get_task", "PairSet", "open_source", "read_tsv", "LocalSource", "HubSource"),
+    "xlr.models": ("load_model", "encode"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'xlr' has no attribute '{name}'")
+    import importlib
+
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -500,8 +500,8 @@ class R3F(Objective):
         return loss, outputs
 
 
-# hyperparameters: the paper's sigma = 1e-5 and lambda = 1.0 (its grid: 0.1, 0.5, 1, 5); uniform noise as in
-# the authors' fairseq example; not tuned here (README, "Robust training")
+# hyperparameters: sigma = 1e-5, lambda = 1.0 and uniform noise are the defaults of the authors' implementation
+# (fairseq, examples/rxf); not tuned here (README, "Robust training")
 register(Method(
     "r3f", "R3F (Aghajanyan et al. 2021): embedding noise plus a symmetric KL between clean and noisy predictions",
     options=(Option("sigma", "float", 1e-5, "noise scale on the word embeddings, absolute (R3F's unit)"),

@@ -1,5 +1,5 @@
-"""What `paper_results/` holds: the paper's tables (tidy CSVs with a source for every number), its
-qualitative claims (claims.toml), and the tolerances that the experiments in reproduce/ give each table."""
+"""What `paper_results/` holds: the paper's tables (tidy CSVs with a source for every number) and its
+qualitative claims (claims.toml). The tolerance of a comparison comes from the results' own results.json."""
 from __future__ import annotations
 
 import sys
