@@ -39,6 +39,9 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
+ReportTo = Annotated[Optional[str], typer.Option(
+    "--report-to", help="Experiment tracking (train.report_to): transformers' integrations, comma-separated, e.g. "
+                        "tensorboard (events in each run's logs/), wandb, mlflow; default none.")]
 Synonyms = Annotated[Optional[Path], typer.Option(
     help="A local counterfitted_neighbors.json (default: download, verify sha256, cache; or $XLR_SYNONYMS).")]
 _PY_TYPES = {"float": float, "int": int, "str": str, "path": Path}
@@ -129,6 +132,7 @@ def train(
         help="Classifier input: cls (the model's own head, the paper's; default) or mean (mean of the last "
              "hidden states: for sentence encoders such as e5).")] = None,
     generalized: Annotated[bool, typer.Option(help="Also evaluate every cross-language pair.")] = False,
+    report_to: ReportTo = None,
     force: Annotated[bool, typer.Option(help="Retrain even if the run is finished.")] = False,
     device: DeviceOpt = None,
     fmt: Fmt = "rich",
@@ -143,7 +147,8 @@ def train(
     protocol = {k: v for k, v in dict(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                                       eval_steps=eval_steps, max_steps=max_steps,
                                       max_train_examples=max_train_examples,
-                                      max_dev_examples=max_dev_examples, pooling=pooling).items()
+                                      max_dev_examples=max_dev_examples, pooling=pooling,
+                                      report_to=report_to).items()
                 if v is not None}
     exp = adhoc_experiment(task, model, method, seed, name=name, options=method_options, languages=_split(languages),
                            data=data_dir,
@@ -192,6 +197,7 @@ def reproduce(
     overrides_file: Annotated[Optional[list[Path]], typer.Option(
         "--overrides", help="A TOML file of overrides applied after the profile, e.g. a chosen-METHOD.toml "
                             "written by `xlr sweep`.")] = None,
+    report_to: ReportTo = None,
     force: Annotated[bool, typer.Option(help="Retrain finished runs.")] = False,
     nproc: Annotated[int, typer.Option(
         help="Data-parallel processes on this machine (one per GPU; gloo on CPU), same effective batch.")] = 1,
@@ -209,7 +215,8 @@ def reproduce(
     _check_format(fmt)
     overrides = cli_overrides(data=data_dir, train_file=str(train_file) if train_file else None, model=model,
                               seeds=seeds, methods=methods, assignments=set_,
-                              files=[str(f) for f in overrides_file or []], method_options=method_options)
+                              files=[str(f) for f in overrides_file or []], method_options=method_options,
+                              report_to=report_to)
     exp = load_experiment(experiment, profile, overrides)
     check_method_options(selected_methods(exp), method_options)
     if nproc > 1 and distributed.world_size() == 1:
@@ -237,6 +244,7 @@ def sweep(
     = None,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override any TOML key for every point, e.g. --set train.max_steps=100.")] = None,
+    report_to: ReportTo = None,
     force: Annotated[bool, typer.Option(help="Retrain finished points.")] = False,
     device: DeviceOpt = None,
     fmt: Fmt = "rich",
@@ -258,7 +266,7 @@ def sweep(
     quiet_libraries()
     axes = sweeping.parse_grid(grid)
     overrides = cli_overrides(data=data_dir, train_file=str(train_file) if train_file else None, model=model,
-                              seeds=seeds, assignments=set_, method_options=method_options)
+                              seeds=seeds, assignments=set_, method_options=method_options, report_to=report_to)
     base, points = sweeping.plan(experiment, _split([methods]) if methods else None, axes, profile, overrides)
     check_method_options(list(dict.fromkeys(p.method for p in points)), method_options)
     preflight(base)

@@ -156,7 +156,7 @@ def read_override_file(path: str | Path) -> dict:
 def cli_overrides(data: str | None = None, train_file: str | None = None, model: str | None = None,
                   seeds: str | None = None, methods: str | None = None,
                   assignments: list[str] | None = None, method_options: dict | None = None,
-                  files: list[str] | None = None) -> list[dict]:
+                  files: list[str] | None = None, report_to: str | None = None) -> list[dict]:
     """Command-line options as override dicts, applied after the profile.
 
     `method_options` (e.g. {"epsilon": 0.2}) go to every method of the experiment that has that option.
@@ -166,6 +166,8 @@ def cli_overrides(data: str | None = None, train_file: str | None = None, model:
         mine = {k: v for k, v in (method_options or {}).items() if k in method.defaults}
         if mine:
             over.setdefault("methods", {})[name] = mine
+    if report_to is not None:
+        over["train"] = {"report_to": report_to}
     if data is not None:
         over["data"] = data
     if train_file is not None:

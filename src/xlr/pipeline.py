@@ -25,7 +25,7 @@ from xlr.objectives import get_method, make_objective
 from xlr.progress import RichProgressCallback, quiet_libraries, say
 from xlr.report import write_heatmaps
 from xlr.runs import RunDir, RunStore, write_results
-from xlr.training import Protocol, fit, protocol_for
+from xlr.training import Protocol, fit, log_to_trackers, protocol_for
 
 
 def _git_revision() -> str | None:
@@ -92,7 +92,9 @@ def prepare(spec: RunSpec, out: Path, force: bool = False) -> RunDir:
     return rd
 
 
-def train_run(spec: RunSpec, rd: RunDir) -> None:
+def train_run(spec: RunSpec, rd: RunDir):
+    """Train one run and publish its best model; returns the Trainer when train.report_to names trackers
+    (the test accuracies are logged to them after evaluation), else None."""
     e = spec.experiment
     task = get_task(e.task)
     source = open_source(e.data)
@@ -119,6 +121,7 @@ def train_run(spec: RunSpec, rd: RunDir) -> None:
                                "objective": {"method": spec.method, **objective.describe()}})
     say(f"  best source dev accuracy {result.best_dev_accuracy:.2f} at step {result.best_step} "
         f"of {result.steps} ({result.seconds:.0f}s)")
+    return trainer if protocol.report_to.strip() not in ("", "none") else None
 
 
 def training_data(spec: RunSpec, train_set):
@@ -245,11 +248,14 @@ def execute(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: boo
         write_results(RunStore.experiment_of(rd))
         return rd
     rd.write_config(config)
+    trainer = None
     if rd.has_model():
         say(f"{rd.path}: model already trained; evaluating")
     else:
-        train_run(spec, rd)
-    evaluate_run(rd, config)
+        trainer = train_run(spec, rd)
+    metrics = evaluate_run(rd, config)
+    if trainer is not None and distributed.is_main_process():
+        log_to_trackers(trainer, config, metrics.get("test", {}))
     rd.mark_done(keep_checkpoints)
     write_results(RunStore.experiment_of(rd))
     return rd

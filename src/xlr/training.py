@@ -50,6 +50,7 @@ class Protocol:
     max_dev_examples: int | None = None       # first N source-dev pairs (CPU-sized runs)
     max_steps: int | None = None              # stop early (quick checks); overrides epochs
     pooling: str = "cls"                      # classifier input: the model's own head (cls) or mean pooling
+    report_to: str = "none"                   # Trainer's integrations, comma-separated: tensorboard, wandb, mlflow, ...
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -225,7 +226,7 @@ def training_arguments(protocol: Protocol, seed: int, output_dir: Path, **extra)
         seed=seed,
         **flags,
         optim="adamw_torch_fused" if fused_adamw_available() else "adamw_torch",
-        report_to="none",
+        report_to=report_to(protocol),
         disable_tqdm=True,
         dataloader_pin_memory=cuda,
         save_only_model=False,
@@ -234,11 +235,49 @@ def training_arguments(protocol: Protocol, seed: int, output_dir: Path, **extra)
     )
     kwargs.update(extra)
     field_names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "logging_dir" in field_names:  # transformers 4: TensorBoard writes there (5: TensorBoardCallback.logging_dir)
+        kwargs.setdefault("logging_dir", str(Path(output_dir).parent / "logs"))
     if "train_sampling_strategy" in field_names:
         kwargs["train_sampling_strategy"] = "group_by_length" if protocol.group_by_length else "random"
     else:  # transformers before the sampling-strategy option
         kwargs["group_by_length"] = protocol.group_by_length
     return TrainingArguments(**kwargs)
+
+
+def report_to(protocol: Protocol) -> str | list[str]:
+    """train.report_to for TrainingArguments: "none", or a list of the integrations transformers knows."""
+    names = [n.strip() for n in protocol.report_to.split(",") if n.strip()]
+    if names in ([], ["none"]):
+        return "none"
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    unknown = [n for n in names if n != "all" and n not in INTEGRATION_TO_CALLBACK]
+    if unknown:
+        raise XlrError(f"train.report_to: unknown integration {', '.join(unknown)}; transformers supports "
+                       f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, all or none")
+    return names
+
+
+def log_to_trackers(trainer, config: dict, test: dict) -> None:
+    """A run's resolved configuration and its per-language test accuracies, to the trackers of
+    train.report_to: the accuracies as scalars through Trainer.log (every integration), the configuration
+    as text (TensorBoard), run config (W&B) or an artifact (MLflow)."""
+    import json
+
+    # Trainer's integrations file keys that start with "test_" under "test/" (TensorBoard: test/standard_de)
+    scalars = {f"test_{setting}_{lang}": float(acc) for setting, accs in test.items() if setting == "standard"
+               for lang, acc in accs.items()}
+    trainer.log(scalars)
+    text = json.dumps(config, indent=2, default=str)
+    for callback in trainer.callback_handler.callbacks:
+        kind = type(callback).__name__
+        if kind == "TensorBoardCallback" and getattr(callback, "tb_writer", None) is not None:
+            callback.tb_writer.add_text("xlr/config", f"```\n{text}\n```")
+            callback.tb_writer.flush()
+        elif kind == "WandbCallback" and getattr(getattr(callback, "_wandb", None), "run", None) is not None:
+            callback._wandb.config.update({"xlr": config}, allow_val_change=True)
+        elif kind == "MLflowCallback" and getattr(callback, "_ml_flow", None) is not None:
+            callback._ml_flow.log_dict(config, "xlr-config.json")
 
 
 def collator(tokenizer):
@@ -287,6 +326,9 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)
+    for callback in trainer.callback_handler.callbacks:  # TensorBoard's events go into the run folder, kept
+        if type(callback).__name__ == "TensorBoardCallback":
+            callback.logging_dir = str(work_dir / "logs")
     resume = complete_checkpoints(checkpoints)
     start = time.time()
     try:
