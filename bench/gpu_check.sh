@@ -3,7 +3,8 @@
 #   python bench/e5_pack.py pack --out .e5pack                         # e5 in 23 MiB (see its docstring)
 #   mkdir -p .gpu/data && cp -r ../shared/data/pawsx ../shared/data/counterfitted_neighbors.json .gpu/data/
 #   wheels of what the GPU image lacks (datasets, dill, multiprocess) in .whl/
-# and run there with .e5pack, .gpu and .whl carried. Phases, each with its own time limit, each in order:
+# and run there with .e5pack, .gpu and .whl carried. Phases, each with its own time limit, each in order
+# (GPU_SKIP_A=1 / GPU_SKIP_B=1 skip the first two):
 #   A  xlr doctor; bench/throughput.py on random-init mBERT (speed, bf16, MFU)
 #   B  xlr reproduce table1 --profile quick on random-init mBERT (4 workers sharing one run store)
 #   C  the e5 `cpu`-profile comparison on the GPU in fp32 (as on CPU): 3 seeds, the rows beyond the paper
@@ -51,6 +52,7 @@ timeout 130 python3 bench/throughput.py --model random-mbert --steps ${GPU_TP_ST
   --out "$LOG/throughput.json" 2>&1 | tee "$LOG/throughput.log"
 fi
 
+if [[ -z ${GPU_SKIP_B:-} ]]; then
 phase "B: reproduce table1 --profile quick, random-init mBERT, 4 workers"
 QUICK=(table1 --profile quick --model /tmp/random-mbert --data-dir ../shared/data
        --train-file ../shared/data/pawsx/train-en-small.tsv --synonyms ../shared/data/counterfitted_neighbors.json
@@ -60,6 +62,7 @@ for w in 1 2 3; do timeout 160 python3 -m xlr reproduce "${QUICK[@]}" > "$LOG/qu
 timeout 160 python3 -m xlr reproduce "${QUICK[@]}" 2>&1 | tee "$LOG/quick.log"
 wait
 echo "quick: $(( $(date +%s) - start )) s wall, 4 workers"
+fi
 
 phase "C: e5 cpu profile on the GPU"
 # words, not arrays, so that the worker functions can be exported to `timeout bash -c` (no spaces in paths)
