@@ -101,7 +101,7 @@ def compare(results: list[Path] | None = None, against: str | Path = "paper_resu
         target = paper.targets.get((task, model, method, setting, language))
         if target is None:
             continue
-        tol, origin = tolerances.get(experiment, (dict(DEFAULT_TOLERANCE), NO_PROVENANCE))
+        tol, origin = tolerances[experiment]  # every experiment of `means` comes from one of the sources
         if overrides:
             tol, origin = {**tol, **overrides}, "command line" if len(overrides) == 2 else f"{origin} + command line"
         cells.append(Cell(experiment, task, model, method, setting, language, seeds, ours, target["accuracy"],

@@ -33,6 +33,8 @@ def prediction_trainer(model, tokenizer, protocol: Protocol, callbacks=()):
     args = TrainingArguments(
         # nothing is saved; Trainer only needs a folder name
         output_dir=os.path.join(tempfile.gettempdir(), "xlr-predict"), per_device_eval_batch_size=protocol.eval_batch_size,
+        # no tracker here: train.report_to's trackers belong to the training Trainer, which receives the
+        # test accuracies afterwards (training.log_to_trackers); a second Trainer would open a second run
         **flags, report_to="none", disable_tqdm=True, dataloader_pin_memory=not flags["use_cpu"])
     trainer = Trainer(model=model, args=args, processing_class=tokenizer, data_collator=collator(tokenizer),
                       callbacks=list(callbacks))

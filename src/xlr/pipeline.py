@@ -25,7 +25,7 @@ from xlr.objectives import get_method, make_objective
 from xlr.progress import RichProgressCallback, quiet_libraries, say
 from xlr.report import write_heatmaps
 from xlr.runs import RunDir, RunStore, write_results
-from xlr.training import Protocol, fit, log_to_trackers, protocol_for
+from xlr.training import Protocol, fit, log_to_trackers, protocol_for, report_to
 
 
 def _git_revision() -> str | None:
@@ -121,7 +121,7 @@ def train_run(spec: RunSpec, rd: RunDir):
                                "objective": {"method": spec.method, **objective.describe()}})
     say(f"  best source dev accuracy {result.best_dev_accuracy:.2f} at step {result.best_step} "
         f"of {result.steps} ({result.seconds:.0f}s)")
-    return trainer if protocol.report_to.strip() not in ("", "none") else None
+    return trainer if report_to(protocol) != "none" else None
 
 
 def training_data(spec: RunSpec, train_set):

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from tabulate import tabulate
 
-from xlr.objectives import BASELINE
+from xlr.objectives import BASELINE, METHODS
 
 FORMATS = ("rich", "markdown", "csv")
 stdout = Console(highlight=False)
@@ -30,15 +30,11 @@ def summarize(values: list[float]) -> tuple[float, float | None, int]:
 
 def method_order() -> tuple[str, ...]:
     """Methods in the registry's order (the paper's four first); others after them, alphabetically."""
-    from xlr.objectives import METHODS
-
     return tuple(METHODS)
 
 
 def beyond_the_paper(methods: list[str]) -> list[str]:
     """The methods among these that the registry marks as beyond the paper (FreeLB, R3F, ...)."""
-    from xlr.objectives import METHODS
-
     return [m for m in methods if m in METHODS and not METHODS[m].paper]
 
 
