@@ -80,7 +80,8 @@ class RunSpec:
         e = self.experiment
         return {
             "task": e.task, "model": e.model, "source_language": e.source_language, "method": self.method,
-            "seed": self.seed, "protocol": vars(e.protocol()),
+            # where a run's metrics are logged (train.report_to) does not change them
+            "seed": self.seed, "protocol": {k: v for k, v in vars(e.protocol()).items() if k != "report_to"},
             "train_file": Path(e.train_file).name if e.train_file else None,
             # where the data and the (checksum-verified) synonym table live does not change results
             "method_options": {k: v for k, v in self.options.items() if k != "synonyms"},
