@@ -8,8 +8,8 @@ The robust-training pieces import into your own code (README, "xlr in your own t
   `resolve_options`, and the objective classes (`CrossEntropy`, `Adversarial`, `RandomPerturbation`,
   `FreeLB`, `R3F`);
 - `XlrTrainer`, a `transformers.Trainer` whose training loss comes from an objective (`objective=`);
-- the task and data loaders: `TASKS`, `get_task`, `open_source`, `read_tsv`, `PairSet`, `encode`,
-  `load_model`.
+- the task and data loaders: `TASKS`, `get_task`, `load_task_file`, `task_from_dict`, `open_source`,
+  `read_tsv`, `PairSet`, `encode`, `load_model`.
 
 Names are imported on first use, so `import xlr` (and the CLI) stays fast.
 """
@@ -21,7 +21,7 @@ _EXPORTS = {
                        "Objective", "CrossEntropy", "Adversarial", "RandomPerturbation", "FreeLB", "R3F",
                        "median_embedding_norm"),
     "xlr.training": ("XlrTrainer", "Protocol", "collator"),
-    "xlr.data": ("TASKS", "Task", "get_task", "PairSet", "open_source", "read_tsv", "LocalSource", "HubSource"),
+    "xlr.data": ("TASKS", "Task", "get_task", "load_task_file", "task_from_dict", "PairSet", "open_source", "read_tsv", "LocalSource", "HubSource"),
     "xlr.models": ("load_model", "encode"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -107,7 +107,7 @@ def _show(results_csv: Path, title: str, languages: list[str] | None, fmt: str) 
 @app.command()
 @method_flags
 def train(
-    task: Annotated[str, typer.Option(help="pawsx or xnli.")] = "pawsx",
+    task: Annotated[str, typer.Option(help="A task name (pawsx, xnli) or a task TOML file.")] = "pawsx",
     method: Annotated[str, typer.Option(help="A method of the registry (README, 'Robust training').")] = BASELINE,
     model: Annotated[str, typer.Option(help="Hugging Face id, local model folder, or builtin:tiny-bert.")]
     = "bert-base-multilingual-cased",
@@ -305,9 +305,11 @@ def doctor(
 
 @app.command()
 def augment(
-    input: Annotated[Path, typer.Option("--input", help="Training TSV (sentence1, sentence2, label).")],
+    input: Annotated[Path, typer.Option("--input", help="Training TSV (sentence1, sentence2, label; text, label "
+                                                        "for a single-sentence task).")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the augmented TSV.")],
-    task: Annotated[str, typer.Option(help="pawsx or xnli (for the label set).")] = "pawsx",
+    task: Annotated[str, typer.Option(help="A task name (pawsx, xnli) or a task TOML file (for its columns and "
+                                           "labels).")] = "pawsx",
     num: Annotated[int, typer.Option(help="Copies per pair (paper: 10 PAWS-X, 3 XNLI).")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed; the output is deterministic.")] = 7,
     synonyms: Synonyms = None,
@@ -328,7 +330,7 @@ app.add_typer(data_app, name="data")
 @data_app.command("export")
 def data_export(
     out: Annotated[Path, typer.Option("--out", help="Folder to write {split}-{lang}.tsv (and {split}.ids) into.")],
-    task: Annotated[str, typer.Option(help="pawsx or xnli.")] = "pawsx",
+    task: Annotated[str, typer.Option(help="A task name (pawsx, xnli) or a task TOML file.")] = "pawsx",
     languages: Annotated[Optional[list[str]], typer.Option(help="Languages (default: all of the task).")] = None,
     splits: Annotated[Optional[str], typer.Option(help="Comma-separated splits: train, dev, test (default: all "
                                                        "three; a local source's missing files are skipped).")]

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlr.data import BUILTIN_FIXTURE, check_languages, get_task
+from xlr.data import BUILTIN_FIXTURE, Task, check_languages, get_task, task_from_dict
 from xlr.errors import XlrError
 from xlr.objectives import BASELINE, METHODS, get_method, resolve_options
 from xlr.resources import shipped_dir
@@ -22,7 +22,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 TOP_LEVEL_KEYS = {
-    "title": str, "notes": str, "task": str, "model": str, "source_language": str, "languages": list,
+    "title": str, "notes": str, "task": (str, dict), "model": str, "source_language": str, "languages": list,
     "methods": (list, dict), "seeds": list, "data": str, "train_file": str, "max_test_examples": int,
     "generalized": bool, "paper": str, "tolerance": dict, "train": dict, "profiles": dict, "include": list,
 }
@@ -34,7 +34,7 @@ COMPOSITE_KEYS = {"title", "notes", "include", "generalized", "profiles"}
 class Experiment:
     name: str
     title: str
-    task: str
+    task: str                 # the task's name (task_def holds its definition)
     model: str
     source_language: str
     languages: list[str]
@@ -54,6 +54,12 @@ class Experiment:
     evaluate_test: bool = True
     # a composite experiment runs its parts (their runs live under their own names, so they are shared)
     parts: list["Experiment"] = field(default_factory=list)
+    # the task definition: reproduce/tasks/<task>.toml, a task file the experiment names, or its [task] table
+    task_def: Task | None = None
+
+    def __post_init__(self):
+        if self.task_def is None:
+            self.task_def = get_task(self.task)
 
     @property
     def run_name(self) -> str:
@@ -61,7 +67,7 @@ class Experiment:
         return f"{self.name}-{self.profile}" if self.profile else self.name
 
     def protocol(self) -> Protocol:
-        return protocol_for(self.task, self.train)
+        return protocol_for(self.task_def, self.train)
 
     def runs(self) -> list["RunSpec"]:
         return [RunSpec(self, m, s, resolve_options(m, self.method_options.get(m))) for m in self.methods
@@ -233,7 +239,8 @@ def _composite(raw: dict, path: Path, profile: str | None, overrides: list[dict]
         raise XlrError(f"{path.name} includes itself")
     passed = overrides + ([{"generalized": raw["generalized"]}] if "generalized" in raw else [])
     parts = [load_experiment(name, profile, passed) for name in names]
-    return Experiment(name=path.stem, title=raw.get("title", path.stem), task=parts[0].task, model=parts[0].model,
+    return Experiment(name=path.stem, title=raw.get("title", path.stem), task=parts[0].task,
+                      task_def=parts[0].task_def, model=parts[0].model,
                       source_language=parts[0].source_language, languages=[], methods=[], seeds=[],
                       generalized=raw.get("generalized", False), profile=profile, path=str(path), parts=parts)
 
@@ -250,10 +257,17 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
     for key in ("task", "model"):
         if key not in raw:
             raise XlrError(f"{where}: '{key}' is required")
-    task = get_task(raw["task"])
+    # `task = "pawsx"` (reproduce/tasks/pawsx.toml), `task = "my_task.toml"` (beside the experiment), or [task]
+    if isinstance(raw["task"], dict):
+        task = task_from_dict(raw["task"], where, prefix="task.")
+    else:
+        task = get_task(raw["task"], base=Path(path).parent)
     languages = check_languages(task, raw.get("languages", list(task.languages)))
-    source = raw.get("source_language", "en")
+    source = raw.get("source_language", task.source_language)
     check_languages(task, [source])
+    if raw.get("generalized") and not task.is_pair:
+        raise XlrError(f"{where}: generalized = true needs a sentence-pair task, but {task.name} has one text column "
+                       f"({task.text_columns[0]}); drop generalized (or --generalized)")
     methods_raw = raw.get("methods", [BASELINE])
     # `methods` is a list of names; `[methods.NAME]` tables set options (TOML then gives a dict)
     if isinstance(methods_raw, dict):
@@ -273,7 +287,8 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
         raise XlrError(f"{where}: seeds must be a non-empty list of integers")
     tolerance = {"language": 2.0, "average": 1.0, **raw.get("tolerance", {})}
     exp = Experiment(
-        name=name, title=raw.get("title", name), task=task.name, model=raw["model"], source_language=source,
+        name=name, title=raw.get("title", name), task=task.name, task_def=task, model=raw["model"],
+        source_language=source,
         languages=languages, methods=list(methods), seeds=list(seeds), data=raw.get("data"),
         train_file=raw.get("train_file"), max_test_examples=raw.get("max_test_examples"),
         generalized=raw.get("generalized", False), paper=raw.get("paper"), tolerance=tolerance,
@@ -289,7 +304,7 @@ def adhoc_experiment(task: str, model: str, method: str, seed: int, name: str | 
                      options: dict | None = None, **fields) -> Experiment:
     """The experiment behind `xlr train`: one method, one seed, all task languages unless given."""
     t = get_task(task)
-    raw = {"task": t.name, "model": model, "methods": {"run": [method], **({method: options} if options else {})},
+    raw = {"task": task, "model": model, "methods": {"run": [method], **({method: options} if options else {})},
            "seeds": [seed]}
     raw.update({k: v for k, v in fields.items() if v is not None})
     return experiment_from_dict(raw, name=name or t.name, path="xlr train")

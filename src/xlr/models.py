@@ -118,7 +118,7 @@ def load_trained(folder: Path):
 
 
 def encode(tokenizer, pairs: PairSet, max_length: int, cache_dir: Path | None = None):
-    """Tokenize pairs (truncated to max_length, unpadded: the collator pads each batch) into a Dataset.
+    """Tokenize pairs, or single sentences, (truncated to max_length, unpadded: the collator pads each batch) into a Dataset.
 
     With `cache_dir`, the tokenised columns go to an Arrow file there, named by a fingerprint of the
     tokenizer, max_length and the pairs, and are memory-mapped from it: the ranks of a data-parallel run
@@ -126,13 +126,14 @@ def encode(tokenizer, pairs: PairSet, max_length: int, cache_dir: Path | None = 
     read it), and a resumed run skips the tokenisation."""
     import datasets
 
-    columns = {"sentence1": list(pairs.sentence1), "sentence2": list(pairs.sentence2), "labels": list(pairs.labels)}
+    names = ["sentence1", "sentence2"][:len(pairs.texts)]  # one text column for single-sentence tasks
+    columns = {**{n: list(t) for n, t in zip(names, pairs.texts)}, "labels": list(pairs.labels)}
     raw = datasets.Dataset.from_dict(columns)
 
     def tokenize(batch):
-        return tokenizer(batch["sentence1"], batch["sentence2"], truncation=True, max_length=max_length)
+        return tokenizer(*(batch[n] for n in names), truncation=True, max_length=max_length)
 
-    options = dict(batched=True, batch_size=2000, remove_columns=["sentence1", "sentence2"])
+    options = dict(batched=True, batch_size=2000, remove_columns=names)
     if cache_dir is None:
         return raw.map(tokenize, keep_in_memory=True, **options)
     from datasets.fingerprint import Hasher

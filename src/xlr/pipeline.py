@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from xlr import device, distributed
-from xlr.data import check_languages, generalized_pairs, get_task, load_train, open_source, verify_alignment
+from xlr.data import check_languages, generalized_pairs, load_train, open_source, task_of_config, verify_alignment
 from xlr.errors import XlrError
 from xlr.evaluation import accuracy, generalized_summary, mean, predict, prediction_trainer
 from xlr.experiments import Experiment, RunSpec
@@ -66,6 +66,8 @@ def run_config(spec: RunSpec) -> dict:
         "experiment": e.run_name, "title": e.title, "experiment_file": e.path,
         "experiment_sha256": _sha256(e.path), "profile": e.profile, "paper": e.paper, "tolerance": e.tolerance,
         "identity": _canonical(spec.identity()),
+        # the task's whole definition (its name is in the identity): `xlr evaluate` rebuilds the task from it
+        "task_definition": e.task_def.as_dict(),
         "languages": e.languages, "generalized": e.generalized, "max_test_examples": e.max_test_examples,
         "data": e.data or "hub", "train_file": e.train_file,
         "world_size": distributed.world_size(), "device": device.current().as_dict(),
@@ -81,8 +83,8 @@ def prepare(spec: RunSpec, out: Path, force: bool = False) -> RunDir:
     identity = _canonical(spec.identity())
     if force:
         rd.reset()
-    elif previous is not None and previous.get("identity") != identity:
-        changed = sorted(k for k in identity if previous.get("identity", {}).get(k) != identity[k])
+    elif previous is not None and (previous.get("identity") != identity or _task_changed(previous, spec)):
+        changed = sorted(k for k in identity if previous.get("identity", {}).get(k) != identity[k]) or ["task"]
         if rd.is_done():
             raise XlrError(f"{rd.path} finished with a different configuration ({', '.join(changed)} changed); "
                            "pass --force to retrain it or --out DIR to keep both")
@@ -92,11 +94,17 @@ def prepare(spec: RunSpec, out: Path, force: bool = False) -> RunDir:
     return rd
 
 
+def _task_changed(previous: dict, spec: RunSpec) -> bool:
+    """A task edited under the same name (runs from before task files store no definition: not compared)."""
+    stored = previous.get("task_definition")
+    return stored is not None and _canonical(stored) != _canonical(spec.experiment.task_def.as_dict())
+
+
 def train_run(spec: RunSpec, rd: RunDir):
     """Train one run and publish its best model; returns the Trainer when train.report_to names trackers
     (the test accuracies are logged to them after evaluation), else None."""
     e = spec.experiment
-    task = get_task(e.task)
+    task = e.task_def
     source = open_source(e.data)
     protocol = e.protocol()
     # downloads (data, synonym table, model) happen once per machine: its first rank goes first
@@ -106,11 +114,10 @@ def train_run(spec: RunSpec, rd: RunDir):
         dev_set = source.load(task, "dev", e.source_language).head(protocol.max_dev_examples)
         texts = None
         if e.model == BUILTIN_TINY_BERT:  # the smoke model builds its vocabulary from the data it will see
-            texts = train_set.sentence1 + train_set.sentence2
+            texts = [text for column in train_set.texts for text in column]
             seen = "test" if e.evaluate_test else "dev"  # a dev-only run (a sweep) never opens a test set
             for lang in e.languages:
-                t = source.load(task, seen, lang)
-                texts += t.sentence1 + t.sentence2
+                texts += [text for column in source.load(task, seen, lang).texts for text in column]
         model, tokenizer = load_model(e.model, task, spec.seed, texts, protocol.pooling)
     objective = make_objective(spec.method, spec.options, model)
     say(f"[bold]{e.run_name} / {spec.method} / seed {spec.seed}[/]: {len(train_set)} training pairs, "
@@ -139,15 +146,15 @@ def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, d
     """Evaluate a run's model/ on test sets; reuse stored predictions whose gold labels still match, unless
     `fresh` (predict every test set again)."""
     identity = config["identity"]
-    task = get_task(identity["task"])
+    task = task_of_config(config)
     languages = check_languages(task, languages or config["languages"])
     source = open_source(data if data is not None else (None if config["data"] == "hub" else config["data"]))
-    protocol = protocol or protocol_for(task.name, identity["protocol"])
+    protocol = protocol or protocol_for(task, identity["protocol"])
     n = config.get("max_test_examples")
     with distributed.main_process_first():
         sets = {lang: source.load(task, "test", lang).head(n) for lang in languages}
     jobs = [("standard", lang, s) for lang, s in sets.items()]
-    if config.get("generalized"):
+    if config.get("generalized") and task.is_pair:
         jobs += [("generalized", f"{a}-{b}", s) for (a, b), s in generalized_pairs(task, sets).items()]
 
     metrics = rd.read_metrics() if rd.metrics_path.is_file() else {}
@@ -328,7 +335,7 @@ def check_test_sets(exp: Experiment) -> None:
     the test sets, which the run needs anyway). Dev-only experiments (sweeps) read no test set."""
     if not exp.evaluate_test:
         return
-    task = get_task(exp.task)
+    task = exp.task_def
     source = open_source(exp.data)
     if hasattr(source, "has"):
         missing = [lang for lang in exp.languages if not source.has(task, "test", lang)]

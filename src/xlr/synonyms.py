@@ -105,8 +105,8 @@ def substitutable(sentence: str, neighbors: dict[str, list[str]]) -> bool:
 
 @dataclass
 class AugmentStats:
-    pairs: int
-    perturbed: int       # pairs with at least one word that has neighbours (the paper's "perturb n/N")
+    pairs: int           # examples (pairs, or sentences of a single-sentence task)
+    perturbed: int       # examples with at least one word that has neighbours (the paper's "perturb n/N")
     words: int           # words in all generated copies
     changed: int         # of those, words that differ from the original
 
@@ -124,31 +124,33 @@ class AugmentStats:
 
 
 def augment(pairs: PairSet, neighbors: dict[str, list[str]], copies: int, seed: int) -> tuple[PairSet, AugmentStats]:
-    """`copies` synonym-substituted versions of every pair, in order (pair 1's copies first); seeded."""
+    """`copies` synonym-substituted versions of every example, in order (example 1's copies first); every text
+    column (sentence 1 and 2 of a pair, or the one sentence) is substituted independently; seeded."""
     if copies < 1:
         raise XlrError(f"rs-da copies must be >= 1, not {copies}")
     rng = random.Random(seed)
-    s1, s2, labels = [], [], []
+    columns = [[] for _ in pairs.texts]
+    labels = []
     perturbed = words = changed = 0
-    for a, b, y in zip(pairs.sentence1, pairs.sentence2, pairs.labels):
-        perturbed += substitutable(a, neighbors) or substitutable(b, neighbors)
-        new_a = [substitute(a, neighbors, rng) for _ in range(copies)]
-        new_b = [substitute(b, neighbors, rng) for _ in range(copies)]
-        for original, variants in ((a, new_a), (b, new_b)):
+    for *texts, y in zip(*pairs.texts, pairs.labels):
+        perturbed += any(substitutable(t, neighbors) for t in texts)
+        variants = [[substitute(t, neighbors, rng) for _ in range(copies)] for t in texts]
+        for original, new in zip(texts, variants):
             base = original.split(" ")
-            for v in variants:
+            for v in new:
                 words += len(base)
                 changed += sum(x != z for x, z in zip(base, v.split(" ")))
-        s1 += new_a
-        s2 += new_b
+        for column, new in zip(columns, variants):
+            column += new
         labels += [y] * copies
-    out = PairSet(s1, s2, labels, f"{pairs.origin} (rs-da x{copies}, seed {seed})")
+    out = PairSet(columns[0], columns[1] if len(columns) == 2 else None, labels,
+                  f"{pairs.origin} (rs-da x{copies}, seed {seed})")
     return out, AugmentStats(len(pairs), perturbed, words, changed)
 
 
 def augment_file(task_name: str, source: Path, target: Path, copies: int, seed: int,
                  synonyms: str | None = None) -> AugmentStats:
-    """`xlr augment`: read a training TSV, write its augmented copies (same three columns), atomically."""
+    """`xlr augment`: read a training TSV, write its augmented copies (the same columns), atomically."""
     from xlr.data import format_tsv, get_task, read_tsv
     from xlr.runs import atomic_write_text
 

@@ -90,11 +90,17 @@ def coerce(key: str, value, annotation):
 
 
 # Where the paper's scripts differ by task (XNLI: 1 epoch, dev every 1000 steps).
-TASK_PROTOCOL = {"pawsx": {}, "xnli": {"epochs": 1.0, "eval_steps": 1000}}
+def protocol_for(task, overrides: dict | None = None) -> Protocol:
+    """The protocol: the defaults above, then the task's own `[train]` table (a Task or a task name), then
+    `overrides` (the experiment's [train] table)."""
+    from xlr.data import get_task
 
-
-def protocol_for(task: str, overrides: dict | None = None) -> Protocol:
-    values = {**TASK_PROTOCOL.get(task, {}), **(overrides or {})}
+    task = get_task(task)
+    unknown = sorted(set(task.train) - set(Protocol.field_names()))
+    if unknown:
+        raise XlrError(f"{task.origin}: unknown training setting train.{unknown[0]}; valid: "
+                       f"{', '.join(Protocol.field_names())}")
+    values = {**task.train, **(overrides or {})}
     unknown = sorted(set(values) - set(Protocol.field_names()))
     if unknown:
         raise XlrError(f"unknown training setting {', '.join(unknown)}; valid: {', '.join(Protocol.field_names())}")
