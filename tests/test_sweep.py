@@ -36,7 +36,7 @@ def test_sweep_selects_on_dev_and_never_reads_a_test_set(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     for f in fixture_dir().iterdir():
-        if not f.name.startswith("test"):
+        if f.is_file() and not f.name.startswith("test"):
             shutil.copy(f, data / f.name)
     out = tmp_path / "runs"
     proc = run_xlr("sweep", "smoke", "--methods", "adv", "--grid", "epsilon=0.02,0.05", "--seeds", "1,2",
