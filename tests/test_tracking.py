@@ -21,3 +21,22 @@ def test_report_to_tensorboard_writes_events_into_the_run_folder(tmp_path):
     assert not (tmp_path / "pawsx" / "adv" / "seed8" / "logs").exists()
     bad = run_xlr("train", *common, "--seed", "9", "--report-to", "carrier-pigeon")
     assert bad.returncode == 2 and "train.report_to: unknown integration carrier-pigeon" in bad.stderr
+
+
+def test_tracking_is_not_part_of_a_runs_identity(tmp_path):
+    """Adding a tracker never retrains a run, and runs stored with report_to in their identity still match."""
+    from xlr.experiments import load_experiment
+    from xlr.pipeline import prepare, run_config
+
+    spec = load_experiment("smoke", overrides=[{"methods": {"run": ["baseline"]}}]).runs()[0]
+    rd = prepare(spec, tmp_path)
+    config = run_config(spec)
+    config["identity"]["protocol"]["report_to"] = "none"   # as runs stored it before it was left out
+    rd.write_config(config)
+    (rd.path / "checkpoints" / "checkpoint-50").mkdir(parents=True)
+    tracked = load_experiment("smoke", overrides=[{"methods": {"run": ["baseline"]}, "train": {"report_to": "tensorboard"}}])
+    assert prepare(tracked.runs()[0], tmp_path).path == rd.path
+    assert (rd.path / "checkpoints" / "checkpoint-50").is_dir()   # resumed, not reset
+    changed = load_experiment("smoke", overrides=[{"methods": {"run": ["baseline"]}, "train": {"learning_rate": 0.5}}])
+    prepare(changed.runs()[0], tmp_path)
+    assert not (rd.path / "checkpoints").exists()                   # a setting that changes results resets it

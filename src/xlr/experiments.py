@@ -84,14 +84,24 @@ class RunSpec:
     def identity(self) -> dict:
         """Everything that decides the run's results; a finished run counts only if this matches."""
         e = self.experiment
-        return {
+        return comparable_identity({
             "task": e.task, "model": e.model, "source_language": e.source_language, "method": self.method,
-            # where a run's metrics are logged (train.report_to) does not change them
-            "seed": self.seed, "protocol": {k: v for k, v in vars(e.protocol()).items() if k != "report_to"},
+            "seed": self.seed, "protocol": vars(e.protocol()),
             "train_file": Path(e.train_file).name if e.train_file else None,
             # where the data and the (checksum-verified) synonym table live does not change results
             "method_options": {k: v for k, v in self.options.items() if k != "synonyms"},
-        }
+        })
+
+
+# protocol settings that do not change a run's results: where its metrics are logged
+NOT_IDENTITY = ("report_to",)
+
+
+def comparable_identity(identity: dict) -> dict:
+    """An identity without the settings that do not change results (runs stored before such a setting was
+    left out of identities still match)."""
+    protocol = {k: v for k, v in identity.get("protocol", {}).items() if k not in NOT_IDENTITY}
+    return {**identity, "protocol": protocol} if "protocol" in identity else dict(identity)
 
 
 # ---------------------------------------------------------------------------------------- loading

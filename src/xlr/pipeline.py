@@ -19,7 +19,7 @@ from xlr import device, distributed
 from xlr.data import check_languages, generalized_pairs, load_train, open_source, task_of_config, verify_alignment
 from xlr.errors import XlrError
 from xlr.evaluation import accuracy, generalized_summary, mean, predict, prediction_trainer
-from xlr.experiments import Experiment, RunSpec
+from xlr.experiments import Experiment, RunSpec, comparable_identity
 from xlr.models import BUILTIN_TINY_BERT, load_model, load_trained
 from xlr.objectives import get_method, make_objective
 from xlr.progress import RichProgressCallback, quiet_libraries, say
@@ -83,8 +83,10 @@ def prepare(spec: RunSpec, out: Path, force: bool = False) -> RunDir:
     identity = _canonical(spec.identity())
     if force:
         rd.reset()
-    elif previous is not None and (previous.get("identity") != identity or _task_changed(previous, spec)):
-        changed = sorted(k for k in identity if previous.get("identity", {}).get(k) != identity[k]) or ["task"]
+    elif previous is not None and (_canonical(comparable_identity(previous.get("identity", {}))) != identity
+                                   or _task_changed(previous, spec)):
+        stored = comparable_identity(previous.get("identity", {}))
+        changed = sorted(k for k in identity if _canonical(stored.get(k)) != identity[k]) or ["task"]
         if rd.is_done():
             raise XlrError(f"{rd.path} finished with a different configuration ({', '.join(changed)} changed); "
                            "pass --force to retrain it or --out DIR to keep both")
