@@ -21,7 +21,8 @@ _EXPORTS = {
                        "Objective", "CrossEntropy", "Adversarial", "RandomPerturbation", "FreeLB", "R3F",
                        "median_embedding_norm"),
     "xlr.training": ("XlrTrainer", "Protocol", "collator"),
-    "xlr.data": ("TASKS", "Task", "get_task", "load_task_file", "task_from_dict", "PairSet", "open_source", "read_tsv", "LocalSource", "HubSource"),
+    "xlr.data": ("TASKS", "Task", "get_task", "load_task_file", "task_from_dict", "PairSet", "open_source",
+                 "read_tsv", "LocalSource", "HubSource"),
     "xlr.models": ("load_model", "encode"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

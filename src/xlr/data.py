@@ -2,8 +2,9 @@
 local TSV folder, bundled fixture) and generalized pairs.
 
 A data source hands out `PairSet`s: aligned lists of sentence 1 (the first text column), sentence 2 (the
-second text column; None for single-sentence tasks) and integer labels, plus ids where the source has them. Everything else in xlr works on `PairSet`s, so the hub, a
-local XTREME-layout folder and the bundled fixture all take the same code path afterwards.
+second text column; None for single-sentence tasks) and integer labels, plus ids where the source has
+them. Everything else in xlr works on `PairSet`s, so the hub, a local XTREME-layout folder and the
+bundled fixture all take the same code path afterwards.
 """
 from __future__ import annotations
 
@@ -116,14 +117,16 @@ HUB_KEYS = {"dataset": str, "config": str, "language_names": dict, "language_col
 REQUIRED_TASK_KEYS = ("name", "languages", "labels")
 
 
-def _check_keys(table: dict, keys: dict, prefix: str, where: str) -> None:
+def check_keys(table: dict, keys: dict, where: str, prefix: str = "") -> None:
+    """Every key of a TOML table is known and has its type (`keys`: name -> type or tuple of types)."""
     for key, value in table.items():
         if key not in keys:
             raise XlrError(f"{where}: unknown key '{prefix}{key}'; valid keys: "
-                           f"{', '.join(prefix + k for k in keys)}")
+                           f"{', '.join(prefix + k for k in sorted(keys))}")
         if not isinstance(value, keys[key]):
+            expected = keys[key] if isinstance(keys[key], tuple) else (keys[key],)
             raise XlrError(f"{where}: '{prefix}{key}' = {value!r} has the wrong type ({type(value).__name__}); "
-                           f"expected {keys[key].__name__}")
+                           f"expected {' or '.join(t.__name__ for t in expected)}")
 
 
 def _strings(value: list, key: str, where: str, at_least: int = 0, at_most: int | None = None) -> tuple[str, ...]:
@@ -136,7 +139,7 @@ def _strings(value: list, key: str, where: str, at_least: int = 0, at_most: int 
 
 def task_from_dict(raw: dict, where: str, prefix: str = "") -> Task:
     """A validated Task from its TOML table; a malformed definition is an error naming the key."""
-    _check_keys(raw, TASK_KEYS, prefix, where)
+    check_keys(raw, TASK_KEYS, where, prefix)
     for key in REQUIRED_TASK_KEYS:
         if key not in raw:
             raise XlrError(f"{where}: '{prefix}{key}' is required in a task definition")
@@ -160,7 +163,7 @@ def task_from_dict(raw: dict, where: str, prefix: str = "") -> Task:
     hub = None
     if "hub" in raw:
         table = raw["hub"]
-        _check_keys(table, HUB_KEYS, prefix + "hub.", where)
+        check_keys(table, HUB_KEYS, where, prefix + "hub.")
         if "dataset" not in table:
             raise XlrError(f"{where}: '{prefix}hub.dataset' is required in a [hub] table (the hub dataset id)")
         splits = {"train": "train", "dev": "validation", "test": "test", **table.get("splits", {})}

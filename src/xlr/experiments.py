@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlr.data import BUILTIN_FIXTURE, Task, check_languages, get_task, task_from_dict
+from xlr.data import BUILTIN_FIXTURE, Task, check_keys, check_languages, get_task, task_from_dict
 from xlr.errors import XlrError
 from xlr.objectives import BASELINE, METHODS, get_method, resolve_options
 from xlr.resources import shipped_dir
@@ -34,7 +34,8 @@ COMPOSITE_KEYS = {"title", "notes", "include", "generalized", "profiles"}
 class Experiment:
     name: str
     title: str
-    task: str                 # the task's name (task_def holds its definition)
+    # the task definition: reproduce/tasks/<task>.toml, a task file the experiment names, or its [task] table
+    task_def: Task
     model: str
     source_language: str
     languages: list[str]
@@ -54,12 +55,11 @@ class Experiment:
     evaluate_test: bool = True
     # a composite experiment runs its parts (their runs live under their own names, so they are shared)
     parts: list["Experiment"] = field(default_factory=list)
-    # the task definition: reproduce/tasks/<task>.toml, a task file the experiment names, or its [task] table
-    task_def: Task | None = None
 
-    def __post_init__(self):
-        if self.task_def is None:
-            self.task_def = get_task(self.task)
+    @property
+    def task(self) -> str:
+        """The task's name."""
+        return self.task_def.name
 
     @property
     def run_name(self) -> str:
@@ -249,21 +249,15 @@ def _composite(raw: dict, path: Path, profile: str | None, overrides: list[dict]
         raise XlrError(f"{path.name} includes itself")
     passed = overrides + ([{"generalized": raw["generalized"]}] if "generalized" in raw else [])
     parts = [load_experiment(name, profile, passed) for name in names]
-    return Experiment(name=path.stem, title=raw.get("title", path.stem), task=parts[0].task,
-                      task_def=parts[0].task_def, model=parts[0].model,
+    return Experiment(name=path.stem, title=raw.get("title", path.stem), task_def=parts[0].task_def,
+                      model=parts[0].model,
                       source_language=parts[0].source_language, languages=[], methods=[], seeds=[],
                       generalized=raw.get("generalized", False), profile=profile, path=str(path), parts=parts)
 
 
 def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: str | None = None) -> Experiment:
     where = Path(path).name
-    for key, value in raw.items():
-        if key not in TOP_LEVEL_KEYS:
-            raise XlrError(f"{where}: unknown key '{key}'; valid keys: {', '.join(sorted(TOP_LEVEL_KEYS))}")
-        if not isinstance(value, TOP_LEVEL_KEYS[key]):
-            expected = TOP_LEVEL_KEYS[key]
-            names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
-            raise XlrError(f"{where}: '{key}' = {value!r} has the wrong type ({type(value).__name__}); expected {names}")
+    check_keys(raw, TOP_LEVEL_KEYS, where)
     for key in ("task", "model"):
         if key not in raw:
             raise XlrError(f"{where}: '{key}' is required")
@@ -297,8 +291,7 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
         raise XlrError(f"{where}: seeds must be a non-empty list of integers")
     tolerance = {"language": 2.0, "average": 1.0, **raw.get("tolerance", {})}
     exp = Experiment(
-        name=name, title=raw.get("title", name), task=task.name, task_def=task, model=raw["model"],
-        source_language=source,
+        name=name, title=raw.get("title", name), task_def=task, model=raw["model"], source_language=source,
         languages=languages, methods=list(methods), seeds=list(seeds), data=raw.get("data"),
         train_file=raw.get("train_file"), max_test_examples=raw.get("max_test_examples"),
         generalized=raw.get("generalized", False), paper=raw.get("paper"), tolerance=tolerance,

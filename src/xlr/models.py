@@ -118,7 +118,8 @@ def load_trained(folder: Path):
 
 
 def encode(tokenizer, pairs: PairSet, max_length: int, cache_dir: Path | None = None):
-    """Tokenize pairs, or single sentences, (truncated to max_length, unpadded: the collator pads each batch) into a Dataset.
+    """Tokenize pairs or single sentences (truncated to max_length, unpadded: the collator pads each batch)
+    into a Dataset.
 
     With `cache_dir`, the tokenised columns go to an Arrow file there, named by a fingerprint of the
     tokenizer, max_length and the pairs, and are memory-mapped from it: the ranks of a data-parallel run

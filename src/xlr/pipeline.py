@@ -83,10 +83,9 @@ def prepare(spec: RunSpec, out: Path, force: bool = False) -> RunDir:
     identity = _canonical(spec.identity())
     if force:
         rd.reset()
-    elif previous is not None and (_canonical(comparable_identity(previous.get("identity", {}))) != identity
-                                   or _task_changed(previous, spec)):
-        stored = comparable_identity(previous.get("identity", {}))
-        changed = sorted(k for k in identity if _canonical(stored.get(k)) != identity[k]) or ["task"]
+    elif previous is not None and ((stored := _canonical(comparable_identity(previous.get("identity", {}))))
+                                   != identity or _task_changed(previous, spec)):
+        changed = sorted(k for k in identity if stored.get(k) != identity[k]) or ["task"]
         if rd.is_done():
             raise XlrError(f"{rd.path} finished with a different configuration ({', '.join(changed)} changed); "
                            "pass --force to retrain it or --out DIR to keep both")

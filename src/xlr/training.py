@@ -89,10 +89,9 @@ def coerce(key: str, value, annotation):
     return float(value) if base == "float" else value
 
 
-# Where the paper's scripts differ by task (XNLI: 1 epoch, dev every 1000 steps).
 def protocol_for(task, overrides: dict | None = None) -> Protocol:
-    """The protocol: the defaults above, then the task's own `[train]` table (a Task or a task name), then
-    `overrides` (the experiment's [train] table)."""
+    """The protocol: the defaults above, then the task's own `[train]` table (a Task or a task name; where the
+    paper's scripts differ by task, e.g. XNLI's 1 epoch), then `overrides` (the experiment's [train] table)."""
     from xlr.data import get_task
 
     task = get_task(task)
