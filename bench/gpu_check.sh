@@ -40,9 +40,10 @@ python3 -c "import torch, transformers, datasets; print('torch', torch.__version
 # the cpu profile's model folder; an existing one (the offline tool's, with all rows) is kept
 [[ -e ~/.cache/xlr-offline-models/multilingual-e5-small/xlr-offline-model.json ]] ||
   python3 bench/e5_pack.py unpack .e5pack > "$LOG/e5-unpack.log" 2>&1 &
-python3 bench/random_mbert.py /tmp/random-mbert > "$LOG/random-mbert.log" 2>&1 &
+[[ -n ${GPU_SKIP_A:-} && -n ${GPU_SKIP_B:-} ]] ||     # random-init mBERT: only phases A and B use it
+  python3 bench/random_mbert.py /tmp/random-mbert > "$LOG/random-mbert.log" 2>&1 &
 wait
-tail -1 "$LOG/e5-unpack.log" 2>/dev/null; tail -1 "$LOG/random-mbert.log"
+tail -1 "$LOG/e5-unpack.log" 2>/dev/null; tail -1 "$LOG/random-mbert.log" 2>/dev/null
 
 if [[ -z ${GPU_SKIP_A:-} ]]; then
 phase "A: doctor"
@@ -76,16 +77,22 @@ b2() { xlr reproduce table1 $E5 --seeds 1,2,3 --out $R/cpu --methods baseline,fr
 gen() { xlr reproduce bench/pawsx_generalized.toml $E5 --seeds 1,2,3 --out $R/cpu --format markdown; }
 gbl() { xlr reproduce table1 $E5 --seeds 1,2,3 --methods baseline --set train.group_by_length=true \
           --out $R/grouped --format markdown; }
+# one seed each: a worker that starts on g1 never waits for the seeds that other workers hold
+g1() { xlr reproduce table1 $E5 --seeds 1 --methods baseline --set train.group_by_length=true --out $R/grouped; }
+g2() { xlr reproduce table1 $E5 --seeds 2 --methods baseline --set train.group_by_length=true --out $R/grouped; }
+g3() { xlr reproduce table1 $E5 --seeds 3 --methods baseline --set train.group_by_length=true --out $R/grouped; }
 sw_adv() { xlr sweep table1 $SW --methods adv --grid epsilon=0.0025,0.01,0.02 --seeds 1,2,3 --out $R/sweep; }
 sw_rp() { xlr sweep table1 $SW --methods rs-rp --grid epsilon=0.1,0.4 --seeds 1,2,3 --out $R/sweep; }
 worker() { for job in "$@"; do echo "--- $job ($(date -u +%T))"; $job; done; }
-export -f xlr b1 b2 gen gbl sw_adv sw_rp worker
+export -f xlr b1 b2 gen gbl g1 g2 g3 sw_adv sw_rp worker
 C_LIMIT=$(( DEADLINE - $(date +%s) - 20 ))
 echo "phase C: $C_LIMIT s"
 w=0
-for order in "b1 gen gbl b2 sw_adv sw_rp" "b1 gen b2 gbl sw_rp sw_adv" "b1 b2 gen gbl sw_adv sw_rp" \
-             "b1 b2 gen sw_rp sw_adv gbl" "gbl b1 gen b2 sw_adv sw_rp" "b2 b1 gen sw_rp sw_adv gbl" \
-             "sw_adv b1 b2 gen gbl sw_rp" "sw_rp b1 b2 gen gbl sw_adv"; do
+# one job list per worker (GPU_C_ORDERS, ';' between workers). The default puts what the comparison needs first
+# (b1, its generalized evaluations, group_by_length's three seeds) and the optional rows and sweeps after.
+IFS=';' read -ra ORDERS <<< "${GPU_C_ORDERS:-b1 gen b2 sw_adv;b1 gen b2 sw_rp;b1 gen sw_adv b2;b1 gen sw_rp b2;\
+g1 b1 gen b2 sw_adv;g2 b1 gen b2 sw_rp;g3 b1 gen sw_adv b2;b1 gen sw_rp b2}"
+for order in "${ORDERS[@]}"; do
   w=$((w + 1))
   (( w > ${GPU_C_WORKERS:-8} )) && break
   timeout $C_LIMIT bash -c "worker $order" > "$LOG/e5-w$w.log" 2>&1 &
