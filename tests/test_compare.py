@@ -3,6 +3,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -291,6 +292,19 @@ def test_bootstrap_is_reproducible_and_vectorized_correctly():
     assert first[0].low < d.mean() < first[0].high
 
 
+def test_bootstrap_gives_each_seeds_difference():
+    # seed 1: B gains 10 points on de, seed 2 loses 20: the pooled diff (-5) hides the disagreement
+    a = {"de": np.zeros((2, 100), bool), "en": np.zeros((2, 100), bool)}
+    b = {"de": np.zeros((2, 100), bool), "en": np.zeros((2, 100), bool)}
+    a["de"][1, :20] = True
+    b["de"][0, :10] = True
+    b["en"][:, :4] = True
+    de, en, avg = bootstrap.paired_bootstrap(a, b, resamples=50)
+    assert de.per_seed == pytest.approx((10.0, -20.0)) and de.diff == pytest.approx(-5.0)
+    assert en.per_seed == pytest.approx((4.0, 4.0))
+    assert avg.language == "avg" and avg.per_seed == pytest.approx((7.0, -8.0))
+
+
 def test_bootstrap_refuses_different_test_sets(tmp_path):
     fake_runs(tmp_path, "baseline", [7], 0.5)
     fake_runs(tmp_path, "adv", [7], 0.5, gold=np.ones(400, dtype=np.int8))
@@ -307,3 +321,4 @@ def test_compare_between_cli(tmp_path):
                    cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "| avg" in proc.stdout and "yes" in proc.stdout and "+50.00" in proc.stdout
+    assert "per seed" in proc.stdout and re.search(r"\| \+50\.0 +\|", proc.stdout)
