@@ -9,8 +9,8 @@
 #   B  xlr reproduce table1 --profile quick on random-init mBERT (4 workers sharing one run store)
 #   C  the e5 `cpu`-profile comparison on the GPU in fp32 (as on CPU): 3 seeds, the rows beyond the paper
 #      (FreeLB, R3F), group_by_length, the generalized setting, and the ADV / RS-RP radius sweeps around the
-#      defaults (English dev only). The run of 2026-11-26 (commit 19e3036) had the 188-step budget and
-#      learning rates 5e-5 and 1e-4 instead of FreeLB and R3F (bench/README.md).
+#      defaults (English dev only). bench/README.md has what each run measured (commit 19e3036: the old
+#      188-step budget; be64a73 and 126393f: the 376-step one).
 # Everything it measured is written under $OUT (bench/out/gpu here): logs, throughput.json, and a tarball
 # of the run stores without model weights.
 set -u
