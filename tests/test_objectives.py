@@ -6,8 +6,8 @@ from transformers import (BertConfig, BertForSequenceClassification, DistilBertC
                           DistilBertForSequenceClassification, XLMRobertaConfig, XLMRobertaForSequenceClassification)
 
 from xlr.errors import XlrError
-from xlr.objectives import (R3F, Adversarial, CrossEntropy, FreeLB, RandomPerturbation, make_objective,
-                            median_embedding_norm, project, resolve_options, uniform_in_ball)
+from xlr.objectives import (R3F, Adversarial, CrossEntropy, FreeLB, RandomPerturbation, identity_options,
+                            make_objective, median_embedding_norm, project, resolve_options, uniform_in_ball)
 
 EPS_TOL = 1 + 1e-5
 
@@ -89,6 +89,34 @@ def test_adv_step_is_deterministic_under_a_fixed_seed():
         torch.manual_seed(12)
         losses.append(obj.loss(model, inputs)[0].item())
     assert torch.equal(deltas[0], deltas[1]) and losses[0] == losses[1]
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+@pytest.mark.parametrize("dropout", ["shared", "fresh"])
+def test_adv_dropout_masks_are_shared_or_fresh(dropout, steps):
+    """shared: every ascent step and the training pass draw the same dropout masks; fresh: each its own."""
+    model, inputs = tiny(), batch()
+    model.train()
+    zeros = []  # where each dropout call zeroed its output, call by call
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.register_forward_hook(lambda mod, args, out: zeros.append(out.detach() == 0))
+    torch.manual_seed(5)
+    Adversarial(0.5, steps, 0.5, median_embedding_norm(model), dropout).loss(model, inputs)
+    n = len(zeros) // (steps + 1)
+    passes = [zeros[i * n:(i + 1) * n] for i in range(steps + 1)]
+    same = [all(torch.equal(a, b) for a, b in zip(passes[0], other)) for other in passes[1:]]
+    assert same == [dropout == "shared"] * steps
+
+
+def test_adv_dropout_option_and_identity():
+    assert resolve_options("adv", None)["dropout"] == "fresh"
+    with pytest.raises(XlrError, match="must be one of 'fresh', 'shared'"):
+        resolve_options("adv", {"dropout": "sometimes"})
+    # added after ADV runs were stored: at its default it stays out of a run's identity, so they still match
+    assert "dropout" not in identity_options("adv", resolve_options("adv", None))
+    assert identity_options("adv", resolve_options("adv", {"dropout": "shared"}))["dropout"] == "shared"
+    assert identity_options("rs-rp", resolve_options("rs-rp", None)) == resolve_options("rs-rp", None)
 
 
 def test_projection():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from xlr.data import BUILTIN_FIXTURE, Task, check_keys, check_languages, get_task, task_from_dict
 from xlr.errors import XlrError
-from xlr.objectives import BASELINE, METHODS, get_method, resolve_options
+from xlr.objectives import BASELINE, METHODS, get_method, identity_options, resolve_options
 from xlr.resources import shipped_dir
 from xlr.training import Protocol, protocol_for
 
@@ -89,7 +89,8 @@ class RunSpec:
             "seed": self.seed, "protocol": vars(e.protocol()),
             "train_file": Path(e.train_file).name if e.train_file else None,
             # where the data and the (checksum-verified) synonym table live does not change results
-            "method_options": {k: v for k, v in self.options.items() if k != "synonyms"},
+            "method_options": {k: v for k, v in identity_options(self.method, self.options).items()
+                               if k != "synonyms"},
         })
 
 

@@ -63,6 +63,9 @@ class Option:
     default: object
     help: str
     choices: tuple = ()
+    # an option added after runs were stored, whose default is the behaviour from before it existed: at that
+    # default it is left out of a run's identity, so those runs still count as finished
+    added_later: bool = False
 
     def __post_init__(self):
         if self.type not in OPTION_TYPES:
@@ -139,6 +142,16 @@ def resolve_options(name: str, given: dict | None) -> dict:
     return {**method.defaults, **given}
 
 
+def identity_options(name: str, options: dict) -> dict:
+    """The resolved options that decide a run's results: without the options that are `added_later` and
+    at their default (runs stored before they existed behaved so)."""
+    method = METHODS.get(name)
+    if method is None:
+        return dict(options)
+    later = {o.name: o.default for o in method.options if o.added_later}
+    return {k: v for k, v in options.items() if not (k in later and v == later[k])}
+
+
 def make_objective(name: str, options: dict, model=None) -> Objective:
     """The objective of a method with resolved options; `model` gives the embedding norm of radii."""
     return get_method(name).objective(model, options)
@@ -178,8 +191,6 @@ def project(delta: torch.Tensor, epsilon: float, mask: torch.Tensor) -> torch.Te
 
 
 def uniform_in_ball(shape, epsilon: float, mask: torch.Tensor, generator=None) -> torch.Tensor:
-    import torch
-
     """One delta_i per token, uniform in the d-dimensional L2 ball of radius epsilon; zero on padding.
 
     A uniform direction (normalised Gaussian) times radius epsilon * U^(1/d). In high dimension almost
@@ -217,6 +228,21 @@ def unwrap(model):
     return getattr(model, "_orig_mod", model)
 
 
+def rng_state(device) -> tuple:
+    """The generators that draw dropout masks on DEVICE: the CPU's, and the device's own on CUDA."""
+    import torch
+
+    return torch.get_rng_state(), (torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+
+
+def set_rng_state(state: tuple, device) -> None:
+    import torch
+
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
 def _split_inputs(inputs: dict):
     rest = {k: v for k, v in inputs.items() if k != "input_ids"}
     return inputs["input_ids"], rest
@@ -235,25 +261,41 @@ class _EmbeddingPerturbation(Objective):
                 "epsilon_absolute": round(self.epsilon, 6)}
 
 
+DROPOUT_MASKS = ("fresh", "shared")
+
+
 class Adversarial(_EmbeddingPerturbation):
-    """adv: min_f sum max_{||delta_i|| <= eps} L(f(x + delta), y), the inner max by projected gradient ascent."""
+    """adv: min_f sum max_{||delta_i|| <= eps} L(f(x + delta), y), the inner max by projected gradient ascent.
+
+    `dropout` says which dropout masks the passes draw in training mode: "fresh", every pass its own (the
+    attack is then computed for masks that the training pass does not use), or "shared", every ascent
+    step and the training pass the same masks (the random-number state is restored before each pass), so
+    the training pass sees exactly the loss the attack ascended."""
 
     name = "adv"
 
-    def __init__(self, epsilon: float, steps: int, step_size: float, unit: float):
+    def __init__(self, epsilon: float, steps: int, step_size: float, unit: float, dropout: str = "fresh"):
         super().__init__(epsilon, unit)
         if steps < 1:
             raise XlrError(f"adv steps must be >= 1, not {steps}")
+        if dropout not in DROPOUT_MASKS:
+            raise XlrError(f"adv dropout must be one of {', '.join(map(repr, DROPOUT_MASKS))}, not {dropout!r}")
         self.steps = steps
         self.relative_step_size = step_size
         self.step_size = step_size * self.epsilon  # alpha, absolute
+        self.dropout = dropout
 
     def describe(self) -> dict:
-        return {**super().describe(), "steps": self.steps, "step_size": self.relative_step_size}
+        return {**super().describe(), "steps": self.steps, "step_size": self.relative_step_size,
+                "dropout": self.dropout}
 
     def perturbation(self, model, inputs: dict) -> torch.Tensor:
         """The inner maximisation. Gradients are taken w.r.t. delta only: no parameter .grad is touched,
         and the unwrapped module is used, so a DDP wrapper sees no extra forward/backward."""
+        return self.attack(model, inputs)[0]
+
+    def attack(self, model, inputs: dict) -> tuple:
+        """(delta, the random-number state its passes started from: None unless dropout is shared)."""
         import torch
 
         core = unwrap(model)
@@ -262,18 +304,23 @@ class Adversarial(_EmbeddingPerturbation):
             e = core.get_input_embeddings()(input_ids)
         mask = token_mask(inputs, e)
         delta = uniform_in_ball(e.shape, self.epsilon, mask)
+        state = rng_state(e.device) if self.dropout == "shared" else None
         for _ in range(self.steps):
+            if state is not None:
+                set_rng_state(state, e.device)
             delta.requires_grad_(True)
             loss = core(inputs_embeds=e + delta, **rest).loss
             (grad,) = torch.autograd.grad(loss, delta)
             step = grad / (grad.norm(dim=-1, keepdim=True) + 1e-12)  # per-token normalised ascent direction
             delta = project(delta.detach() + self.step_size * step, self.epsilon, mask)
-        return delta.detach()
+        return delta.detach(), state
 
     def loss(self, model, inputs):
-        delta = self.perturbation(model, inputs)
+        delta, state = self.attack(model, inputs)
         input_ids, rest = _split_inputs(inputs)
         e = unwrap(model).get_input_embeddings()(input_ids)  # with graph: the embeddings are trained too
+        if state is not None:
+            set_rng_state(state, e.device)
         outputs = model(inputs_embeds=e + delta, **rest)
         return outputs.loss, outputs
 
@@ -288,9 +335,12 @@ register(Method(
     options=(Option("epsilon", "float", 0.005, "radius of each token's perturbation, as a fraction of the median "
                     "word-embedding norm (chosen by an English-dev sweep on e5-small: README, 'Robust training')"),
              Option("steps", "int", 1, "gradient-ascent steps K"),
-             Option("step_size", "float", 1.25, "step size alpha, as a fraction of epsilon")),
+             Option("step_size", "float", 1.25, "step size alpha, as a fraction of epsilon"),
+             Option("dropout", "str", "fresh", "dropout masks of the attack and training passes: fresh (each pass "
+                    "its own) or shared (the training pass reuses the attack's; README, 'Robust training')",
+                    choices=DROPOUT_MASKS, added_later=True)),
     objective=lambda model, o: Adversarial(float(o["epsilon"]), int(o["steps"]), float(o["step_size"]),
-                                           median_embedding_norm(_needs_model("adv", model)))))
+                                           median_embedding_norm(_needs_model("adv", model)), o["dropout"])))
 
 
 class RandomPerturbation(_EmbeddingPerturbation):
