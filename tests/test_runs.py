@@ -155,3 +155,29 @@ def test_the_run_store_owns_the_layout(tmp_path):
     assert runs.RunStore.experiments_in(tmp_path) == [store.experiment_dir("exp")]
     assert [r.path for r in runs.RunStore.finished_in(store.experiment_dir("exp"))] == [rd.path]
     assert runs.DEFAULT_ROOT == Path("runs")
+
+
+def test_a_run_finished_with_another_configuration_is_refused_not_reused(tmp_path):
+    """`--set methods.adv.epsilon=...` on a store holding a finished ADV run must not report the old run's
+    results as the new setting's: the run is refused with what changed (and kept), as on the first try."""
+    from xlr.experiments import load_experiment
+    from xlr.pipeline import configuration_changes, finished, prepare, run_config, work_through
+
+    def spec(**adv):
+        return load_experiment("smoke", overrides=[{"methods": {"run": ["adv"], "adv": adv}}]).runs()[0]
+
+    done = spec()
+    rd = prepare(done, tmp_path)
+    rd.write_config(run_config(done))
+    config = run_config(done)
+    langs = config["languages"]
+    rd.write_metrics({"max_test_examples": config.get("max_test_examples"),
+                      "test": {"standard": {a: 50.0 for a in langs},
+                               "generalized": {f"{a}-{b}": 50.0 for a in langs for b in langs}}})
+    rd.mark_done()
+    assert finished(rd, done) and configuration_changes(rd, done) == []
+    other = spec(epsilon=0.3)
+    assert configuration_changes(rd, other) == ["method_options"] and not finished(rd, other)
+    with pytest.raises(XlrError, match=r"finished with a different configuration \(method_options changed\)"):
+        work_through([other], tmp_path, announce=lambda *a: None)
+    assert rd.is_done()  # nothing already written is lost

@@ -79,13 +79,9 @@ def run_config(spec: RunSpec) -> dict:
 def prepare(spec: RunSpec, out: Path, force: bool = False) -> RunDir:
     """The run's folder, reset when forced or when an unfinished run was made with another configuration."""
     rd = RunStore(out).run(spec.experiment.run_name, spec.method, spec.seed)
-    previous = rd.read_config()
-    identity = _canonical(spec.identity())
     if force:
         rd.reset()
-    elif previous is not None and ((stored := _canonical(comparable_identity(previous.get("identity", {}))))
-                                   != identity or _task_changed(previous, spec)):
-        changed = sorted(k for k in identity if stored.get(k) != identity[k]) or ["task"]
+    elif changed := configuration_changes(rd, spec):
         if rd.is_done():
             raise XlrError(f"{rd.path} finished with a different configuration ({', '.join(changed)} changed); "
                            "pass --force to retrain it or --out DIR to keep both")
@@ -93,6 +89,19 @@ def prepare(spec: RunSpec, out: Path, force: bool = False) -> RunDir:
         rd.reset()
     distributed.barrier()
     return rd
+
+
+def configuration_changes(rd: RunDir, spec: RunSpec) -> list[str]:
+    """What differs between the configuration RD was made with and SPEC's (identity keys, or "task" for a
+    task edited under the same name); empty when they match or RD holds no run yet."""
+    previous = rd.read_config()
+    if previous is None:
+        return []
+    identity = _canonical(spec.identity())
+    stored = _canonical(comparable_identity(previous.get("identity", {})))
+    if stored == identity and not _task_changed(previous, spec):
+        return []
+    return sorted(k for k in identity if stored.get(k) != identity[k]) or ["task"]
 
 
 def _task_changed(previous: dict, spec: RunSpec) -> bool:
@@ -273,8 +282,9 @@ WAIT_SECONDS = 30
 
 
 def finished(rd: RunDir, spec: RunSpec) -> bool:
-    """Done, and holding every test set the spec asks for (a dev-only run needs none)."""
-    if not rd.is_done():
+    """Done with the spec's configuration, and holding every test set it asks for (a dev-only run needs none).
+    A run done with another configuration is not: prepare() then refuses it, naming what changed."""
+    if not rd.is_done() or configuration_changes(rd, spec):
         return False
     return not spec.experiment.evaluate_test or evaluation_covered(rd, run_config(spec))
 
