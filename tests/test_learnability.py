@@ -54,3 +54,13 @@ def test_default_setting_leaves_the_majority_class(learned, method):
     assert dev["best_accuracy"] >= majority + MARGIN, (
         f"{method} at its default options stays near the majority class on English dev: best "
         f"{dev['best_accuracy']:.1f} vs majority share {majority:.1f}; curve {dev['curve']}")
+
+
+def test_adv_with_shared_dropout_masks_also_learns(learned, tmp_path):
+    """The optional setting too: the training pass then sees the full attack (bench/adv_dropout.py)."""
+    runs, majority = learned
+    run_xlr("reproduce", runs.parent.parent / "learnability.toml", "--methods", "adv",
+            "--set", "methods.adv.dropout=shared", "--out", tmp_path, env={"HF_HUB_OFFLINE": "1"}, check=True)
+    metrics = json.loads((tmp_path / "learnability" / "adv" / "seed7" / "metrics.json").read_text())
+    assert metrics["objective"]["dropout"] == "shared", metrics["objective"]
+    assert metrics["dev"]["best_accuracy"] >= majority + MARGIN, metrics["dev"]["curve"]
