@@ -8,7 +8,7 @@
 #   A  xlr doctor; bench/throughput.py on random-init mBERT (speed, bf16, MFU)
 #   B  xlr reproduce table1 --profile quick on random-init mBERT (4 workers sharing one run store)
 #   C  the e5 `cpu`-profile comparison on the GPU in fp32 (as on CPU): 3 seeds, the rows beyond the paper
-#      (FreeLB, R3F), group_by_length, the generalized setting, and the ADV / RS-RP radius sweeps around the
+#      (FreeLB, R3F), group_by_length, ADV with shared dropout masks, the generalized setting, and the ADV / RS-RP radius sweeps around the
 #      defaults (English dev only). bench/README.md has what each run measured (commit 19e3036: the old
 #      188-step budget; be64a73 and 126393f: the 376-step one).
 # Everything it measured is written under $OUT (bench/out/gpu here): logs, throughput.json, and a tarball
@@ -81,17 +81,20 @@ gbl() { xlr reproduce table1 $SW --seeds 1,2,3 --methods baseline --set train.gr
 g1() { xlr reproduce table1 $SW --seeds 1 --methods baseline --set train.group_by_length=true --out $R/grouped; }
 g2() { xlr reproduce table1 $SW --seeds 2 --methods baseline --set train.group_by_length=true --out $R/grouped; }
 g3() { xlr reproduce table1 $SW --seeds 3 --methods baseline --set train.group_by_length=true --out $R/grouped; }
+# ADV with shared dropout masks (bench/adv_dropout.py): its own store, since the option is in the run's identity
+ash() { xlr reproduce table1 $SW --seeds 1,2,3 --methods adv --set methods.adv.dropout=shared --out $R/adv-shared; }
 sw_adv() { xlr sweep table1 $SW --methods adv --grid epsilon=0.0025,0.01,0.02 --seeds 1,2,3 --out $R/sweep; }
 sw_rp() { xlr sweep table1 $SW --methods rs-rp --grid epsilon=0.1,0.4 --seeds 1,2,3 --out $R/sweep; }
 worker() { for job in "$@"; do echo "--- $job ($(date -u +%T))"; $job; done; }
-export -f xlr b1 b2 gen gbl g1 g2 g3 sw_adv sw_rp worker
+export -f xlr b1 b2 gen gbl g1 g2 g3 ash sw_adv sw_rp worker
 C_LIMIT=$(( DEADLINE - $(date +%s) - 20 ))
 echo "phase C: $C_LIMIT s"
 w=0
 # one job list per worker (GPU_C_ORDERS, ';' between workers). The default puts what the comparison needs first
-# (b1, its generalized evaluations, group_by_length's three seeds) and the optional rows and sweeps after.
-IFS=';' read -ra ORDERS <<< "${GPU_C_ORDERS:-b1 gen b2 sw_adv;b1 gen b2 sw_rp;b1 gen sw_adv b2;b1 gen sw_rp b2;\
-g1 b1 gen b2 sw_adv;g2 b1 gen b2 sw_rp;g3 b1 gen sw_adv b2;b1 gen sw_rp b2}"
+# (b1, its generalized evaluations, group_by_length's three seeds), then ADV with shared dropout masks, and the
+# optional rows and sweeps after.
+IFS=';' read -ra ORDERS <<< "${GPU_C_ORDERS:-b1 gen ash b2 sw_adv;b1 gen ash b2 sw_rp;b1 gen ash sw_adv b2;\
+b1 gen ash sw_rp b2;g1 b1 gen ash b2 sw_adv;g2 b1 gen ash b2 sw_rp;g3 b1 gen ash sw_adv b2;b1 gen ash sw_rp b2}"
 for order in "${ORDERS[@]}"; do
   w=$((w + 1))
   (( w > ${GPU_C_WORKERS:-8} )) && break
