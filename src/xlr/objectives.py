@@ -145,10 +145,7 @@ def resolve_options(name: str, given: dict | None) -> dict:
 def identity_options(name: str, options: dict) -> dict:
     """The resolved options that decide a run's results: without the options that are `added_later` and
     at their default (runs stored before they existed behaved so)."""
-    method = METHODS.get(name)
-    if method is None:
-        return dict(options)
-    later = {o.name: o.default for o in method.options if o.added_later}
+    later = {o.name: o.default for o in get_method(name).options if o.added_later}
     return {k: v for k, v in options.items() if not (k in later and v == later[k])}
 
 
