@@ -75,18 +75,20 @@ b1() { xlr reproduce table1 $E5 --seeds 1,2,3 --out $R/cpu --format markdown; }
 # beyond the paper (FreeLB, R3F): the same store, so `xlr compare --between baseline freelb` pairs them
 b2() { xlr reproduce table1 $SW --seeds 1,2,3 --out $R/cpu --methods freelb,r3f --format markdown; }
 gen() { xlr reproduce bench/pawsx_generalized.toml $E5 --seeds 1,2,3 --out $R/cpu --format markdown; }
-gbl() { xlr reproduce table1 $SW --seeds 1,2,3 --methods baseline --set train.group_by_length=true \
-          --out $R/grouped --format markdown; }
-# ($SW: --synonyms is an error where no selected method takes it) one seed each: a worker that starts on g1 never waits for the seeds that other workers hold
-g1() { xlr reproduce table1 $SW --seeds 1 --methods baseline --set train.group_by_length=true --out $R/grouped; }
-g2() { xlr reproduce table1 $SW --seeds 2 --methods baseline --set train.group_by_length=true --out $R/grouped; }
-g3() { xlr reproduce table1 $SW --seeds 3 --methods baseline --set train.group_by_length=true --out $R/grouped; }
+# the baseline with group_by_length, on the seeds given ($SW: --synonyms is an error where no selected method
+# takes it); g1, g2, g3 take one seed each, so a worker that starts on g1 never waits for the others' seeds
+gbs() { xlr reproduce table1 $SW --seeds $1 --methods baseline --set train.group_by_length=true --out $R/grouped \
+          --format markdown; }
+gbl() { gbs 1,2,3; }
+g1() { gbs 1; }
+g2() { gbs 2; }
+g3() { gbs 3; }
 # ADV with shared dropout masks (bench/adv_dropout.py): its own store, since the option is in the run's identity
 ash() { xlr reproduce table1 $SW --seeds 1,2,3 --methods adv --set methods.adv.dropout=shared --out $R/adv-shared; }
 sw_adv() { xlr sweep table1 $SW --methods adv --grid epsilon=0.0025,0.01,0.02 --seeds 1,2,3 --out $R/sweep; }
 sw_rp() { xlr sweep table1 $SW --methods rs-rp --grid epsilon=0.1,0.4 --seeds 1,2,3 --out $R/sweep; }
 worker() { for job in "$@"; do echo "--- $job ($(date -u +%T))"; $job; done; }
-export -f xlr b1 b2 gen gbl g1 g2 g3 ash sw_adv sw_rp worker
+export -f xlr b1 b2 gen gbs gbl g1 g2 g3 ash sw_adv sw_rp worker
 C_LIMIT=$(( DEADLINE - $(date +%s) - 20 ))
 echo "phase C: $C_LIMIT s"
 w=0
