@@ -5,9 +5,10 @@
 # BASE_IMAGE and TORCH_SPEC must agree on the CUDA major version:
 #   default  nvidia/cuda 13.0 + `torch==2.13.0` from PyPI, whose Linux wheel is a CUDA 13.0 build
 #            (driver >= 580, compute capability >= 7.5). tests/test_image.py checks that they agree.
-#   older drivers (>= 525): the CUDA 12.8 pair, which `xlr docker build --torch-cuda cu128` sets:
-#            --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-base-ubuntu24.04
-#            --build-arg TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+#   older drivers (>= 525.60.13) or GPUs (compute capability 5.0 to 9.0, V100 included): the CUDA 12.6 pair,
+#            which `xlr docker build --torch-cuda cu126` sets:
+#            --build-arg BASE_IMAGE=nvidia/cuda:12.6.3-base-ubuntu24.04
+#            --build-arg TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
 #   CPU:     any Debian/Ubuntu BASE_IMAGE and a CPU wheel (a file in wheels/, or the cpu index).
 # The base is NVIDIA's smallest CUDA image: it sets the variables the NVIDIA Container Toolkit reads,
 # and torch's wheels bring their own CUDA, cuDNN and NCCL libraries.

@@ -156,3 +156,24 @@ def test_doctor_reports_and_exits_by_readiness():
     assert "xlr would train on" in proc.stdout and "torch" in proc.stdout, proc.stdout + proc.stderr
     # offline mode means table1 cannot download mBERT: exit 1 with that reason; never a traceback
     assert proc.returncode == 1 and "offline mode" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_a_bare_docker_run_ends_with_how_to_keep_its_results(monkeypatch, tmp_path):
+    from xlr import container
+
+    kind = tmp_path / "image-kind"
+    monkeypatch.setattr(device, "IMAGE_KIND_FILE", kind)
+    runs, hf = tmp_path / "runs", tmp_path / "hf"
+    runs.mkdir()
+    (hf / "hub").mkdir(parents=True)
+    monkeypatch.setenv("HF_HOME", str(hf))
+    assert container.unmounted_notice(runs) == []                            # not in the image
+    kind.write_text("cuda\n")
+    monkeypatch.setattr(container, "mount_points", lambda: ["/", "/proc"])
+    monkeypatch.setattr("socket.gethostname", lambda: "3f2a9c1b7e44")
+    lines = container.unmounted_notice(runs)
+    assert f"docker cp 3f2a9c1b7e44:{runs.resolve()} ./runs" in lines[0]
+    assert f"docker cp 3f2a9c1b7e44:{hf} ~/.cache/" in lines[1]
+    assert lines[2].startswith("next time mount them:") and f"$PWD/runs:{runs.resolve()}" in lines[2]
+    monkeypatch.setattr(container, "mount_points", lambda: ["/", str(runs), str(hf)])
+    assert container.unmounted_notice(runs) == []                            # both on host folders

@@ -67,3 +67,44 @@ def test_this_environment_runs_the_locked_versions(name):
     assert installed == lock_pins()[name], (
         f"{name} {installed} is installed but requirements.lock pins {lock_pins()[name]}: install with "
         "`pip install torch==2.13.0 -c requirements.lock -e \".[test]\"` (README)")
+
+
+def _tracked_text_files():
+    import subprocess
+
+    names = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for name in names:
+        path = REPO / name
+        if path.suffix in (".png", ".npz", ".whl") or not path.is_file():
+            continue
+        try:
+            yield name, path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+
+
+def test_no_file_offers_a_build_arg_or_torch_build_that_does_not_exist():
+    """Every `--build-arg NAME` is an ARG of the Dockerfile, every `--torch-cuda KEY` and every PyTorch wheel
+    index named anywhere is a pair of container.TORCH_CUDA (or the CPU index)."""
+    declared = set(re.findall(r"^ARG (\w+)", (REPO / "Dockerfile").read_text(), re.M))
+    indexes = {"cpu", *container.TORCH_CUDA}
+    wrong = []
+    for name, text in _tracked_text_files():
+        wrong += [f"{name}: --build-arg {a}" for a in re.findall(r"--build-arg[ =]\"?(\w+)=", text) if a not in declared]
+        wrong += [f"{name}: --torch-cuda {k}" for k in re.findall(r"--torch-cuda[ =](cu\d+)", text)
+                  if k not in container.TORCH_CUDA]
+        wrong += [f"{name}: whl/{k}" for k in re.findall(r"download\.pytorch\.org/whl/(\w+)", text) if k not in indexes]
+    assert not wrong, wrong
+
+
+def test_an_older_python_is_one_line_naming_the_fix():
+    import tomllib
+
+    import xlr
+
+    assert xlr.python_floor_error((3, 11, 0)) is None
+    message = xlr.python_floor_error((3, 10, 12))
+    assert "Python 3.11 or newer" in message and "3.10.12" in message and "container" in message
+    assert "\n" not in message
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=" + ".".join(map(str, xlr.MIN_PYTHON))  # pip refuses what xlr refuses

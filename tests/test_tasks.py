@@ -124,14 +124,23 @@ def test_rs_da_augments_every_text_column():
 
 
 def fake_datasets(monkeypatch, rows: dict, calls: list):
-    """`datasets.load_dataset` serving `rows[(config, split)]` (no network)."""
+    """`datasets.load_dataset_builder` serving `rows[(config, split)]` (no network)."""
     import datasets
 
-    def load_dataset(name, config, split, revision=None):
-        calls.append((name, config, split, revision))
-        return datasets.Dataset.from_dict(rows[(config, split)])
+    class Builder:
+        hash = "f" * 40
 
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+        def __init__(self, name, config, revision=None):
+            self.name, self.config, self.revision = name, config, revision
+
+        def download_and_prepare(self):
+            pass
+
+        def as_dataset(self, split):
+            calls.append((self.name, self.config, split, self.revision))
+            return datasets.Dataset.from_dict(rows[(self.config, split)])
+
+    monkeypatch.setattr(datasets, "load_dataset_builder", Builder)
 
 
 def test_hub_source_follows_the_task_table(monkeypatch):

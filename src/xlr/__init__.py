@@ -14,7 +14,29 @@ The robust-training pieces import into your own code (README, "xlr in your own t
 Names are imported on first use, so `import xlr` (and the CLI) stays fast.
 """
 
+import sys as _sys
+
 __version__ = "0.1.0"
+# The oldest Python that requirements.lock installs on (transformers, numpy, scipy and pandas there need it);
+# pyproject.toml's requires-python says the same, so pip refuses older interpreters itself.
+MIN_PYTHON = (3, 11)
+
+
+def python_floor_error(version: tuple = tuple(_sys.version_info[:3])) -> str | None:
+    """One line naming the fix when this Python is older than xlr supports, else None."""
+    if tuple(version[:2]) >= MIN_PYTHON:
+        return None
+    found = ".".join(str(v) for v in version)
+    need = ".".join(str(v) for v in MIN_PYTHON)
+    return (f"xlr needs Python {need} or newer, this is Python {found}: install python{need} (or newer) and "
+            f"make a virtual environment with it, or run the container (docker run --gpus all xlr ...)")
+
+
+if python_floor_error() is not None:  # pragma: no cover - only reached on an unsupported interpreter
+    if _sys.argv and _sys.argv[0].rsplit("/", 1)[-1] in ("xlr", "__main__.py", "-m"):
+        _sys.stderr.write(f"error: {python_floor_error()}\n")
+        raise SystemExit(2)
+    raise ImportError(python_floor_error())
 
 _EXPORTS = {
     "xlr.objectives": ("METHODS", "Method", "Option", "register", "get_method", "make_objective", "resolve_options",

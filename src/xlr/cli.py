@@ -157,6 +157,18 @@ def train(
                            generalized=generalized or None, train=protocol or None)
     for part, results in run_experiment(exp, out, force=force, device_option=device):
         _show(results, part.title, part.languages, fmt)
+    _container_notice(out)
+
+
+def _container_notice(out: Path) -> None:
+    """In the image, with results or downloads outside any host mount: how to keep them (last lines)."""
+    from xlr import distributed
+    from xlr.container import unmounted_notice
+    from xlr.progress import say
+
+    if distributed.is_main_process():
+        for line in unmounted_notice(out):
+            say(f"[bold yellow]{line}[/]")
 
 
 @app.command()
@@ -177,6 +189,7 @@ def evaluate(
     _check_format(fmt)
     results, title, langs = evaluate_existing(run_dir, _split(languages), data_dir, device, fresh)
     _show(results, title, langs, fmt)
+    _container_notice(run_dir)
 
 
 @app.command()
@@ -210,7 +223,8 @@ def reproduce(
     Method options (--epsilon, --steps, ...) apply to every method of the experiment that has them."""
     from xlr import distributed
     from xlr.experiments import check_method_options, cli_overrides, load_experiment, selected_methods
-    from xlr.pipeline import preflight, run_experiment
+    from xlr.pipeline import run_experiment
+    from xlr.preflight import preflight, resolve
 
     _check_format(fmt)
     overrides = cli_overrides(data=data_dir, train_file=str(train_file) if train_file else None, model=model,
@@ -220,10 +234,12 @@ def reproduce(
     exp = load_experiment(experiment, profile, overrides)
     check_method_options(selected_methods(exp), method_options)
     if nproc > 1 and distributed.world_size() == 1:
-        preflight(exp)  # bad input fails here, once, before the workers start
+        preflight(exp)  # bad input and every download fail here, once, before the workers start
+        resolve(exp)
         raise typer.Exit(distributed.relaunch(nproc, sys.argv[1:]))
     for part, results in run_experiment(exp, out, force=force, device_option=device):
         _show(results, part.title, part.languages, fmt)
+    _container_notice(out)
 
 
 @app.command()
@@ -258,7 +274,7 @@ def sweep(
     `xlr reproduce ... --overrides`."""
     from xlr import sweep as sweeping
     from xlr.experiments import check_method_options, cli_overrides
-    from xlr.pipeline import preflight
+    from xlr.preflight import preflight, resolve
     from xlr.progress import quiet_libraries, say
     from xlr.runs import atomic_write_text
 
@@ -270,6 +286,7 @@ def sweep(
     base, points = sweeping.plan(experiment, _split([methods]) if methods else None, axes, profile, overrides)
     check_method_options(list(dict.fromkeys(p.method for p in points)), method_options)
     preflight(base)
+    resolve(base)
     _, elsewhere = sweeping.work(points, out, force, device)
     root = sweeping.sweep_dir(out, base)
     path, rows = sweeping.write_table(root)
@@ -284,6 +301,7 @@ def sweep(
         atomic_write_text(target, sweeping.chosen_toml(method, point, axes, s, command))
         say(f"{method}: chose {s.label} (dev {s.mean:.2f}); wrote {target}")
     say(f"wrote {path}")
+    _container_notice(out)
     if elsewhere:
         say(f"[yellow]{len(elsewhere)} run(s) held by other workers; run this command again when they finish "
             f"to see the final choice: {'; '.join(elsewhere[:3])}[/]")
@@ -292,12 +310,17 @@ def sweep(
 @app.command()
 def doctor(
     hub_timeout: Annotated[float, typer.Option(help="Seconds to wait for the Hugging Face hub.")] = 3.0,
+    experiment: Annotated[str, typer.Option(help="The experiment whose cost (steps per method, disk, time) to "
+                                                 "estimate: a name from reproduce/ or a TOML path.")] = "table1",
+    measure: Annotated[bool, typer.Option(help="Time a few training steps of each method on this device (the "
+                                               "experiment's model with random weights, full-length batches) and "
+                                               "estimate the experiment's training time from them.")] = False,
 ):
-    """What this setup has (versions, driver, GPUs, bf16, hub, caches, free disk) and whether it can run
-    `xlr reproduce table1`: exit 0 when it can, 1 with the reasons when it cannot."""
+    """What this setup has (versions, driver, GPUs, bf16, hub, caches, free disk), what table1 costs, and
+    whether it can run `xlr reproduce table1`: exit 0 when it can, 1 with the reasons when it cannot."""
     from xlr import doctor as checking
 
-    report = checking.diagnose(hub_timeout)
+    report = checking.diagnose(hub_timeout, experiment, measure)
     sys.stdout.write(checking.render(report))
     if report.problems:
         raise typer.Exit(1)
@@ -448,8 +471,8 @@ def docker_build(
                                                            "(default: the CUDA build from PyPI), e.g. a wheel in "
                                                            "wheels/.")] = None,
     torch_cuda: Annotated[Optional[str], typer.Option(
-        help="A consistent CUDA base image + torch wheel pair: cu130 (the default; NVIDIA driver >= 580) or cu128 "
-             "(driver >= 525).")] = None,
+        help="A consistent CUDA base image + torch wheel pair: cu130 (the default; NVIDIA driver >= 580) or cu126 "
+             "(driver >= 525.60.13; also Volta and Pascal GPUs).")] = None,
     context: Annotated[Optional[Path], typer.Option(help="Build context with the Dockerfile (default: this "
                                                          "checkout).")] = None,
     network: Network = None,

@@ -8,18 +8,14 @@ bundled fixture all take the same code path afterwards.
 """
 from __future__ import annotations
 
+import hashlib
 import os
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from xlr.errors import XlrError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 SPLITS = ("train", "dev", "test")
 BUILTIN_FIXTURE = "builtin:fixture"
@@ -39,6 +35,8 @@ class HubSpec:
     splits: dict = field(default_factory=lambda: {"train": "train", "dev": "validation", "test": "test"})
     revision: str | None = None
     id_column: str = "id"  # used when the dataset has it (PAWS-X ids check the generalized alignment)
+    # the train split's size, as the dataset card gives it: cost estimates (`xlr doctor`) before any download
+    train_rows: int | None = None
 
     def name_of(self, language: str) -> str:
         return self.language_names.get(language, language)
@@ -99,7 +97,7 @@ class Task:
         if self.hub is not None:
             hub = {"dataset": self.hub.dataset, "config": self.hub.config, "splits": dict(self.hub.splits),
                    "id_column": self.hub.id_column}
-            for key in ("language_names", "language_column", "revision"):
+            for key in ("language_names", "language_column", "revision", "train_rows"):
                 if getattr(self.hub, key):
                     hub[key] = getattr(self.hub, key)
             out["hub"] = hub
@@ -113,7 +111,7 @@ class Task:
 TASK_KEYS = {"name": str, "languages": list, "source_language": str, "text_columns": list, "label_column": str,
              "labels": list, "placeholders": list, "placeholder_label": str, "hub": dict, "train": dict}
 HUB_KEYS = {"dataset": str, "config": str, "language_names": dict, "language_column": str, "splits": dict,
-            "revision": str, "id_column": str}
+            "revision": str, "id_column": str, "train_rows": int}
 REQUIRED_TASK_KEYS = ("name", "languages", "labels")
 
 
@@ -181,7 +179,7 @@ def task_from_dict(raw: dict, where: str, prefix: str = "") -> Task:
                            "that says each row's language with hub.language_column, or use \"{language}\"")
         hub = HubSpec(dataset=table["dataset"], config=config, language_names=dict(names),
                       language_column=table.get("language_column"), splits=splits, revision=table.get("revision"),
-                      id_column=table.get("id_column", "id"))
+                      id_column=table.get("id_column", "id"), train_rows=table.get("train_rows"))
     placeholders = tuple(p.strip().upper() for p in _strings(raw.get("placeholders", []), prefix + "placeholders",
                                                               where))
     # the [train] table's keys are checked with the protocol (training.protocol_for), which names this file
@@ -269,6 +267,10 @@ class PairSet:
     labels: list[int]
     origin: str
     ids: list[str] | None = None
+    # where the rows came from: {"path", "sha256"} for a file, {"dataset", "config", "split", "revision",
+    # "commit"} for the hub (commit: the dataset commit that was resolved); kept by head()
+    provenance: dict | None = None
+    first_row: int = 0  # the source row of row 0 (a tail of a file)
 
     @property
     def texts(self) -> list[list[str]]:
@@ -280,14 +282,21 @@ class PairSet:
 
     def where(self, row: int) -> str:
         """`origin:line` of a 0-based row (lines are 1-based, as editors show them)."""
-        return f"{self.origin}:{row + 1}"
+        return f"{self.origin}:{self.first_row + row + 1}"
+
+    def tail(self, start: int) -> "PairSet":
+        """Rows `start` (0-based) to the end; `where` still names the file's own line numbers."""
+        return PairSet(self.sentence1[start:], None if self.sentence2 is None else self.sentence2[start:],
+                       self.labels[start:], self.origin, None if self.ids is None else self.ids[start:],
+                       None if self.provenance is None else {**self.provenance, "from_row": start + 1},
+                       self.first_row + start)
 
     def head(self, n: int | None) -> "PairSet":
         if n is None or n >= len(self):
             return self
         return PairSet(self.sentence1[:n], None if self.sentence2 is None else self.sentence2[:n],
                        self.labels[:n], self.origin,
-                       None if self.ids is None else self.ids[:n])
+                       None if self.ids is None else self.ids[:n], self.provenance, self.first_row)
 
 
 # ---------------------------------------------------------------------------------------------- TSV
@@ -333,7 +342,8 @@ def read_tsv(path: str | Path, task: Task, ids: list[str] | None = None) -> Pair
         raise XlrError(f"{path}: the file is empty")
     if ids is not None and len(ids) != len(labels):
         raise XlrError(f"{path}: {len(labels)} rows but its ids file has {len(ids)} lines")
-    return PairSet(s1, s2 if width == 3 else None, labels, str(path), ids)
+    provenance = {"path": str(path.resolve()), "sha256": hashlib.sha256(raw).hexdigest()}
+    return PairSet(s1, s2 if width == 3 else None, labels, str(path), ids, provenance)
 
 
 def format_tsv(pairs: PairSet, task: Task) -> str:
@@ -408,7 +418,10 @@ class HubSource:
         try:
             import datasets
 
-            ds = datasets.load_dataset(hub.dataset, config, split=hub_split, revision=hub.revision)
+            # load_dataset's own steps, so that the resolved commit (the builder's hash) can be recorded
+            builder = datasets.load_dataset_builder(hub.dataset, config, revision=hub.revision)
+            builder.download_and_prepare()
+            ds = builder.as_dataset(split=hub_split)
             if hub.language_column:
                 ds = ds.filter(lambda value: value == hub.name_of(language), input_columns=hub.language_column)
         except Exception as e:  # network, missing config, cache problems: all end the same way
@@ -418,6 +431,8 @@ class HubSource:
                 f"{reason[:200]}; offline, pass --data-dir DIR with {split}-{language}.tsv files "
                 "(`xlr data export` writes them)"
             ) from None
+        provenance = {"dataset": hub.dataset, "config": config, "split": hub_split, "revision": hub.revision,
+                      "commit": getattr(builder, "hash", None)}
         missing = [c for c in (*task.text_columns, task.label_column) if c not in ds.column_names]
         if missing:
             raise XlrError(f"{origin} has no column {missing[0]} (its columns: {', '.join(ds.column_names)}); "
@@ -427,7 +442,7 @@ class HubSource:
         labels = [hub_label(task, y, origin, i) for i, y in enumerate(ds[task.label_column])]
         ids = [str(i) for i in ds[hub.id_column]] if hub.id_column in ds.column_names else None
         texts = [list(ds[c]) for c in task.text_columns]
-        return PairSet(texts[0], texts[1] if task.is_pair else None, labels, origin, ids)
+        return PairSet(texts[0], texts[1] if task.is_pair else None, labels, origin, ids, provenance)
 
 
 def hub_label(task: Task, value, origin: str, row: int) -> int:
@@ -456,10 +471,19 @@ def open_source(spec: str | os.PathLike | None) -> Source:
     return LocalSource(Path(spec).expanduser())
 
 
-def load_train(source: Source, task: Task, language: str, train_file: str | None) -> PairSet:
+def load_train(source: Source, task: Task, language: str, train_file: str | None, split: str = "train",
+               skip: int = 0) -> PairSet:
+    """The training pairs: a TSV file, else the source's `split` of `language` from row `skip` on (training on
+    the dev rows after the model-selection slice, for tasks without a usable train split)."""
     if train_file:
         return read_tsv(Path(train_file).expanduser(), task)
-    return source.load(task, "train", language)
+    pairs = source.load(task, split, language)
+    if skip:
+        if skip >= len(pairs):
+            raise XlrError(f"{pairs.origin} has {len(pairs)} rows, all of them in the first {skip} that select the "
+                           "model: lower train.max_dev_examples")
+        pairs = pairs.tail(skip)
+    return pairs
 
 
 # ------------------------------------------------------------------------------- generalized setting

@@ -148,7 +148,8 @@ def why_no_gpu() -> str:
     driver = driver_version()
     if driver is not None and need and int(driver.split(".")[0]) < need:
         return (f"the NVIDIA driver {driver} is older than torch's CUDA {cuda} needs (>= {need}); update the driver, "
-                f"or build the image with --build-arg TORCH_CUDA=cu128 (xlr docker build --torch-cuda cu128)")
+                "or install torch's CUDA 12.6 build (pip install torch==2.13.0 --index-url "
+                "https://download.pytorch.org/whl/cu126; in Docker: xlr docker build --torch-cuda cu126)")
     if not nvidia_runtime_present():
         return ("no NVIDIA driver or device is visible to this process; on the host install the driver, in Docker "
                 "run with --gpus all and the NVIDIA Container Toolkit")

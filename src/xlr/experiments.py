@@ -6,26 +6,24 @@ the chosen `[profiles.NAME]` table, then command-line overrides.
 from __future__ import annotations
 
 import copy
-import sys
+import dataclasses
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlr.data import BUILTIN_FIXTURE, Task, check_keys, check_languages, get_task, task_from_dict
+from xlr.data import BUILTIN_FIXTURE, Task, check_keys, check_languages, get_task, load_train, task_from_dict
 from xlr.errors import XlrError
 from xlr.objectives import BASELINE, METHODS, get_method, identity_options, resolve_options
 from xlr.resources import shipped_dir
 from xlr.training import Protocol, protocol_for
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 TOP_LEVEL_KEYS = {
     "title": str, "notes": str, "task": (str, dict), "model": str, "source_language": str, "languages": list,
     "methods": (list, dict), "seeds": list, "data": str, "train_file": str, "max_test_examples": int,
     "generalized": bool, "paper": str, "tolerance": dict, "train": dict, "profiles": dict, "include": list,
+    "revision": str, "train_split": str,
 }
+TRAIN_SPLITS = ("train", "dev")
 # an experiment that only gathers others (`include = ["table1", "xnli"]`) may set just these
 COMPOSITE_KEYS = {"title", "notes", "include", "generalized", "profiles"}
 
@@ -43,6 +41,8 @@ class Experiment:
     seeds: list[int]
     data: str | None = None
     train_file: str | None = None
+    # "dev": train on the source-language dev rows after the first train.max_dev_examples, which select the model
+    train_split: str = "train"
     max_test_examples: int | None = None
     generalized: bool = False
     paper: str | None = None
@@ -69,6 +69,13 @@ class Experiment:
     def protocol(self) -> Protocol:
         return protocol_for(self.task_def, self.train)
 
+    def training_pairs(self, source):
+        """The pairs the runs train on (before a method's own transform, such as RS-DA's augmentation)."""
+        protocol = self.protocol()
+        skip = protocol.max_dev_examples if self.train_split == "dev" else 0
+        pairs = load_train(source, self.task_def, self.source_language, self.train_file, self.train_split, skip)
+        return pairs.head(protocol.max_train_examples)
+
     def runs(self) -> list["RunSpec"]:
         return [RunSpec(self, m, s, resolve_options(m, self.method_options.get(m))) for m in self.methods
                 for s in self.seeds]
@@ -88,6 +95,7 @@ class RunSpec:
             "task": e.task, "model": e.model, "source_language": e.source_language, "method": self.method,
             "seed": self.seed, "protocol": vars(e.protocol()),
             "train_file": Path(e.train_file).name if e.train_file else None,
+            **({"train_split": e.train_split} if e.train_split != "train" else {}),
             # where the data and the (checksum-verified) synonym table live does not change results
             "method_options": {k: v for k, v in identity_options(self.method, self.options).items()
                                if k != "synonyms"},
@@ -267,6 +275,11 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
         task = task_from_dict(raw["task"], where, prefix="task.")
     else:
         task = get_task(raw["task"], base=Path(path).parent)
+    if "revision" in raw:  # the hub dataset's commit, tag or branch, instead of the task file's
+        if task.hub is None:
+            raise XlrError(f"{where}: revision = {raw['revision']!r} pins a hub dataset, but task {task.name} has no "
+                           "[hub] table; drop revision")
+        task = dataclasses.replace(task, hub=dataclasses.replace(task.hub, revision=raw["revision"]))
     languages = check_languages(task, raw.get("languages", list(task.languages)))
     source = raw.get("source_language", task.source_language)
     check_languages(task, [source])
@@ -294,11 +307,18 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
     exp = Experiment(
         name=name, title=raw.get("title", name), task_def=task, model=raw["model"], source_language=source,
         languages=languages, methods=list(methods), seeds=list(seeds), data=raw.get("data"),
-        train_file=raw.get("train_file"), max_test_examples=raw.get("max_test_examples"),
+        train_file=raw.get("train_file"), train_split=raw.get("train_split", "train"),
+        max_test_examples=raw.get("max_test_examples"),
         generalized=raw.get("generalized", False), paper=raw.get("paper"), tolerance=tolerance,
         train=raw.get("train", {}), method_options=options, profile=profile, path=path,
     )
-    exp.protocol()  # validates the [train] table now, not after an hour of work
+    protocol = exp.protocol()  # validates the [train] table now, not after an hour of work
+    if exp.train_split not in TRAIN_SPLITS:
+        raise XlrError(f"{where}: train_split = {exp.train_split!r}: use train, or dev (train on the source dev rows "
+                       "after the first train.max_dev_examples)")
+    if exp.train_split == "dev" and not protocol.max_dev_examples:
+        raise XlrError(f"{where}: train_split = \"dev\" trains on the dev rows after the model-selection slice: set "
+                       "train.max_dev_examples to the number of dev rows that select the model")
     for m in exp.methods:
         resolve_options(m, options.get(m))
     return exp

@@ -14,7 +14,7 @@ TINY_BERT = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, int
 TINY_VOCAB = 3000
 
 
-def _looks_like_path(spec: str) -> bool:
+def looks_like_path(spec: str) -> bool:
     return spec.startswith(("/", "./", "../", "~")) or Path(spec).expanduser().exists()
 
 
@@ -82,7 +82,7 @@ def load_model(spec: str, task: Task, seed: int, tokenizer_texts: list[str] | No
         return BertForSequenceClassification(config), tokenizer
     if spec.startswith("builtin:"):
         raise XlrError(f"unknown built-in model '{spec}'; the only one is {BUILTIN_TINY_BERT}")
-    if _looks_like_path(spec):
+    if looks_like_path(spec):
         folder = Path(spec).expanduser()
         if not folder.is_dir():
             raise XlrError(f"model folder {folder} does not exist; pass --model with a local folder written by "

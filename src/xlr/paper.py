@@ -2,7 +2,7 @@
 qualitative claims (claims.toml). The tolerance of a comparison comes from the results' own results.json."""
 from __future__ import annotations
 
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,11 +11,6 @@ from xlr.objectives import BASELINE
 from xlr.resources import shipped_dir
 from xlr.runs import read_results_csv
 from xlr.tidy import EXTRA_COLUMNS
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ROLES = ("target", "reference")
 DEFAULT_TOLERANCE = {"language": 2.0, "average": 1.0}

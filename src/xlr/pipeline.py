@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xlr import device, distributed
-from xlr.data import check_languages, generalized_pairs, load_train, open_source, task_of_config, verify_alignment
+from xlr import device, distributed, preflight
+from xlr.data import check_languages, generalized_pairs, open_source, task_of_config
 from xlr.errors import XlrError
 from xlr.evaluation import accuracy, generalized_summary, mean, predict, prediction_trainer
 from xlr.experiments import Experiment, RunSpec, comparable_identity
@@ -69,7 +69,9 @@ def run_config(spec: RunSpec) -> dict:
         # the task's whole definition (its name is in the identity): `xlr evaluate` rebuilds the task from it
         "task_definition": e.task_def.as_dict(),
         "languages": e.languages, "generalized": e.generalized, "max_test_examples": e.max_test_examples,
-        "data": e.data or "hub", "train_file": e.train_file,
+        "data": e.data or "hub", "train_file": e.train_file, "train_split": e.train_split,
+        # the data and weights this run reads: resolved hub commits, or local paths with their sha256
+        "sources": preflight.recorded(e) or preflight.resolve_part(e),
         "world_size": distributed.world_size(), "device": device.current().as_dict(),
         "versions": _versions(), "git_revision": _git_revision(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -119,7 +121,7 @@ def train_run(spec: RunSpec, rd: RunDir):
     protocol = e.protocol()
     # downloads (data, synonym table, model) happen once per machine: its first rank goes first
     with distributed.main_process_first():
-        train_set = load_train(source, task, e.source_language, e.train_file).head(protocol.max_train_examples)
+        train_set = e.training_pairs(source)
         train_set = training_data(spec, train_set)
         dev_set = source.load(task, "dev", e.source_language).head(protocol.max_dev_examples)
         texts = None
@@ -328,37 +330,6 @@ def work_through(specs: list[RunSpec], out: Path, announce, force: bool = False,
     return held
 
 
-def preflight(exp: Experiment) -> None:
-    """Cheap checks before anything heavy starts: data folders and local model folders exist."""
-    for part in exp.parts or [exp]:
-        open_source(part.data)
-        if part.train_file and not Path(part.train_file).expanduser().is_file():
-            raise XlrError(f"--train-file {part.train_file} does not exist")
-        if part.model.startswith(("/", "./", "../", "~")) and not Path(part.model).expanduser().is_dir():
-            raise XlrError(f"model folder {part.model} does not exist; build it or pass --model with a "
-                           "Hugging Face id or another local folder")
-        check_test_sets(part)
-
-
-def check_test_sets(exp: Experiment) -> None:
-    """Every test set the experiment will read exists, and for the generalized setting the languages are
-    row-aligned: a bad input costs seconds before training, not hours after it (on the hub this downloads
-    the test sets, which the run needs anyway). Dev-only experiments (sweeps) read no test set."""
-    if not exp.evaluate_test:
-        return
-    task = exp.task_def
-    source = open_source(exp.data)
-    if hasattr(source, "has"):
-        missing = [lang for lang in exp.languages if not source.has(task, "test", lang)]
-        if missing:
-            raise XlrError(f"{source.description} has no test set for {', '.join(missing)} "
-                           f"(test-{missing[0]}.tsv); pass --data-dir with all of them or choose the languages")
-    if exp.generalized and len(exp.languages) > 1:
-        with distributed.main_process_first():
-            sets = {lang: source.load(task, "test", lang).head(exp.max_test_examples) for lang in exp.languages}
-        verify_alignment(task, sets)
-
-
 def announce_device(exp: Experiment | None = None, option: str | None = None) -> device.DeviceInfo:
     """Choose the device once (or fail loudly) and print it on one line before any work."""
     first = (exp.parts[0] if exp is not None and exp.parts else exp)
@@ -371,7 +342,7 @@ def run_experiment(exp: Experiment, out: Path, force: bool = False,
                    keep_checkpoints: bool = False, device_option: str | None = None) -> list[tuple[Experiment, Path]]:
     """Run every (method, seed) of an experiment (or of each part); return (experiment, results.csv) pairs."""
     quiet_libraries()
-    preflight(exp)
+    preflight.preflight(exp)
     announce_device(exp, device_option)
     from xlr.container import unmounted_output_warning
 
@@ -379,6 +350,7 @@ def run_experiment(exp: Experiment, out: Path, force: bool = False,
     if warning:
         say(f"[bold yellow]warning: {warning}[/]")
     distributed.setup()
+    preflight.resolve(exp)  # every download (model, data, synonym table) before the first step
     if exp.parts:
         return [done for part in exp.parts for done in run_experiment(part, out, force, keep_checkpoints)]
     specs = exp.runs()

@@ -339,7 +339,7 @@ def write_results(experiment_dir: Path) -> Path:
 
 # what every run of one experiment folder shares; a key whose runs disagree is listed per run instead
 _SHARED_KEYS = ("experiment", "title", "experiment_file", "experiment_sha256", "profile", "paper", "tolerance",
-                "languages", "generalized", "max_test_examples", "data", "train_file")
+                "languages", "generalized", "max_test_examples", "data", "train_file", "sources")
 
 
 def provenance(runs: list["RunDir"]) -> dict:

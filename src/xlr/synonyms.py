@@ -48,10 +48,38 @@ def _parse(data: bytes, origin: str) -> dict[str, list[str]]:
     return table
 
 
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "XLR_OFFLINE")
+
+
+def offline() -> bool:
+    """Offline mode (HF_HUB_OFFLINE=1, as for the hub, or XLR_OFFLINE=1): nothing is downloaded."""
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in OFFLINE_VARIABLES)
+
+
+def needs_download(path: str | os.PathLike | None = None) -> bool:
+    """Whether load_neighbors(path) would download: no local copy named and none cached yet."""
+    return not (path or os.environ.get(ENV_PATH)) and not cache_path().is_file()
+
+
+def table_provenance(path: str | os.PathLike | None = None) -> dict:
+    """Where the table that load_neighbors(path) reads comes from: the file and its sha256, or the fixture's."""
+    path = path or os.environ.get(ENV_PATH)
+    if str(path) == BUILTIN_FIXTURE:
+        return {"path": BUILTIN_FIXTURE}
+    file = Path(path).expanduser() if path else cache_path()
+    try:
+        digest = _sha256(file.read_bytes())
+    except OSError:
+        digest = None
+    return {"path": str(file.resolve()), "sha256": digest, **({} if path else {"url": URL})}
+
+
 def _download(url: str, target: Path) -> bytes:
     """Fetch, verify, then rename into place: a partial or wrong download is never kept or used."""
     from xlr.runs import atomic_write_bytes
 
+    if offline():
+        raise XlrError(f"RS-DA's synonym table is not cached at {target} and offline mode is on; {FIX}")
     try:
         with urllib.request.urlopen(url, timeout=60) as response:
             data = response.read()
@@ -60,7 +88,11 @@ def _download(url: str, target: Path) -> bytes:
     digest = _sha256(data)
     if digest != SHA256:
         raise XlrError(f"the synonym table downloaded from {url} has sha256 {digest}, expected {SHA256}; {FIX}")
-    atomic_write_bytes(target, data)
+    try:
+        atomic_write_bytes(target, data)
+    except OSError as e:
+        raise XlrError(f"cannot write the synonym table to {target.parent} ({e.strerror or type(e).__name__}); "
+                       f"make that folder writable, set XDG_CACHE_HOME to a writable folder, or {FIX}") from None
     return data
 
 
