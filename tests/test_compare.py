@@ -322,3 +322,24 @@ def test_compare_between_cli(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "| avg" in proc.stdout and "yes" in proc.stdout and "+50.00" in proc.stdout
     assert "per seed" in proc.stdout and re.search(r"\| \+50\.0 +\|", proc.stdout)
+
+
+def test_a_15_language_table_folds_at_80_columns_and_keeps_every_number():
+    import io
+
+    from rich.console import Console
+
+    from xlr.report import print_folded
+
+    langs = ["en", "ar", "bg", "de", "el", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh", "avg"]
+    rows = [[m] + [f"{60 + i + k / 10:.1f} ± {k / 10:.1f}" for i in range(len(langs))]
+            for k, m in enumerate(["baseline", "adv", "rs-rp", "rs-da", "r3f"])]
+    buf = io.StringIO()
+    print_folded("XNLI, multilingual-e5-small", ["method", *langs], rows, console=Console(file=buf, width=80))
+    text = buf.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    for row in rows:
+        for cell in row:
+            assert cell in text, cell
+    assert "(1/" in text  # split into blocks, each titled

@@ -57,3 +57,30 @@ def test_a_few_steps_reduce_the_loss(shared_data, e5_model):
         model(**batch).loss.backward()
         opt.step()
     assert loss() < before - 0.01
+
+
+def test_xnli_cpu_profile_trains_on_dev_rows_that_never_select_the_model(shared_data):
+    from xlr.experiments import load_experiment
+
+    exp = load_experiment("xnli", "cpu", [{"data": str(shared_data)}])
+    protocol = exp.protocol()
+    source = open_source(shared_data)
+    train = exp.training_pairs(source)
+    dev = source.load(XNLI, "dev", "en").head(protocol.max_dev_examples)
+    assert len(train) + len(dev) == 2490 and train.where(0) == f"{dev.origin}:{len(dev) + 1}"
+    # XNLI's dev rows come three hypotheses to a premise: the model-selection slice shares none with training
+    assert not set(train.sentence1) & set(dev.sentence1)
+    assert sorted(dev.labels.count(c) for c in range(3)) == [len(dev) // 3] * 3
+
+
+def test_xnli_standard_and_generalized_through_the_cli(shared_data, e5_model, tmp_path):
+    proc = run_xlr("reproduce", "xnli", "--profile", "cpu", "--data-dir", shared_data, "--model", e5_model,
+                   "--methods", "baseline", "--seeds", "1", "--set", "train.max_steps=2",
+                   "--set", "train.eval_steps=2", "--set", "train.max_dev_examples=999", "--set", "max_test_examples=6",
+                   "--set", 'languages=["en", "de", "sw"]', "--set", "generalized=true", "--out", tmp_path,
+                   "--format", "csv", env={"HF_HUB_OFFLINE": "1"}, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert "1491 training pairs, dev en 999 pairs" in proc.stdout + proc.stderr
+    rows = (tmp_path / "xnli-cpu" / "results.csv").read_text().splitlines()
+    pairs = [r for r in rows if ",generalized," in r and "-" in r.split(",")[6]]
+    assert len([r for r in rows if ",standard," in r]) == 4 and len(pairs) == 9  # 3 languages + avg; 3 x 3 pairs

@@ -62,13 +62,8 @@ def cell_text(stat: tuple[float, float | None, int] | None, digits: int = 1) -> 
 def render(title: str, columns: list[str], body, fmt: str = "rich", first: str = "method") -> str | None:
     """Print a rich table (returns None) or return markdown / CSV text."""
     if fmt == "rich":
-        table = Table(title=title, title_justify="left")
-        table.add_column(first, style="bold")
-        for c in columns:
-            table.add_column(c, justify="right", style="bold" if c.startswith("avg") else None)
-        for name, stats in body:
-            table.add_row(name, *[cell_text(stats.get(c)) for c in columns])
-        stdout.print(table)
+        print_folded(title, [first, *columns], [[name, *[cell_text(stats.get(c)) for c in columns]]
+                                                for name, stats in body])
         return None
     if fmt == "markdown":  # the title in bold above the table, as render_rows does
         return f"**{title}**\n\n" + tabulate([[name, *[cell_text(stats.get(c)) for c in columns]] for name, stats in body],
@@ -149,13 +144,8 @@ def render_generalized(title: str, rows: list[dict], fmt: str = "rich") -> str |
     texts = []
     for name, columns, body, first, difference in generalized_tables(title, rows):
         if difference and fmt == "rich":
-            table = Table(title=name, title_justify="left")
-            table.add_column(first, style="bold")
-            for c in columns:
-                table.add_column(c, justify="right")
-            for row, stats in body:
-                table.add_row(row, *[_colour(stats.get(c)) for c in columns])
-            stdout.print(table)
+            print_folded(name, [first, *columns], [[row, *[_colour(stats.get(c)) for c in columns]]
+                                                   for row, stats in body])
         else:
             texts.append(render(name, columns, body, fmt, first=first))
     return None if fmt == "rich" else "\n".join(t for t in texts if t)
@@ -173,11 +163,13 @@ def tables_csv(tables: list[tuple[str, list[str], list, str]]) -> str:
     return buf.getvalue()
 
 
-def _colour(stat) -> str:
+def _colour(stat):
+    from rich.text import Text
+
     text = _signed(stat)
     if stat is None or abs(stat[0]) < 0.05:
         return text
-    return f"[green]{text}[/]" if stat[0] > 0 else f"[red]{text}[/]"
+    return Text(text, style="green" if stat[0] > 0 else "red")
 
 
 def write_heatmaps(results_csv, title: str) -> list:
@@ -263,8 +255,9 @@ def show_results(results_csv, title: str, languages: list[str] | None, fmt: str 
 # ---------------------------------------------------------------------- plain tables (compare, analyze)
 
 def _numeric(text: str) -> bool:
+    """A number, or a mean ± std cell."""
     try:
-        float(text.replace("−", "-").lstrip("+"))
+        float(text.split(" ± ")[0].replace("−", "-").lstrip("+"))
         return True
     except ValueError:
         return False
@@ -276,19 +269,51 @@ def _console() -> Console:
     return stdout if stdout.is_terminal else Console(highlight=False, width=max(stdout.width, 160))
 
 
+def print_folded(title: str, headers: list[str], rows: list[list], console: Console | None = None,
+                 first_bold: bool = True) -> None:
+    """Print a table whose cells are never cut: when it is wider than the console, its columns are split into
+    blocks that fit, each block repeating the first column (a 15-language table at 80 columns prints as two
+    or three tables, with every number whole)."""
+    from rich.text import Text
+
+    console = console or _console()
+    widths = [max([len(str(h))] + [len(c.plain if isinstance(c, Text) else str(c)) for c in column])
+              for h, *column in zip(headers, *rows)] if rows else [len(str(h)) for h in headers]
+    blocks, block, used = [], [], widths[0] + 4
+    for i in range(1, len(headers)):
+        if block and used + widths[i] + 3 > console.width:
+            blocks.append(block)
+            block, used = [], widths[0] + 4
+        block.append(i)
+        used += widths[i] + 3
+    blocks.append(block)
+    if len(blocks) > 1:  # as many blocks, but of even size (no block of a lone avg column), where they still fit
+        size = -(-(len(headers) - 1) // len(blocks))
+        even = [list(range(1, len(headers)))[i:i + size] for i in range(0, len(headers) - 1, size)]
+        if all(widths[0] + 4 + sum(widths[i] + 3 for i in b) <= console.width for b in even):
+            blocks = even
+    for n, block in enumerate(blocks, 1):
+        name = title if len(blocks) == 1 else f"{title} ({n}/{len(blocks)})"
+        table = Table(title=Text(name), title_justify="left")
+        for i in [0, *block]:
+            cells = [r[i] for r in rows if (r[i].plain if isinstance(r[i], Text) else r[i]) not in ("", "–")]
+            numeric = cells and all(_numeric(c.plain if isinstance(c, Text) else c) for c in cells)
+            bold = (i == 0 and first_bold) or str(headers[i]).startswith("avg")
+            table.add_column(str(headers[i]), justify="right" if numeric and i else "left",
+                             style="bold" if bold else None, no_wrap=True, min_width=widths[i])
+        for r in rows:
+            table.add_row(*[r[i] for i in [0, *block]])
+        console.print(table)
+
+
 def render_rows(title: str, headers: list[str], rows: list[list[str]], fmt: str = "rich") -> str | None:
     """A table of ready-made text cells: printed with rich (returns None), or returned as markdown
     (the title in bold above it) or CSV (header and rows only, so the output stays one CSV table)."""
     if fmt == "rich":
         from rich.text import Text
 
-        table = Table(title=Text(title), title_justify="left")
-        for i, h in enumerate(headers):
-            numbers = [r[i] for r in rows if r[i] not in ("", "–")]
-            table.add_column(h, justify="right" if numbers and all(map(_numeric, numbers)) else "left")
-        for r in rows:
-            table.add_row(*[Text(c) for c in r])  # Text: cells like "[0.1, 0.3]" are not rich markup
-        _console().print(table)
+        # Text: cells like "[0.1, 0.3]" are not rich markup
+        print_folded(title, headers, [[Text(c) for c in r] for r in rows], first_bold=False)
         return None
     if fmt == "markdown":
         return f"**{title}**\n\n" + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n\n"
