@@ -122,10 +122,22 @@ def _offline() -> bool:
 
 # ---------------------------------------------------------------------------------------------- model
 
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
 def fingerprint_folder(folder: Path) -> str:
-    """sha256 over every file of a folder: relative path and content, in sorted order."""
+    """sha256 over every file of a folder: relative path and content, in sorted order (computed once per
+    process while no file's size or modification time changes)."""
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+    key = (str(Path(folder).resolve()), tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if key not in _FINGERPRINTS:
+        _FINGERPRINTS[key] = _fingerprint(Path(folder), files)
+    return _FINGERPRINTS[key]
+
+
+def _fingerprint(folder: Path, files: list[Path]) -> str:
     digest = hashlib.sha256()
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+    for path in files:
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
