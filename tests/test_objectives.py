@@ -270,3 +270,52 @@ def test_new_method_options_are_validated():
         resolve_options("baseline", {"sigma": 0.1})
     with pytest.raises(XlrError, match="freelb steps must be >= 1"):
         make_objective("freelb", resolve_options("freelb", {"steps": 0}), tiny())
+
+
+@pytest.mark.parametrize("dropout", ["shared", "fresh"])
+def test_freelb_dropout_masks_are_shared_by_every_pass_or_fresh(dropout):
+    """shared (the authors' code): the K - 1 ascent passes and the K training passes draw one mask set."""
+    model, inputs = tiny(), batch()
+    model.train()
+    zeros = []
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.register_forward_hook(lambda mod, args, out: zeros.append(out.detach() == 0))
+    torch.manual_seed(5)
+    k = 3
+    FreeLB(steps=k, adv_lr=0.5, init_mag=0.5, max_norm=0.3, dropout=dropout).loss(model, inputs)[0].backward()
+    if dropout == "shared":
+        n = len(zeros) // (2 * k - 1)
+        passes = [zeros[i * n:(i + 1) * n] for i in range(2 * k - 1)]
+        assert all(torch.equal(a, b) for other in passes[1:] for a, b in zip(passes[0], other))
+    else:  # the ascent passes, then one batch of the K copies
+        n = len(zeros) // k
+        assert not all(torch.equal(a, b) for a, b in zip(zeros[:n], zeros[n:2 * n]))
+    assert resolve_options("freelb", None)["dropout"] == "shared"
+
+
+def test_r3f_noisy_copy_starts_from_detached_embeddings():
+    """As in the authors' code, the embedding matrix gets no gradient through the noisy copy."""
+    import torch.nn.functional as F
+
+    model, inputs = tiny(), batch()
+    model.eval()
+    obj = R3F(0.5, "normal", 1.0)
+    torch.manual_seed(3)
+    obj.loss(model, inputs)[0].backward()
+    got = model.get_input_embeddings().weight.grad.clone()
+
+    def reference(detach: bool):
+        model.zero_grad()
+        torch.manual_seed(3)
+        rest = {k: v for k, v in inputs.items() if k not in ("input_ids", "labels")}
+        e = model.get_input_embeddings()(inputs["input_ids"])
+        z = obj.noise(e, inputs["attention_mask"].unsqueeze(-1).to(e.dtype))
+        clean = model(inputs_embeds=e, **rest).logits
+        noisy = model(inputs_embeds=(e.detach() if detach else e) + z, **rest).logits
+        loss = F.cross_entropy(clean, inputs["labels"]) + R3F.symmetric_kl(clean, noisy).mean()
+        loss.backward()
+        return model.get_input_embeddings().weight.grad.clone()
+
+    assert torch.allclose(got, reference(detach=True), atol=1e-6)
+    assert not torch.allclose(got, reference(detach=False), atol=1e-6)
