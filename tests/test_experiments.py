@@ -88,3 +88,14 @@ def test_shipped_experiments_load():
 def test_protocol_validation():
     with pytest.raises(XlrError):
         Protocol(precision="fp8")
+
+
+def test_train_file_by_task_reaches_only_that_tasks_parts(tmp_path):
+    from xlr.experiments import cli_overrides, load_experiment
+
+    train = tmp_path / "train.tsv"
+    train.write_text("a\tb\t1\n")
+    exp = load_experiment("generalized", "cpu", cli_overrides(train_file=f"pawsx={train}"))
+    assert {part.task: part.train_file for part in exp.parts} == {"pawsx": str(train), "xnli": None}
+    plain = load_experiment("table1", None, cli_overrides(train_file=str(train)))
+    assert plain.train_file == str(train)

@@ -26,7 +26,8 @@ DataDir = Annotated[Optional[str], typer.Option(
     "--data-dir", help="Folder of {train,dev,test}-{lang}.tsv files (or one subfolder per task, like "
                        "../shared/data), or builtin:fixture. Default: the Hugging Face hub.")]
 TrainFile = Annotated[Optional[Path], typer.Option(
-    "--train-file", help="English training TSV to use instead of the source's train-en.tsv.")]
+    "--train-file", help="English training TSV to use instead of the source's train-en.tsv; TASK=PATH gives it to "
+                         "the parts of that task only (in an experiment that includes several tasks).")]
 Out = Annotated[Path, typer.Option("--out", help="Run store root: runs/<experiment>/<method>/seed<N>/.")]
 Fmt = Annotated[str, typer.Option("--format", help=FORMAT_HELP)]
 DeviceOpt = Annotated[Optional[str], typer.Option(

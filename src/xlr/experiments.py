@@ -19,7 +19,7 @@ from xlr.training import Protocol, protocol_for
 
 TOP_LEVEL_KEYS = {
     "title": str, "notes": str, "task": (str, dict), "model": str, "source_language": str, "languages": list,
-    "methods": (list, dict), "seeds": list, "data": str, "train_file": str, "max_test_examples": int,
+    "methods": (list, dict), "seeds": list, "data": str, "train_file": (str, dict), "max_test_examples": int,
     "generalized": bool, "paper": str, "tolerance": dict, "train": dict, "profiles": dict, "include": list,
     "revision": str, "train_split": str,
 }
@@ -196,8 +196,10 @@ def cli_overrides(data: str | None = None, train_file: str | None = None, model:
         over["train"] = {"report_to": report_to}
     if data is not None:
         over["data"] = data
-    if train_file is not None:
-        over["train_file"] = train_file
+    if train_file is not None:  # PATH, or TASK=PATH for the parts of one task
+        task, sep, path = train_file.partition("=")
+        task_form = sep and task and "/" not in task and not Path(train_file).exists()
+        over["train_file"] = {task: path} if task_form else train_file
     if model is not None:
         over["model"] = model
     if seeds is not None:
@@ -307,7 +309,7 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
     exp = Experiment(
         name=name, title=raw.get("title", name), task_def=task, model=raw["model"], source_language=source,
         languages=languages, methods=list(methods), seeds=list(seeds), data=raw.get("data"),
-        train_file=raw.get("train_file"), train_split=raw.get("train_split", "train"),
+        train_file=_train_file(raw.get("train_file"), task, where), train_split=raw.get("train_split", "train"),
         max_test_examples=raw.get("max_test_examples"),
         generalized=raw.get("generalized", False), paper=raw.get("paper"), tolerance=tolerance,
         train=raw.get("train", {}), method_options=options, profile=profile, path=path,
@@ -322,6 +324,15 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
     for m in exp.methods:
         resolve_options(m, options.get(m))
     return exp
+
+
+def _train_file(value, task: Task, where: str) -> str | None:
+    """`train_file`: a path, or a table of paths by task name (a composite's parts each take their own)."""
+    if not isinstance(value, dict):
+        return value
+    if not all(isinstance(v, str) for v in value.values()):
+        raise XlrError(f"{where}: train_file = {{ TASK = \"PATH\", ... }} takes paths (strings)")
+    return value.get(task.name)
 
 
 def adhoc_experiment(task: str, model: str, method: str, seed: int, name: str | None = None,
