@@ -33,7 +33,7 @@ def add_pooling_option(ap: argparse.ArgumentParser,
                                    "or the first-token head of AutoModelForSequenceClassification (stays at the "
                                    "majority class here)") -> None:
     """--pooling for the bench scripts: train.pooling's values, mean (the cpu profiles' head) by default."""
-    from xlr.training import POOLING
+    from xlr.config import POOLING
 
     ap.add_argument("--pooling", choices=POOLING, default="mean", help=help)
 

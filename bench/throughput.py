@@ -202,7 +202,8 @@ def run_xlr(args) -> dict:
     import xlr.training as training
     from xlr.objectives import CrossEntropy
     from xlr import device
-    from xlr.training import fit, protocol_for
+    from xlr.config import protocol_for
+    from xlr.training import fit
 
     model, tok, task = load(args.model, args.pooling)
     train, dev, _ = data(args, task)

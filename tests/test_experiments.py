@@ -3,7 +3,7 @@ import pytest
 
 from xlr.errors import XlrError
 from xlr.experiments import cli_overrides, load_experiment, parse_override
-from xlr.training import Protocol, protocol_for
+from xlr.config import TrainConfig, protocol_for
 
 TOML = """
 title = "t"
@@ -87,7 +87,7 @@ def test_shipped_experiments_load():
 
 def test_protocol_validation():
     with pytest.raises(XlrError):
-        Protocol(precision="fp8")
+        TrainConfig(precision="fp8")
 
 
 def test_train_file_by_task_reaches_only_that_tasks_parts(tmp_path):

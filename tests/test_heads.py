@@ -9,7 +9,7 @@ from xlr.errors import XlrError
 from xlr.heads import MeanPoolingClassifier, is_mean_pooling
 from xlr.models import load_model, load_trained
 from xlr.objectives import make_objective, resolve_options
-from xlr.training import protocol_for
+from xlr.config import protocol_for
 
 
 def config(kind):

@@ -11,7 +11,7 @@ from xlr.data import (TASKS, HubSource, LocalSource, PairSet, fixture_dir, forma
 from xlr.errors import XlrError
 from xlr.experiments import load_experiment
 from xlr.synonyms import augment
-from xlr.training import protocol_for
+from xlr.config import protocol_for
 
 SENTIMENT = {"name": "sentiment", "languages": ["en", "de"], "text_columns": ["text"], "labels": ["neg", "pos"]}
 

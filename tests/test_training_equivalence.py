@@ -10,7 +10,8 @@ import torch
 from xlr.data import TASKS, LocalSource, fixture_dir
 from xlr.models import encode, load_model
 from xlr.objectives import CrossEntropy
-from xlr.training import XlrTrainer, collator, protocol_for, training_arguments
+from xlr.config import protocol_for
+from xlr.training import XlrTrainer, collator, training_arguments
 
 BATCH, STEPS, LR = 8, 4, 1e-3
 

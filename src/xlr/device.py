@@ -18,10 +18,10 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from xlr.config import PRECISIONS
 from xlr.errors import XlrError
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 # The CUDA major of a torch wheel -> the oldest Linux driver that runs it (NVIDIA's compatibility table).
 MIN_DRIVER = {11: 450, 12: 525, 13: 580}
 

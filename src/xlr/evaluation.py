@@ -10,7 +10,8 @@ import numpy as np
 from xlr.data import PairSet
 from xlr.models import encode
 from xlr import device
-from xlr.training import Protocol, collator
+from xlr.config import TrainConfig
+from xlr.training import collator
 
 
 def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
@@ -24,7 +25,7 @@ def mean(values) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def prediction_trainer(model, tokenizer, protocol: Protocol, callbacks=()):
+def prediction_trainer(model, tokenizer, protocol: TrainConfig, callbacks=()):
     """A Trainer used only for `predict`: batching, device placement, bf16 and data parallelism."""
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback

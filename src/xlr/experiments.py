@@ -1,6 +1,6 @@
 """Experiments as data: `reproduce/NAME.toml` -> a validated `Experiment`, profiles, overrides, run plan.
 
-Precedence, lowest first: the code's defaults (training.Protocol, objectives.METHODS), the TOML file,
+Precedence, lowest first: the code's defaults (training.TrainConfig, objectives.METHODS), the TOML file,
 the chosen `[profiles.NAME]` table, then command-line overrides.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from xlr.data import BUILTIN_FIXTURE, Task, check_keys, check_languages, get_tas
 from xlr.errors import XlrError
 from xlr.objectives import BASELINE, METHODS, get_method, identity_options, resolve_options
 from xlr.resources import shipped_dir
-from xlr.training import Protocol, protocol_for
+from xlr.config import TrainConfig, protocol_for
 
 TOP_LEVEL_KEYS = {
     "title": str, "notes": str, "task": (str, dict), "model": str, "source_language": str, "languages": list,
@@ -66,7 +66,7 @@ class Experiment:
         """The folder under runs/: the experiment name, plus the profile, so profiles never mix."""
         return f"{self.name}-{self.profile}" if self.profile else self.name
 
-    def protocol(self) -> Protocol:
+    def protocol(self) -> TrainConfig:
         return protocol_for(self.task_def, self.train)
 
     def training_pairs(self, source):

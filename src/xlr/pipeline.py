@@ -25,7 +25,8 @@ from xlr.objectives import get_method, make_objective
 from xlr.progress import RichProgressCallback, quiet_libraries, say
 from xlr.report import write_heatmaps
 from xlr.runs import RunDir, RunStore, write_results
-from xlr.training import Protocol, fit, log_to_trackers, protocol_for, report_to
+from xlr.config import TrainConfig, protocol_for
+from xlr.training import fit, log_to_trackers, report_to
 
 
 def _git_revision() -> str | None:
@@ -154,7 +155,7 @@ def training_data(spec: RunSpec, train_set):
 
 
 def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, data: str | None = None,
-                 protocol: Protocol | None = None, fresh: bool = False) -> dict:
+                 protocol: TrainConfig | None = None, fresh: bool = False) -> dict:
     """Evaluate a run's model/ on test sets; reuse stored predictions whose gold labels still match, unless
     `fresh` (predict every test set again)."""
     identity = config["identity"]

@@ -16,96 +16,13 @@ import numpy as np
 from transformers import Trainer, TrainerCallback
 
 from xlr import device, distributed
+from xlr.config import TrainConfig
 from xlr.data import PairSet
 from xlr.errors import XlrError
 from xlr.models import encode
 from xlr.objectives import Objective
 
-from xlr.device import PRECISIONS
-
 COMPLETE_MARK = "xlr-complete"
-# train.pooling: the model's own classification head (cls, the paper's) or heads.MeanPoolingClassifier
-POOLING = ("cls", "mean")
-
-
-@dataclass
-class Protocol:
-    """Training settings. Defaults are the paper's scripts (XTREME-style fine-tuning of mBERT)."""
-
-    learning_rate: float = 2e-5
-    epochs: float = 3.0
-    batch_size: int = 32                      # effective batch: per device x processes x accumulation
-    per_device_batch_size: int | None = None  # default: batch_size / processes (no accumulation)
-    max_length: int = 128
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    max_grad_norm: float = 1.0
-    eval_steps: int = 500                     # evaluate on source dev and save a checkpoint this often
-    eval_batch_size: int = 128
-    precision: str = "auto"                   # auto (native bf16 GPU: bf16; older GPU: fp16; CPU: fp32), bf16, fp16, fp32
-    # length-grouped batches pad less but change the order statistics; off by default: in our CPU runs they
-    # delayed PAWS's exit from the majority-class plateau (bench/README.md), and the paper's order is random
-    group_by_length: bool = False
-    max_train_examples: int | None = None     # first N training pairs (before RS-DA augmentation)
-    max_dev_examples: int | None = None       # first N source-dev pairs (CPU-sized runs)
-    max_steps: int | None = None              # stop early (quick checks); overrides epochs
-    pooling: str = "cls"                      # classifier input: the model's own head (cls) or mean pooling
-    report_to: str = "none"                   # Trainer's integrations, comma-separated: tensorboard, wandb, mlflow, ...
-
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            setattr(self, f.name, coerce(f"train.{f.name}", getattr(self, f.name), f.type))
-        if self.precision not in PRECISIONS:
-            raise XlrError(f"train.precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
-        if self.pooling not in POOLING:
-            raise XlrError(f"train.pooling must be cls (the model's own classification head, as in the paper) "
-                           f"or mean (mean of the last hidden states), not '{self.pooling}'")
-        for name in ("batch_size", "max_length", "eval_steps", "eval_batch_size"):
-            if int(getattr(self, name)) <= 0:
-                raise XlrError(f"train.{name} must be positive, not {getattr(self, name)}")
-        if self.epochs <= 0 and not self.max_steps:
-            raise XlrError("train.epochs must be positive")
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-
-def coerce(key: str, value, annotation):
-    """`value` checked against a field's annotation ("float", "int | None", "bool", "str"); ints count as
-    floats. A wrong type is an XlrError that names the key and the expected type."""
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
-    kinds = [k.strip() for k in text.split("|")]
-    if value is None and "None" in kinds:
-        return None
-    base = next(k for k in kinds if k != "None")
-    ok = {"float": isinstance(value, (int, float)) and not isinstance(value, bool),
-          "int": isinstance(value, int) and not isinstance(value, bool),
-          "bool": isinstance(value, bool), "str": isinstance(value, str)}.get(base, True)
-    if not ok:
-        names = {"float": "a number", "int": "an integer", "bool": "true or false", "str": "a string"}
-        raise XlrError(f"{key} = {value!r}: expected {names.get(base, base)}"
-                       + (" (or leave it unset)" if "None" in kinds else ""))
-    return float(value) if base == "float" else value
-
-
-def protocol_for(task, overrides: dict | None = None) -> Protocol:
-    """The protocol: the defaults above, then the task's own `[train]` table (a Task or a task name; where the
-    paper's scripts differ by task, e.g. XNLI's 1 epoch), then `overrides` (the experiment's [train] table)."""
-    from xlr.data import get_task
-
-    task = get_task(task)
-    unknown = sorted(set(task.train) - set(Protocol.field_names()))
-    if unknown:
-        raise XlrError(f"{task.origin}: unknown training setting train.{unknown[0]}; valid: "
-                       f"{', '.join(Protocol.field_names())}")
-    values = {**task.train, **(overrides or {})}
-    unknown = sorted(set(values) - set(Protocol.field_names()))
-    if unknown:
-        raise XlrError(f"unknown training setting {', '.join(unknown)}; valid: {', '.join(Protocol.field_names())}")
-    return Protocol(**values)
-
-
 def fused_adamw_available() -> bool:
     """torch's fused AdamW: on CUDA, and on CPU from torch 2.4 (there it is ~4x faster than the loop, which
     matters because the embedding matrix of a multilingual vocabulary is most of the parameters)."""
@@ -117,7 +34,7 @@ def fused_adamw_available() -> bool:
     return (major, minor) >= (2, 4)
 
 
-def batch_layout(protocol: Protocol) -> tuple[int, int]:
+def batch_layout(protocol: TrainConfig) -> tuple[int, int]:
     """(per-device batch, gradient accumulation) that give the effective batch across all processes."""
     world = distributed.world_size()
     per_device = protocol.per_device_batch_size or max(1, protocol.batch_size // world)
@@ -201,7 +118,7 @@ def discard_incomplete_checkpoints(folder: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def training_arguments(protocol: Protocol, seed: int, output_dir: Path, **extra):
+def training_arguments(protocol: TrainConfig, seed: int, output_dir: Path, **extra):
     from transformers import TrainingArguments
 
     per_device, accumulation = batch_layout(protocol)
@@ -249,7 +166,7 @@ def training_arguments(protocol: Protocol, seed: int, output_dir: Path, **extra)
     return TrainingArguments(**kwargs)
 
 
-def report_to(protocol: Protocol) -> str | list[str]:
+def report_to(protocol: TrainConfig) -> str | list[str]:
     """train.report_to for TrainingArguments: "none", or a list of the integrations transformers knows."""
     names = [n.strip() for n in protocol.report_to.split(",") if n.strip()]
     if names in ([], ["none"]):
@@ -305,7 +222,7 @@ class FitResult:
         return dataclasses.asdict(self)
 
 
-def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: PairSet, protocol: Protocol,
+def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: PairSet, protocol: TrainConfig,
         seed: int, work_dir: Path, progress_label: str = "train"):
     """Train with model selection on `dev_set`; resumes from the last complete checkpoint in `work_dir`.
 
