@@ -144,14 +144,13 @@ def test_the_run_store_owns_the_layout(tmp_path):
     rd = store.run("exp", "adv", 3)
     assert rd.path == tmp_path / "exp" / "adv" / "seed3"
     assert runs.RunStore.experiment_of(rd) == store.experiment_dir("exp") and runs.RunStore.method_of(rd) == "adv"
-    assert store.results_path("exp") == store.experiment_dir("exp") / "results.csv"
     assert store.sweep_dir("exp") == tmp_path / "exp-sweep"
     assert store.results_files() == [] and runs.RunStore.finished_in(store.experiment_dir("exp")) == []
     rd.write_metrics({"experiment": "exp", "task": "pawsx", "model": "m", "method": "adv", "seed": 3,
                       "test": {"standard": {"en": 70.0}}})
     rd.mark_done()
-    assert write_results(runs.RunStore.experiment_of(rd)) == store.results_path("exp")
-    assert store.results_files() == [store.results_path("exp")]
+    assert write_results(runs.RunStore.experiment_of(rd)) == store.experiment_dir("exp") / "results.csv"
+    assert store.results_files() == [store.experiment_dir("exp") / "results.csv"]
     assert runs.RunStore.experiments_in(tmp_path) == [store.experiment_dir("exp")]
     assert [r.path for r in runs.RunStore.finished_in(store.experiment_dir("exp"))] == [rd.path]
     assert runs.DEFAULT_ROOT == Path("runs")

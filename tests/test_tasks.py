@@ -20,10 +20,10 @@ def test_shipped_tasks_are_the_definitions_xlr_always_had():
     pawsx, xnli = TASKS["pawsx"], TASKS["xnli"]
     assert pawsx.languages == ("en", "de", "es", "fr", "ja", "ko", "zh") and pawsx.labels == ("0", "1")
     assert pawsx.text_columns == ("sentence1", "sentence2") and pawsx.is_pair
-    assert pawsx.hub_dataset == "google-research-datasets/paws-x" and pawsx.hub.config_of("de") == "de"
+    assert pawsx.hub.dataset == "google-research-datasets/paws-x" and pawsx.hub.config_of("de") == "de"
     assert pawsx.placeholders == ("NS", "WL") and pawsx.placeholder_label == 0
     assert xnli.labels == ("entailment", "neutral", "contradiction") and len(xnli.languages) == 15
-    assert xnli.text_columns == ("premise", "hypothesis") and xnli.hub_dataset == "facebook/xnli"
+    assert xnli.text_columns == ("premise", "hypothesis") and xnli.hub.dataset == "facebook/xnli"
     assert xnli.placeholders == () and xnli.placeholder_label is None
     assert xnli.hub.splits == {"train": "train", "dev": "validation", "test": "test"}
     # the task's [train] table gives its protocol defaults: XNLI's 1 epoch, English dev every 1000 steps

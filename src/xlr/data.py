@@ -72,10 +72,6 @@ class Task:
     def is_pair(self) -> bool:
         return len(self.text_columns) == 2
 
-    @property
-    def hub_dataset(self) -> str | None:
-        return self.hub.dataset if self.hub else None
-
     def label_id(self, raw: str) -> int:
         try:
             return self.labels.index(raw)

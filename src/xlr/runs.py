@@ -108,11 +108,6 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(folder: Path) -> None:
-    for p in Path(folder).glob(".*.tmp"):
-        p.unlink(missing_ok=True)
-
-
 # ----------------------------------------------------------------------------------------- one run
 
 @dataclass
@@ -281,9 +276,6 @@ class RunStore:
 
     def run(self, experiment: str, method: str, seed: int) -> RunDir:
         return RunDir(self.experiment_dir(experiment) / method / f"seed{seed}")
-
-    def results_path(self, experiment: str) -> Path:
-        return self.experiment_dir(experiment) / RESULTS
 
     def sweep_dir(self, experiment: str) -> Path:
         return self.root / f"{experiment}-sweep"
