@@ -99,3 +99,12 @@ def test_train_file_by_task_reaches_only_that_tasks_parts(tmp_path):
     assert {part.task: part.train_file for part in exp.parts} == {"pawsx": str(train), "xnli": None}
     plain = load_experiment("table1", None, cli_overrides(train_file=str(train)))
     assert plain.train_file == str(train)
+
+
+def test_a_profile_that_changes_the_model_names_it_in_the_title():
+    from xlr.experiments import load_experiment
+
+    for name in ("table1", "xnli"):
+        assert "mBERT" in load_experiment(name).title
+        cpu = load_experiment(name, "cpu")
+        assert "e5" in cpu.model and "multilingual-e5-small" in cpu.title and "mBERT" not in cpu.title
