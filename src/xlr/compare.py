@@ -12,7 +12,7 @@ from pathlib import Path
 
 from xlr import claims, paper as paper_mod, tidy
 from xlr.errors import ChecksFailed, XlrError
-from xlr.paper import DEFAULT_TOLERANCE
+from xlr.config import DEFAULT_TOLERANCE
 
 EPS = 1e-9  # a difference of exactly the tolerance is within it
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from xlr.errors import XlrError
 
+# an experiment's `tolerance` where it sets none: accuracy points per language and for the average
+DEFAULT_TOLERANCE = {"language": 2.0, "average": 1.0}
 # train.precision: auto (native bf16 GPU: bf16; older GPU: fp16; CPU: fp32) or one forced
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 # train.pooling: the model's own classification head (cls, the paper's) or heads.MeanPoolingClassifier

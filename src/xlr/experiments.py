@@ -15,7 +15,7 @@ from xlr.data import BUILTIN_FIXTURE, Task, check_keys, check_languages, get_tas
 from xlr.errors import XlrError
 from xlr.objectives import BASELINE, METHODS, get_method, identity_options, resolve_options
 from xlr.resources import shipped_dir
-from xlr.config import TrainConfig, protocol_for
+from xlr.config import DEFAULT_TOLERANCE, TrainConfig, protocol_for
 
 TOP_LEVEL_KEYS = {
     "title": str, "notes": str, "task": (str, dict), "model": str, "source_language": str, "languages": list,
@@ -46,7 +46,7 @@ class Experiment:
     max_test_examples: int | None = None
     generalized: bool = False
     paper: str | None = None
-    tolerance: dict = field(default_factory=lambda: {"language": 2.0, "average": 1.0})
+    tolerance: dict = field(default_factory=lambda: dict(DEFAULT_TOLERANCE))
     train: dict = field(default_factory=dict)
     method_options: dict = field(default_factory=dict)
     profile: str | None = None
@@ -305,7 +305,7 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
     seeds = raw.get("seeds", [7])
     if not seeds or not all(isinstance(s, int) for s in seeds):
         raise XlrError(f"{where}: seeds must be a non-empty list of integers")
-    tolerance = {"language": 2.0, "average": 1.0, **raw.get("tolerance", {})}
+    tolerance = {**DEFAULT_TOLERANCE, **raw.get("tolerance", {})}
     exp = Experiment(
         name=name, title=raw.get("title", name), task_def=task, model=raw["model"], source_language=source,
         languages=languages, methods=list(methods), seeds=list(seeds), data=raw.get("data"),

@@ -13,7 +13,6 @@ from xlr.runs import read_results_csv
 from xlr.tidy import EXTRA_COLUMNS
 
 ROLES = ("target", "reference")
-DEFAULT_TOLERANCE = {"language": 2.0, "average": 1.0}
 KEY = ("task", "model", "method", "setting", "language")
 
 
