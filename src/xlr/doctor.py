@@ -41,11 +41,19 @@ def _version(pkg: str) -> str:
         return "not installed"
 
 
-def hub_status(timeout: float = 3.0) -> tuple[bool, str]:
-    """(usable, description): offline mode, reachable, or not reachable."""
+def offline_variable() -> str | None:
+    """The variable that puts the Hugging Face libraries in offline mode here, if one does."""
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         if os.environ.get(var, "").lower() in ("1", "true", "yes"):
-            return False, f"offline mode ({var}=1): only local folders and the local cache are used"
+            return var
+    return None
+
+
+def hub_status(timeout: float = 3.0) -> tuple[bool, str]:
+    """(usable, description): offline mode, reachable, or not reachable."""
+    var = offline_variable()
+    if var is not None:
+        return False, f"offline mode ({var}=1): only local folders and the local cache are used"
     import urllib.error
     import urllib.request
 

@@ -12,12 +12,12 @@ config.json stores it, and results.json gathers it.
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from pathlib import Path
 
 from xlr import distributed
 from xlr.data import open_source, verify_alignment
+from xlr.doctor import offline_variable
 from xlr.errors import XlrError
 from xlr.experiments import Experiment
 from xlr.models import BUILTIN_TINY_BERT, looks_like_path
@@ -106,18 +106,13 @@ def check_caches_writable(exp: Experiment) -> None:
     """The caches that this experiment's downloads will write to can be written (offline runs write none)."""
     hub_data = exp.data in (None, "hub")
     hub_model = not exp.model.startswith("builtin:") and not looks_like_path(exp.model)
-    if (hub_data or hub_model) and not _offline():
+    if (hub_data or hub_model) and offline_variable() is None:
         for what, folder in hub_cache_folders().items():
             check_writable(folder, what, "HF_HOME")
     from xlr.synonyms import needs_download, cache_path
 
     if any(needs_download(table) for table in _synonym_options(exp)):
         check_writable(cache_path().parent, "xlr cache (RS-DA's synonym table)", "XDG_CACHE_HOME")
-
-
-def _offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
 # ---------------------------------------------------------------------------------------------- model
