@@ -1,4 +1,4 @@
-"""The importable API: `from xlr import ...` is lazy and complete, and README's example script runs."""
+"""The importable API: `from xlr import ...` is lazy and complete, and docs/python.md's example script runs."""
 import re
 import subprocess
 import sys
@@ -6,8 +6,9 @@ import sys
 from conftest import REPO
 
 import xlr
-from xlr.data import fixture_dir, get_task
-from xlr.models import load_model
+from xlr.sources import fixture_dir
+from xlr.tasks import get_task
+from xlr.engine.models import load_model
 
 
 def test_import_xlr_is_light_and_names_load_on_first_use():
@@ -19,7 +20,7 @@ def test_import_xlr_is_light_and_names_load_on_first_use():
 
 
 def test_the_readme_example_runs(tmp_path, monkeypatch):
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "python.md").read_text(encoding="utf-8")
     section = text[text.index("## xlr in your own training script"):]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert len(code.strip().splitlines()) <= 20
@@ -29,10 +30,10 @@ def test_the_readme_example_runs(tmp_path, monkeypatch):
     model.save_pretrained(tmp_path / "tiny")
     tok.save_pretrained(tmp_path / "tiny")
     code = code.replace('"bert-base-multilingual-cased"', repr(str(tmp_path / "tiny")))
-    code = code.replace('"../shared/data"', repr(str(fixture_dir())))
+    code = code.replace('DATA = "hub"', f"DATA = {str(fixture_dir())!r}")
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
-    exec(compile(code, "README.md example", "exec"), scope)
+    exec(compile(code, "docs/python.md example", "exec"), scope)
     state = scope["trainer"].state
     assert state.global_step > 0 and scope["trainer"].objective.name == "adv"
     assert (tmp_path / "adv-out").is_dir()

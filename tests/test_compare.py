@@ -10,9 +10,14 @@ import pytest
 from scipy.stats import spearmanr
 
 from conftest import REPO, run_xlr
-from xlr import bootstrap, claims, compare, distance, paper as paper_mod, tidy
+from xlr.results import bootstrap
+from xlr.results import claims
+from xlr.results import compare
+from xlr.results import distance
+from xlr.results import paper as paper_mod
+from xlr.results import table as tidy
 from xlr.errors import ChecksFailed, XlrError
-from xlr.runs import RESULT_COLUMNS, RunDir, RunStore, read_results_csv, rows_to_csv
+from xlr.store import RESULT_COLUMNS, RunStore, read_results_csv, rows_to_csv
 
 PAPER = REPO / "paper_results"
 LANGS = ["en", "de", "es", "fr", "ja", "ko", "zh"]
@@ -329,7 +334,7 @@ def test_a_15_language_table_folds_at_80_columns_and_keeps_every_number():
 
     from rich.console import Console
 
-    from xlr.report import print_folded
+    from xlr.results.report import print_folded
 
     langs = ["en", "ar", "bg", "de", "el", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh", "avg"]
     rows = [[m] + [f"{60 + i + k / 10:.1f} ± {k / 10:.1f}" for i in range(len(langs))]

@@ -1,7 +1,7 @@
 """What an experiment costs, before it runs: steps per method (RS-DA's copies included) and checkpoint disk."""
 from transformers import BertConfig
 
-from xlr import cost
+from xlr.engine import cost
 from xlr.experiments import load_experiment
 
 
@@ -29,7 +29,7 @@ def test_mbert_checkpoints_need_about_two_gigabytes_each():
 
 
 def test_a_measured_step_times_each_method(tmp_path):
-    from xlr import device
+    from xlr.env import device
 
     device.configure("cpu")
     exp = load_experiment("smoke")

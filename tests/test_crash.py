@@ -8,10 +8,10 @@ import time
 import pytest
 
 from conftest import run_xlr
-from xlr.runs import read_results_csv
+from xlr.store import read_results_csv
 
 ARGS = ["train", "--task", "pawsx", "--model", "builtin:tiny-bert", "--data-dir", "builtin:fixture",
-        "--epochs", "40", "--eval-steps", "40", "--learning-rate", "1e-3", "--languages", "en,de",
+        "--epochs", "12", "--eval-steps", "40", "--learning-rate", "1e-3", "--languages", "en,de",
         "--name", "crash"]
 
 

@@ -1,7 +1,8 @@
 """The TSV reader, label mapping and the local / fixture sources."""
 import pytest
 
-from xlr.data import TASKS, format_tsv, get_task, open_source, read_tsv, check_languages
+from xlr.tasks import TASKS, format_tsv, get_task, read_tsv, check_languages
+from xlr.sources import open_source
 from xlr.errors import XlrError
 
 PAWSX, XNLI = TASKS["pawsx"], TASKS["xnli"]

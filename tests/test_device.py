@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import run_xlr
 
-from xlr import device
+from xlr.env import device
 from xlr.errors import XlrError
 
 
@@ -119,7 +119,7 @@ def test_cli_gpu_asked_for_is_exit_2_one_line(tmp_path):
 
 
 def test_unmounted_run_store_in_the_image_is_announced(monkeypatch, tmp_path):
-    from xlr import container
+    from xlr.env import container
 
     kind = tmp_path / "image-kind"
     monkeypatch.setattr(device, "IMAGE_KIND_FILE", kind)
@@ -159,7 +159,7 @@ def test_doctor_reports_and_exits_by_readiness():
 
 
 def test_a_bare_docker_run_ends_with_how_to_keep_its_results(monkeypatch, tmp_path):
-    from xlr import container
+    from xlr.env import container
 
     kind = tmp_path / "image-kind"
     monkeypatch.setattr(device, "IMAGE_KIND_FILE", kind)

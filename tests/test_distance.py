@@ -6,7 +6,8 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 
 from conftest import REPO, run_xlr
-from xlr import distance, paper as paper_mod
+from xlr.results import distance
+from xlr.results import paper as paper_mod
 from xlr.errors import XlrError
 
 PAWSX = ["de", "es", "fr", "ja", "ko", "zh"]

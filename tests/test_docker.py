@@ -19,7 +19,7 @@ from docker.types import DeviceRequest
 from test_smoke_e2e import LANGS, table_header
 from typer.testing import CliRunner
 
-from xlr import container
+from xlr.env import container
 from xlr.cli import app
 from xlr.errors import XlrError
 

@@ -3,7 +3,8 @@ import pytest
 
 from xlr.errors import XlrError
 from xlr.experiments import cli_overrides, load_experiment, parse_override
-from xlr.config import TrainConfig, protocol_for
+from xlr.config import TrainConfig
+from xlr.tasks import protocol_for
 
 TOML = """
 title = "t"
@@ -108,3 +109,39 @@ def test_a_profile_that_changes_the_model_names_it_in_the_title():
         assert "mBERT" in load_experiment(name).title
         cpu = load_experiment(name, "cpu")
         assert "e5" in cpu.model and "multilingual-e5-small" in cpu.title and "mBERT" not in cpu.title
+
+
+def test_training_flags_are_generated_for_every_setting_on_every_verb():
+    """train, reproduce and sweep take one flag per TrainConfig field, so none of them can drift."""
+    import typer
+
+    from xlr.cli import app
+    from xlr.config import TrainConfig
+
+    root = typer.main.get_command(app)
+    for verb in ("train", "reproduce", "sweep"):
+        flags = {o for p in root.get_command(None, verb).params for o in (*p.opts, *p.secondary_opts)}
+        missing = [n for n in TrainConfig.field_names() if "--" + n.replace("_", "-") not in flags]
+        assert not missing, (verb, missing)
+
+
+@pytest.mark.parametrize("argv", [["reproduce", "smoke"], ["train", "--data-dir", "builtin:fixture",
+                                                           "--model", "builtin:tiny-bert"]])
+def test_a_training_flag_reaches_the_protocol(monkeypatch, argv):
+    from typer.testing import CliRunner
+
+    import xlr.engine.pipeline as pipeline
+    from xlr.cli import app
+
+    seen = {}
+
+    def fake_run(exp, out, force=False, device_option=None, **_):
+        seen["protocol"] = exp.protocol()
+        return []
+
+    monkeypatch.setattr(pipeline, "run_experiment", fake_run)
+    result = CliRunner().invoke(app, [*argv, "--learning-rate", "0.005", "--max-steps", "3",
+                                      "--group-by-length", "--report-to", "none"])
+    assert result.exit_code == 0, result.output
+    protocol = seen["protocol"]
+    assert (protocol.learning_rate, protocol.max_steps, protocol.group_by_length) == (0.005, 3, True)

@@ -1,7 +1,8 @@
 """The generalized setting: pair sets built from aligned test sets, with the alignment verified."""
 import pytest
 
-from xlr.data import TASKS, PairSet, generalized_pairs, open_source, verify_alignment
+from xlr.tasks import TASKS, PairSet
+from xlr.sources import generalized_pairs, open_source, verify_alignment
 from xlr.errors import XlrError
 
 PAWSX, XNLI = TASKS["pawsx"], TASKS["xnli"]
@@ -99,7 +100,7 @@ def test_misaligned_test_sets_stop_reproduce_before_training(tmp_path):
 
     from conftest import run_xlr
 
-    from xlr.data import fixture_dir
+    from xlr.sources import fixture_dir
 
     data = tmp_path / "data"
     shutil.copytree(fixture_dir(), data)

@@ -4,12 +4,12 @@ import pytest
 import torch
 from transformers import BertConfig, DistilBertConfig, XLMRobertaConfig
 
-from xlr.data import TASKS
+from xlr.tasks import TASKS
 from xlr.errors import XlrError
-from xlr.heads import MeanPoolingClassifier, is_mean_pooling
-from xlr.models import load_model, load_trained
-from xlr.objectives import make_objective, resolve_options
-from xlr.config import protocol_for
+from xlr.engine.heads import MeanPoolingClassifier, is_mean_pooling
+from xlr.engine.models import load_model, load_trained
+from xlr.methods import make_objective, resolve_options
+from xlr.tasks import protocol_for
 
 
 def config(kind):

@@ -7,7 +7,7 @@ import pytest
 from conftest import REPO
 from packaging.requirements import Requirement
 
-from xlr import container
+from xlr.env import container
 
 LOCK = REPO / "requirements.lock"
 
@@ -66,7 +66,7 @@ def test_this_environment_runs_the_locked_versions(name):
     installed = md.version(name).split("+")[0]
     assert installed == lock_pins()[name], (
         f"{name} {installed} is installed but requirements.lock pins {lock_pins()[name]}: install with "
-        "`pip install torch==2.13.0 -c requirements.lock -e \".[test]\"` (README)")
+        "`pip install -c requirements.lock -e \".[test]\"` after torch (README, \"Install\")")
 
 
 def _tracked_text_files():

@@ -3,7 +3,8 @@ They skip, with the reason, when ../shared is absent."""
 import pytest
 
 from conftest import run_xlr
-from xlr.data import TASKS, open_source, read_tsv
+from xlr.tasks import TASKS, read_tsv
+from xlr.sources import open_source
 
 PAWSX, XNLI = TASKS["pawsx"], TASKS["xnli"]
 
@@ -36,8 +37,8 @@ def test_a_few_steps_reduce_the_loss(shared_data, e5_model):
     import torch
     from transformers import set_seed
 
-    from xlr.models import encode, load_model
-    from xlr.training import collator
+    from xlr.engine.models import encode, load_model
+    from xlr.engine.training import collator
 
     train = read_tsv(shared_data / "pawsx" / "train-en-small.tsv", PAWSX).head(32)
     model, tok = load_model(str(e5_model), PAWSX, seed=7)

@@ -11,8 +11,9 @@ import json
 import pytest
 from conftest import run_xlr
 
-from xlr.data import fixture_dir, get_task, read_tsv
-from xlr.objectives import METHODS
+from xlr.sources import fixture_dir
+from xlr.tasks import get_task, read_tsv
+from xlr.methods import METHODS
 
 MARGIN = 10.0  # points above the majority-class share of the dev set
 

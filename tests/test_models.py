@@ -4,13 +4,13 @@ import sys
 
 import pytest
 
-from xlr.data import TASKS
+from xlr.tasks import TASKS
 from xlr.errors import XlrError
-from xlr.models import load_model
+from xlr.engine.models import load_model
 
 VOCAB_HASH = """
 import hashlib, json
-from xlr.models import build_tiny_tokenizer
+from xlr.engine.models import build_tiny_tokenizer
 tk = build_tiny_tokenizer(["Anna invited Maria in Paris.", "アンナはパリでマリアを招待した。", "안나는 파리에서"] * 3)
 print(hashlib.sha256(json.dumps(sorted(tk.get_vocab().items())).encode()).hexdigest())
 """

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from xlr.runs import read_results_csv
+from xlr.store import read_results_csv
 
 
 @pytest.mark.parametrize("method", ["adv", "rs-rp", "freelb", "r3f"])
@@ -19,7 +19,7 @@ def test_two_process_training_writes_from_rank_0_only(tmp_path, method):
         capture_output=True, text=True, timeout=600, env=env)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
-    writes = re.findall(r"\[default(\d)\]:xlr\.runs: rank (\d) writes (\S+)", out)
+    writes = re.findall(r"\[default(\d)\]:xlr\.files: rank (\d) writes (\S+)", out)
     assert writes, out[-3000:]
     assert {(local, rank) for local, rank, _ in writes} == {("0", "0")}
     written = {path for _, _, path in writes}

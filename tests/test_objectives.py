@@ -6,8 +6,12 @@ from transformers import (BertConfig, BertForSequenceClassification, DistilBertC
                           DistilBertForSequenceClassification, XLMRobertaConfig, XLMRobertaForSequenceClassification)
 
 from xlr.errors import XlrError
-from xlr.objectives import (R3F, Adversarial, CrossEntropy, FreeLB, RandomPerturbation, identity_options,
-                            make_objective, median_embedding_norm, project, resolve_options, uniform_in_ball)
+from xlr.methods.r3f import R3F
+from xlr.methods.adv import Adversarial
+from xlr.methods.base import CrossEntropy, median_embedding_norm, project, uniform_in_ball
+from xlr.methods.freelb import FreeLB
+from xlr.methods.rs_rp import RandomPerturbation
+from xlr.methods import identity_options, make_objective, resolve_options
 
 EPS_TOL = 1 + 1e-5
 

@@ -4,9 +4,9 @@ import re
 import pytest
 
 from conftest import REPO, SHARED
-from xlr import paper as paper_mod
+from xlr.results import paper as paper_mod
 from xlr.errors import XlrError
-from xlr.runs import RESULT_COLUMNS, read_results_csv, rows_to_csv
+from xlr.store import RESULT_COLUMNS, read_results_csv, rows_to_csv
 
 SLIDES = SHARED / "seed" / "paper-slides.txt"
 PAWSX = REPO / "paper_results" / "pawsx_mbert.csv"

@@ -5,9 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xlr import runs
+from xlr import store as run_store
 from xlr.errors import XlrError
-from xlr.runs import RunDir, RunStore, atomic_write_text, read_results_csv, write_results
+from xlr.store import RunDir, RunStore, read_results_csv, write_results
+from xlr.files import atomic_write_text
 
 
 def test_atomic_write_keeps_old_file_when_interrupted(tmp_path, monkeypatch):
@@ -17,7 +18,7 @@ def test_atomic_write_keeps_old_file_when_interrupted(tmp_path, monkeypatch):
     def boom(src, dst):
         raise KeyboardInterrupt  # as if killed between writing and renaming
 
-    monkeypatch.setattr(runs.os, "replace", boom)
+    monkeypatch.setattr(run_store.os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
         atomic_write_text(target, "new\n")
     assert target.read_text() == "old\n"
@@ -38,7 +39,7 @@ def test_results_table_only_lists_finished_runs(tmp_path):
     rows = read_results_csv(write_results(tmp_path / "exp"))
     assert {(r["method"], r["language"], r["accuracy"]) for r in rows} == {
         ("baseline", "en", 90.0), ("baseline", "de", 80.0), ("baseline", "avg", 85.0)}
-    assert list(rows[0]) == runs.RESULT_COLUMNS
+    assert list(rows[0]) == run_store.RESULT_COLUMNS
 
 
 def test_predictions_round_trip(tmp_path):
@@ -76,9 +77,9 @@ def test_corrupt_metrics_is_an_error_naming_the_file(tmp_path):
 
 
 def test_tables_say_when_methods_mix_seeds(tmp_path):
-    from xlr.report import show_results
-    from xlr.runs import rows_to_csv
-    from xlr.tidy import seed_mismatches
+    from xlr.results.report import show_results
+    from xlr.store import rows_to_csv
+    from xlr.results.table import seed_mismatches
 
     base = {"experiment": "e", "task": "pawsx", "model": "m", "setting": "standard"}
     rows = [{**base, "method": "baseline", "seed": s, "language": "de", "accuracy": 60.0 + s} for s in (1, 2, 3)]
@@ -94,7 +95,7 @@ def test_files_get_the_mode_the_umask_gives(tmp_path):
     import os
     import stat
 
-    from xlr.runs import atomic_write_text
+    from xlr.files import atomic_write_text
 
     old = os.umask(0o002)            # a group-shared run store
     try:
@@ -123,7 +124,7 @@ def test_results_json_carries_the_provenance_of_every_row(tmp_path):
     _run(tmp_path, "adv", 2, {"epsilon": 0.005}, "r2")
     _run(tmp_path, "baseline", 1, {}, "r1")
     write_results(tmp_path / "mine")
-    prov = runs.read_provenance(tmp_path / "mine")
+    prov = run_store.read_provenance(tmp_path / "mine")
     assert (prov["experiment_file"], prov["experiment_sha256"], prov["profile"]) == ("/x/mine.toml", "ab", "cpu")
     assert prov["paper"] == "p.csv" and prov["tolerance"] == {"language": 3.0, "average": 1.5}
     assert prov["methods"]["adv"] == {"options": {"epsilon": 0.005}, "protocol": {"epochs": 1}, "seeds": [1, 2]}
@@ -132,35 +133,35 @@ def test_results_json_carries_the_provenance_of_every_row(tmp_path):
     # seeds of one method trained with other options are not silently merged
     _run(tmp_path, "adv", 3, {"epsilon": 0.02}, "r3")
     write_results(tmp_path / "mine")
-    assert runs.read_provenance(tmp_path / "mine")["methods"]["adv"]["options"].startswith("differs")
-    assert runs.read_provenance(tmp_path / "nowhere") is None
+    assert run_store.read_provenance(tmp_path / "mine")["methods"]["adv"]["options"].startswith("differs")
+    assert run_store.read_provenance(tmp_path / "nowhere") is None
     (tmp_path / "mine" / "results.json").write_text("[1, 2]")
     with pytest.raises(XlrError, match="results.json is corrupt"):
-        runs.read_provenance(tmp_path / "mine")
+        run_store.read_provenance(tmp_path / "mine")
 
 
 def test_the_run_store_owns_the_layout(tmp_path):
-    store = runs.RunStore(tmp_path)
+    store = run_store.RunStore(tmp_path)
     rd = store.run("exp", "adv", 3)
     assert rd.path == tmp_path / "exp" / "adv" / "seed3"
-    assert runs.RunStore.experiment_of(rd) == store.experiment_dir("exp") and runs.RunStore.method_of(rd) == "adv"
+    assert run_store.RunStore.experiment_of(rd) == store.experiment_dir("exp") and run_store.RunStore.method_of(rd) == "adv"
     assert store.sweep_dir("exp") == tmp_path / "exp-sweep"
-    assert store.results_files() == [] and runs.RunStore.finished_in(store.experiment_dir("exp")) == []
+    assert store.results_files() == [] and run_store.RunStore.finished_in(store.experiment_dir("exp")) == []
     rd.write_metrics({"experiment": "exp", "task": "pawsx", "model": "m", "method": "adv", "seed": 3,
                       "test": {"standard": {"en": 70.0}}})
     rd.mark_done()
-    assert write_results(runs.RunStore.experiment_of(rd)) == store.experiment_dir("exp") / "results.csv"
+    assert write_results(run_store.RunStore.experiment_of(rd)) == store.experiment_dir("exp") / "results.csv"
     assert store.results_files() == [store.experiment_dir("exp") / "results.csv"]
-    assert runs.RunStore.experiments_in(tmp_path) == [store.experiment_dir("exp")]
-    assert [r.path for r in runs.RunStore.finished_in(store.experiment_dir("exp"))] == [rd.path]
-    assert runs.DEFAULT_ROOT == Path("runs")
+    assert run_store.RunStore.experiments_in(tmp_path) == [store.experiment_dir("exp")]
+    assert [r.path for r in run_store.RunStore.finished_in(store.experiment_dir("exp"))] == [rd.path]
+    assert run_store.DEFAULT_ROOT == Path("runs")
 
 
 def test_a_run_finished_with_another_configuration_is_refused_not_reused(tmp_path):
     """`--set methods.adv.epsilon=...` on a store holding a finished ADV run must not report the old run's
     results as the new setting's: the run is refused with what changed (and kept), as on the first try."""
     from xlr.experiments import load_experiment
-    from xlr.pipeline import configuration_changes, finished, prepare, run_config, work_through
+    from xlr.engine.pipeline import configuration_changes, finished, prepare, run_config, run_unclaimed
 
     def spec(**adv):
         return load_experiment("smoke", overrides=[{"methods": {"run": ["adv"], "adv": adv}}]).runs()[0]
@@ -178,5 +179,5 @@ def test_a_run_finished_with_another_configuration_is_refused_not_reused(tmp_pat
     other = spec(epsilon=0.3)
     assert configuration_changes(rd, other) == ["method_options"] and not finished(rd, other)
     with pytest.raises(XlrError, match=r"finished with a different configuration \(method_options changed\)"):
-        work_through([other], tmp_path, announce=lambda *a: None)
+        run_unclaimed([other], tmp_path, announce=lambda *a: None)
     assert rd.is_done()  # nothing already written is lost

@@ -8,7 +8,8 @@ import time
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from xlr.data import fixture_dir, get_task, read_tsv
+from xlr.sources import fixture_dir
+from xlr.tasks import get_task, read_tsv
 
 
 def _free_port() -> int:
@@ -23,7 +24,8 @@ def _worker(rank: int, world: int, port: int, tmp: str) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world)
     from datasets import Dataset
 
-    from xlr import distributed, models
+    from xlr.env import distributed
+    from xlr.engine import models
 
     pairs = read_tsv(fixture_dir() / "train-en.tsv", get_task("pawsx"))
     tokenizer = models.build_tiny_tokenizer(pairs.sentence1 + pairs.sentence2)

@@ -11,10 +11,11 @@ import tomllib
 import pytest
 from conftest import run_xlr
 
-from xlr.data import fixture_dir
+from xlr.sources import fixture_dir
 from xlr.errors import XlrError
-from xlr.runs import RunDir, RunStore, atomic_write_json, read_results_csv, write_results
-from xlr.sweep import parse_grid
+from xlr.store import RunDir, RunStore, read_results_csv, write_results
+from xlr.files import atomic_write_json
+from xlr.engine.sweep import parse_grid
 
 QUICK = ["--set", "train.max_steps=3", "--set", "train.eval_steps=3"]
 ENV = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}

@@ -7,10 +7,10 @@ from functools import partial
 import pytest
 
 from conftest import DATA, run_xlr
-from xlr import synonyms
-from xlr.data import TASKS, PairSet, read_tsv
+from xlr.methods import synonyms
+from xlr.tasks import TASKS, PairSet, read_tsv
 from xlr.errors import XlrError
-from xlr.synonyms import augment, load_neighbors, substitute
+from xlr.methods.synonyms import augment, load_neighbors, substitute
 
 TABLE = {"good": ["great", "nice", "fine"], "food": ["meal"], "this": ["the"], "empty": []}
 PAIRS = PairSet(["The food in this restaurant is pretty good", "no synonyms here"],

@@ -26,7 +26,7 @@ def test_report_to_tensorboard_writes_events_into_the_run_folder(tmp_path):
 def test_tracking_is_not_part_of_a_runs_identity(tmp_path):
     """Adding a tracker never retrains a run, and runs stored with report_to in their identity still match."""
     from xlr.experiments import load_experiment
-    from xlr.pipeline import prepare, run_config
+    from xlr.engine.pipeline import prepare, run_config
 
     spec = load_experiment("smoke", overrides=[{"methods": {"run": ["baseline"]}}]).runs()[0]
     rd = prepare(spec, tmp_path)

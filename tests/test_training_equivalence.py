@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from xlr.data import TASKS, LocalSource, fixture_dir
-from xlr.models import encode, load_model
-from xlr.objectives import CrossEntropy
-from xlr.config import protocol_for
-from xlr.training import XlrTrainer, collator, training_arguments
+from xlr.tasks import TASKS
+from xlr.sources import LocalSource, fixture_dir
+from xlr.engine.models import encode, load_model
+from xlr.methods.base import CrossEntropy
+from xlr.tasks import protocol_for
+from xlr.engine.training import XlrTrainer, collator, training_arguments
 
 BATCH, STEPS, LR = 8, 4, 1e-3
 

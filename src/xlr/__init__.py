@@ -1,8 +1,10 @@
 """xlr: reproduction kit for robust zero-shot cross-lingual transfer (Huang et al., EMNLP 2021).
 
-The robust-training pieces import into your own code (README, "xlr in your own training script"):
+The robust-training pieces import into your own code (docs/python.md):
 
-    from xlr import XlrTrainer, make_objective, resolve_options
+    from xlr import XlrTrainer
+    from xlr import make_objective
+    from xlr import resolve_options
 
 - the method registry and objectives: `METHODS`, `register`, `Method`, `Option`, `make_objective`,
   `resolve_options`, and the objective classes (`CrossEntropy`, `Adversarial`, `RandomPerturbation`,
@@ -39,14 +41,18 @@ if python_floor_error() is not None:  # pragma: no cover - only reached on an un
     raise ImportError(python_floor_error())
 
 _EXPORTS = {
-    "xlr.objectives": ("METHODS", "Method", "Option", "register", "get_method", "make_objective", "resolve_options",
-                       "Objective", "CrossEntropy", "Adversarial", "RandomPerturbation", "FreeLB", "R3F",
-                       "median_embedding_norm"),
-    "xlr.training": ("XlrTrainer", "collator"),
-    "xlr.config": ("TrainConfig", "protocol_for"),
-    "xlr.data": ("TASKS", "Task", "get_task", "load_task_file", "task_from_dict", "PairSet", "open_source",
-                 "read_tsv", "LocalSource", "HubSource"),
-    "xlr.models": ("load_model", "encode"),
+    "xlr.methods": ("METHODS", "Method", "Option", "register", "get_method", "make_objective", "resolve_options"),
+    "xlr.methods.base": ("Objective", "CrossEntropy", "median_embedding_norm"),
+    "xlr.methods.adv": ("Adversarial",),
+    "xlr.methods.rs_rp": ("RandomPerturbation",),
+    "xlr.methods.freelb": ("FreeLB",),
+    "xlr.methods.r3f": ("R3F",),
+    "xlr.engine.training": ("XlrTrainer", "collator"),
+    "xlr.config": ("TrainConfig",),
+    "xlr.tasks": ("TASKS", "Task", "get_task", "load_task_file", "task_from_dict", "PairSet", "read_tsv",
+                  "protocol_for"),
+    "xlr.sources": ("open_source", "LocalSource", "HubSource"),
+    "xlr.engine.models": ("load_model", "encode"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

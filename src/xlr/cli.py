@@ -12,8 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from xlr.errors import ChecksFailed, XlrError
-from xlr.objectives import BASELINE
-from xlr.runs import DEFAULT_ROOT
+from xlr.methods import BASELINE, shared_options
+from xlr.store import DEFAULT_ROOT
 
 app = typer.Typer(
     help="Reproduce 'Improving Zero-Shot Cross-Lingual Transfer Learning via Robust Training' "
@@ -23,8 +23,8 @@ app = typer.Typer(
 
 FORMAT_HELP = "Output: rich (terminal table), markdown or csv."
 DataDir = Annotated[Optional[str], typer.Option(
-    "--data-dir", help="Folder of {train,dev,test}-{lang}.tsv files (or one subfolder per task, like "
-                       "../shared/data), or builtin:fixture. Default: the Hugging Face hub.")]
+    "--data-dir", help="Folder of {train,dev,test}-{lang}.tsv files (or one subfolder per task, as "
+                       "`xlr data export` writes them), or builtin:fixture. Default: the Hugging Face hub.")]
 TrainFile = Annotated[Optional[Path], typer.Option(
     "--train-file", help="English training TSV to use instead of the source's train-en.tsv; TASK=PATH gives it to "
                          "the parts of that task only (in an experiment that includes several tasks).")]
@@ -40,54 +40,71 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
-ReportTo = Annotated[Optional[str], typer.Option(
-    "--report-to", help="Experiment tracking (train.report_to): transformers' integrations, comma-separated, e.g. "
-                        "tensorboard (events in each run's logs/), wandb, mlflow; default none.")]
 Synonyms = Annotated[Optional[Path], typer.Option(
     help="A local counterfitted_neighbors.json (default: download, verify sha256, cache; or $XLR_SYNONYMS).")]
-_PY_TYPES = {"float": float, "int": int, "str": str, "path": Path}
+_PY_TYPES = {"float": float, "int": int, "str": str, "path": Path, "bool": bool}
 
 
-def method_flags(func):
-    """Give a command one flag per method option of the registry (objectives.METHODS), generated here
-    once; the command receives the flags that were given as `method_options` ({option: value})."""
+def _with_flags(func, sink: str, flags: list[tuple[str, str, str, str, str]]):
+    """Give a command generated flags, each (parameter, key, type, help, help panel): the flag is
+    --key-with-dashes, and the command receives the flags that were given as `sink` ({key: value})."""
     import functools
     import inspect
 
-    from xlr.objectives import shared_options
-
     signature = inspect.signature(func, eval_str=True)
-    params = [p for p in signature.parameters.values() if p.name != "method_options"]
+    params = [p for p in signature.parameters.values() if p.name != sink]
     taken = {p.name for p in params}
-    generated = {}
-    for name, users in shared_options().items():
-        kind = users[0][1].type
-        parts = []
-        for method, option in users:
-            default = "none" if option.default is None else option.default
-            choices = f" ({' or '.join(option.choices)})" if option.choices else ""
-            parts.append(f"{method.name}: {option.help}{choices}; default {default}")
-        param = f"method_option_{name}"
+    keys = {}
+    for param, key, kind, help_text, panel in flags:
+        flag = "--" + key.replace("_", "-")
         if param in taken:
-            raise ValueError(f"{func.__name__}: parameter {param} clashes with a method option")
-        generated[param] = name
+            raise ValueError(f"{func.__name__}: parameter {param} clashes with a generated flag")
+        keys[param] = key
         params.append(inspect.Parameter(
             param, inspect.Parameter.KEYWORD_ONLY, default=None,
             annotation=Annotated[Optional[_PY_TYPES[kind]], typer.Option(
-                "--" + name.replace("_", "-"), help=". ".join(parts) + ".", rich_help_panel="Method options")]))
+                flag + (f"/--no-{flag[2:]}" if kind == "bool" else ""), help=help_text, rich_help_panel=panel,
+                show_default=False)]))
 
     @functools.wraps(func)
     def command(*args, **kwargs):
-        given = {generated[p]: kwargs.pop(p) for p in list(kwargs) if p in generated}
+        given = {keys[p]: kwargs.pop(p) for p in list(kwargs) if p in keys}
         given = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
-        return func(*args, method_options=given, **kwargs)
+        return func(*args, **{sink: given}, **kwargs)
 
     command.__signature__ = signature.replace(parameters=params)
     return command
 
 
+def method_flags(func):
+    """One flag per method option of the registry (xlr.methods.METHODS); the command receives the given ones
+    as `method_options`. Methods that share an option name share its flag."""
+    from xlr.methods import shared_options
+
+    flags = []
+    for name, users in shared_options().items():
+        parts = []
+        for method, option in users:
+            default = "none" if option.default is None else option.default
+            choices = f" ({' or '.join(option.choices)})" if option.choices else ""
+            parts.append(f"{method.name}: {option.help}{choices}; default {default}")
+        flags.append((f"method_option_{name}", name, users[0][1].type, ". ".join(parts) + ".", "Method options"))
+    return _with_flags(func, "method_options", flags)
+
+
+def train_flags(func):
+    """One flag per training setting (config.TrainConfig: --learning-rate, --epochs, ...); the command receives
+    the given ones as `train_options`, which override the experiment's [train] table."""
+    from xlr.config import TrainConfig
+
+    flags = [(f"train_option_{name}", name, kind.split("|")[0].strip(),
+              help_text + ("" if default is None else f" Default: {str(default).lower() if isinstance(default, bool) else default}."),
+              "Training settings") for name, kind, default, help_text in TrainConfig.flags()]
+    return _with_flags(func, "train_options", flags)
+
+
 def _check_format(fmt: str) -> str:
-    from xlr.report import FORMATS
+    from xlr.results.report import FORMATS
 
     if fmt not in FORMATS:
         raise XlrError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
@@ -95,8 +112,8 @@ def _check_format(fmt: str) -> str:
 
 
 def _show(results_csv: Path, title: str, languages: list[str] | None, fmt: str) -> None:
-    from xlr.distributed import is_main_process
-    from xlr.report import show_results
+    from xlr.env.distributed import is_main_process
+    from xlr.results.report import show_results
 
     if not is_main_process():
         return
@@ -106,10 +123,11 @@ def _show(results_csv: Path, title: str, languages: list[str] | None, fmt: str) 
 
 
 @app.command()
+@train_flags
 @method_flags
 def train(
     task: Annotated[str, typer.Option(help="A task name (pawsx, xnli) or a task TOML file.")] = "pawsx",
-    method: Annotated[str, typer.Option(help="A method of the registry (README, 'Robust training').")] = BASELINE,
+    method: Annotated[str, typer.Option(help="A method of the registry (docs/methods.md).")] = BASELINE,
     model: Annotated[str, typer.Option(help="Hugging Face id, local model folder, or builtin:tiny-bert.")]
     = "bert-base-multilingual-cased",
     data_dir: DataDir = None,
@@ -119,43 +137,27 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     languages: Annotated[Optional[list[str]], typer.Option(help="Test languages (default: all of the task).")]
     = None,
-    max_train_examples: Annotated[Optional[int], typer.Option(help="Use the first N training pairs.")] = None,
-    max_dev_examples: Annotated[Optional[int], typer.Option(help="Select on the first N source-dev pairs.")] = None,
     max_test_examples: Annotated[Optional[int], typer.Option(help="Evaluate the first N rows of each test set.")]
     = None,
-    epochs: Annotated[Optional[float], typer.Option(help="Epochs (paper: 3 PAWS-X, 1 XNLI).")] = None,
-    learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate (paper: 2e-5).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Effective batch size (paper: 32).")] = None,
-    eval_steps: Annotated[Optional[int], typer.Option(help="Source-dev evaluation interval (paper: 500, XNLI 1000).")]
-    = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after N optimizer steps (quick checks).")] = None,
-    pooling: Annotated[Optional[str], typer.Option(
-        help="Classifier input: cls (the model's own head, the paper's; default) or mean (mean of the last "
-             "hidden states: for sentence encoders such as e5).")] = None,
     generalized: Annotated[bool, typer.Option(help="Also evaluate every cross-language pair.")] = False,
-    report_to: ReportTo = None,
     force: Annotated[bool, typer.Option(help="Retrain even if the run is finished.")] = False,
     device: DeviceOpt = None,
     fmt: Fmt = "rich",
     method_options: dict | None = None,
+    train_options: dict | None = None,
 ):
     """Train one run (one method, one seed) and evaluate it on every test language."""
     from xlr.experiments import adhoc_experiment, check_method_options
-    from xlr.pipeline import run_experiment
 
     _check_format(fmt)
     check_method_options([method], method_options)
-    protocol = {k: v for k, v in dict(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
-                                      eval_steps=eval_steps, max_steps=max_steps,
-                                      max_train_examples=max_train_examples,
-                                      max_dev_examples=max_dev_examples, pooling=pooling,
-                                      report_to=report_to).items()
-                if v is not None}
     exp = adhoc_experiment(task, model, method, seed, name=name, options=method_options, languages=_split(languages),
                            data=data_dir,
                            train_file=str(train_file) if train_file else None,
                            max_test_examples=max_test_examples,
-                           generalized=generalized or None, train=protocol or None)
+                           generalized=generalized or None, train=train_options or None)
+    from xlr.engine.pipeline import run_experiment  # the engine only once the input has been checked
+
     for part, results in run_experiment(exp, out, force=force, device_option=device):
         _show(results, part.title, part.languages, fmt)
     _container_notice(out)
@@ -163,9 +165,9 @@ def train(
 
 def _container_notice(out: Path) -> None:
     """In the image, with results or downloads outside any host mount: how to keep them (last lines)."""
-    from xlr import distributed
-    from xlr.container import unmounted_notice
-    from xlr.progress import say
+    from xlr.env import distributed
+    from xlr.env.container import unmounted_notice
+    from xlr.env.progress import say
 
     if distributed.is_main_process():
         for line in unmounted_notice(out):
@@ -185,7 +187,7 @@ def evaluate(
     fmt: Fmt = "rich",
 ):
     """Evaluate a trained run's model on test languages; updates its metrics.json and results.csv."""
-    from xlr.pipeline import evaluate_existing
+    from xlr.engine.pipeline import evaluate_existing
 
     _check_format(fmt)
     results, title, langs = evaluate_existing(run_dir, _split(languages), data_dir, device, fresh)
@@ -194,6 +196,7 @@ def evaluate(
 
 
 @app.command()
+@train_flags
 @method_flags
 def reproduce(
     experiment: Annotated[str, typer.Argument(help="A name from reproduce/ (smoke, table1, ...) or a TOML path.")],
@@ -202,7 +205,7 @@ def reproduce(
     train_file: TrainFile = None,
     model: Annotated[Optional[str], typer.Option(help="Override the experiment's model (id or local folder).")]
     = None,
-    profile: Annotated[Optional[str], typer.Option(help="A [profiles.NAME] table of the TOML (quick, cpu).")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="A named profile of the experiment TOML (its profiles.NAME table): quick or cpu; table1 also has sweep.")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds, e.g. 1,2,3 (tables show mean ± std).")]
     = None,
     methods: Annotated[Optional[str], typer.Option(help="Comma-separated subset of methods to run.")] = None,
@@ -211,29 +214,31 @@ def reproduce(
     overrides_file: Annotated[Optional[list[Path]], typer.Option(
         "--overrides", help="A TOML file of overrides applied after the profile, e.g. a chosen-METHOD.toml "
                             "written by `xlr sweep`.")] = None,
-    report_to: ReportTo = None,
     force: Annotated[bool, typer.Option(help="Retrain finished runs.")] = False,
     nproc: Annotated[int, typer.Option(
         help="Data-parallel processes on this machine (one per GPU; gloo on CPU), same effective batch.")] = 1,
     device: DeviceOpt = None,
     fmt: Fmt = "rich",
     method_options: dict | None = None,
+    train_options: dict | None = None,
 ):
     """Run every (method, seed) of an experiment and print its table in the paper's layout.
 
     Method options (--epsilon, --steps, ...) apply to every method of the experiment that has them."""
-    from xlr import distributed
+    from xlr.env import distributed
     from xlr.experiments import check_method_options, cli_overrides, load_experiment, selected_methods
-    from xlr.pipeline import run_experiment
-    from xlr.preflight import preflight, resolve
 
     _check_format(fmt)
     overrides = cli_overrides(data=data_dir, train_file=str(train_file) if train_file else None, model=model,
                               seeds=seeds, methods=methods, assignments=set_,
                               files=[str(f) for f in overrides_file or []], method_options=method_options,
-                              report_to=report_to)
+                              train=train_options)
     exp = load_experiment(experiment, profile, overrides)
     check_method_options(selected_methods(exp), method_options)
+    # the engine (torch, transformers: seconds to import) only once the input has been checked
+    from xlr.engine.pipeline import run_experiment
+    from xlr.engine.preflight import preflight, resolve
+
     if nproc > 1 and distributed.world_size() == 1:
         preflight(exp)  # bad input and every download fail here, once, before the workers start
         resolve(exp)
@@ -244,28 +249,30 @@ def reproduce(
 
 
 @app.command()
+@train_flags
 @method_flags
 def sweep(
     experiment: Annotated[str, typer.Argument(help="A name from reproduce/ or a TOML path.")],
     grid: Annotated[list[str], typer.Option(
-        help="KEY=V1,V2,...: a method option (epsilon, steps, step_size, noise, copies), train.KEY or "
+        help=f"KEY=V1,V2,...: a method option ({', '.join(shared_options())}), train.KEY or "
              "methods.METHOD.KEY; several --grid make a product.", show_default=False)],
     methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods to sweep (default: the "
                                                         "experiment's).")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds; the choice uses the mean.")] = None,
-    profile: Annotated[Optional[str], typer.Option(help="A [profiles.NAME] table of the TOML (quick, cpu).")] = None,
-    out: Out = DEFAULT_ROOT,
+    profile: Annotated[Optional[str], typer.Option(help="A named profile of the experiment TOML (its profiles.NAME table): quick or cpu; table1 also has sweep.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Run store root: the points go to "
+                                      "OUT/<experiment>-sweep/<point>/<method>/seed<N>/.")] = DEFAULT_ROOT,
     data_dir: DataDir = None,
     train_file: TrainFile = None,
     model: Annotated[Optional[str], typer.Option(help="Override the experiment's model (id or local folder).")]
     = None,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override any TOML key for every point, e.g. --set train.max_steps=100.")] = None,
-    report_to: ReportTo = None,
     force: Annotated[bool, typer.Option(help="Retrain finished points.")] = False,
     device: DeviceOpt = None,
     fmt: Fmt = "rich",
     method_options: dict | None = None,
+    train_options: dict | None = None,
 ):
     """Train every grid point and choose each method's setting on the SOURCE-LANGUAGE DEV SET only.
 
@@ -273,35 +280,22 @@ def sweep(
     curve and never reads a test set. Several workers (processes or machines) can share one --out: each
     run is claimed before it is trained. Writes sweep.csv and, per method, chosen-METHOD.toml for
     `xlr reproduce ... --overrides`."""
-    from xlr import sweep as sweeping
-    from xlr.experiments import check_method_options, cli_overrides
-    from xlr.preflight import preflight, resolve
-    from xlr.progress import quiet_libraries, say
-    from xlr.runs import atomic_write_text
+    from xlr.engine import sweep as sweeping
+    from xlr.env.progress import say
+    from xlr.experiments import cli_overrides
 
     _check_format(fmt)
-    quiet_libraries()
-    axes = sweeping.parse_grid(grid)
     overrides = cli_overrides(data=data_dir, train_file=str(train_file) if train_file else None, model=model,
-                              seeds=seeds, assignments=set_, method_options=method_options, report_to=report_to)
-    base, points = sweeping.plan(experiment, _split([methods]) if methods else None, axes, profile, overrides)
-    check_method_options(list(dict.fromkeys(p.method for p in points)), method_options)
-    preflight(base)
-    resolve(base)
-    _, elsewhere = sweeping.work(points, out, force, device)
-    root = sweeping.sweep_dir(out, base)
-    path, rows = sweeping.write_table(root)
-    summaries = sweeping.summarize(points, rows)
-    chosen = sweeping.choose(summaries)
-    _write(sweeping.show(summaries, chosen, base.source_language,
-                         f"{base.title}: sweep on {base.source_language} dev (* chosen)", fmt))
-    command = "xlr " + " ".join(sys.argv[1:])
-    for method, s in chosen.items():
-        point = next(p for p in points if p.method == method and p.label == s.label)
-        target = root / f"chosen-{method}.toml"
-        atomic_write_text(target, sweeping.chosen_toml(method, point, axes, s, command))
-        say(f"{method}: chose {s.label} (dev {s.mean:.2f}); wrote {target}")
-    say(f"wrote {path}")
+                              seeds=seeds, assignments=set_, method_options=method_options, train=train_options)
+    result = sweeping.sweep(experiment, grid, _split([methods]) if methods else None, profile, overrides,
+                            method_options, out, force=force, device_option=device,
+                            command="xlr " + " ".join(sys.argv[1:]))
+    _write(sweeping.show(result.summaries, result.chosen, result.base.source_language,
+                         f"{result.base.title}: sweep on {result.base.source_language} dev (* chosen)", fmt))
+    for method, s in result.chosen.items():
+        say(f"{method}: chose {s.label} (dev {s.mean:.2f}); wrote {result.root / f'chosen-{method}.toml'}")
+    say(f"wrote {result.table}")
+    elsewhere = result.elsewhere
     _container_notice(out)
     if elsewhere:
         say(f"[yellow]{len(elsewhere)} run(s) held by other workers; run this command again when they finish "
@@ -319,7 +313,7 @@ def doctor(
 ):
     """What this setup has (versions, driver, GPUs, bf16, hub, caches, free disk), what table1 costs, and
     whether it can run `xlr reproduce table1`: exit 0 when it can, 1 with the reasons when it cannot."""
-    from xlr import doctor as checking
+    from xlr.env import doctor as checking
 
     report = checking.diagnose(hub_timeout, experiment, measure)
     sys.stdout.write(checking.render(report))
@@ -339,8 +333,8 @@ def augment(
     synonyms: Synonyms = None,
 ):
     """Write RS-DA's synonym-substituted training data, like the paper's perturb.py."""
-    from xlr.progress import say
-    from xlr.synonyms import augment_file
+    from xlr.env.progress import say
+    from xlr.methods.synonyms import augment_file
 
     stats = augment_file(task, input, out, num, seed, str(synonyms) if synonyms else None)
     say(f"wrote {stats.pairs * num} pairs to {out}")
@@ -362,8 +356,9 @@ def data_export(
     data_dir: DataDir = None,
 ):
     """Write a task's data (by default from the Hugging Face hub) in the local TSV layout, for offline use."""
-    from xlr.data import check_languages, export, get_task, open_source
-    from xlr.progress import quiet_libraries, say
+    from xlr.tasks import check_languages, get_task
+    from xlr.sources import export, open_source
+    from xlr.env.progress import quiet_libraries, say
 
     quiet_libraries()
     t = get_task(task)
@@ -409,12 +404,12 @@ def compare(
     by a paired bootstrap over the test items."""
     _check_format(fmt)
     if between:
-        from xlr import bootstrap
+        from xlr.results import bootstrap
 
         found = bootstrap.between(results, between[0], between[1], setting, resamples, bootstrap_seed)
         _write(bootstrap.show(found, between[0], between[1], resamples, fmt))
         return
-    from xlr import compare as comparing
+    from xlr.results import compare as comparing
 
     comparison = comparing.compare(results, against, tolerance_language, tolerance_average)
     _write(comparing.show(comparison, fmt))
@@ -444,7 +439,7 @@ def analyze_distance(
 
     Prints the distances, the gains, and Pearson and Spearman correlations with p-values; --plot also
     draws a labelled scatter plot. --paper runs it offline on the paper's own numbers."""
-    from xlr import distance
+    from xlr.results import distance
 
     _check_format(fmt)
     if plot:
@@ -479,7 +474,7 @@ def docker_build(
     network: Network = None,
 ):
     """Build the xlr image from the Dockerfile, streaming the build log."""
-    from xlr import container
+    from xlr.env import container
 
     image_id = container.build(tag=tag, base_image=base_image, torch_spec=torch_spec, context=context,
                                network=network, torch_cuda=torch_cuda)
@@ -504,7 +499,7 @@ def docker_run(
     network: Network = None,
 ):
     """Run `xlr ARGS` in the container and exit with its exit code."""
-    from xlr import container
+    from xlr.env import container
 
     code = container.run(image, args or [], gpus="none" if no_gpus else gpus, runs=runs, hf_home=hf_home,
                          env=env or [], volumes=volume or [], network=network)

@@ -20,29 +20,41 @@ PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 POOLING = ("cls", "mean")
 
 
+def setting(default, help: str):
+    """A training setting: its default and the help text of its generated flag (`--name-with-dashes`)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
-    """Training settings. Defaults are the paper's scripts (XTREME-style fine-tuning of mBERT)."""
+    """Training settings. Defaults are the paper's scripts (XTREME-style fine-tuning of mBERT). Every field is a
+    `[train]` key, a `--set train.KEY=VALUE`, and a flag of `xlr train`, `reproduce` and `sweep`."""
 
-    learning_rate: float = 2e-5
-    epochs: float = 3.0
-    batch_size: int = 32                      # effective batch: per device x processes x accumulation
-    per_device_batch_size: int | None = None  # default: batch_size / processes (no accumulation)
-    max_length: int = 128
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    max_grad_norm: float = 1.0
-    eval_steps: int = 500                     # evaluate on source dev and save a checkpoint this often
-    eval_batch_size: int = 128
-    precision: str = "auto"                   # auto (native bf16 GPU: bf16; older GPU: fp16; CPU: fp32), bf16, fp16, fp32
+    learning_rate: float = setting(2e-5, "Peak learning rate, linear decay (paper: 2e-5).")
+    epochs: float = setting(3.0, "Training epochs (paper: 3 for PAWS-X, 1 for XNLI).")
+    batch_size: int = setting(32, "Effective batch size: per device x processes x accumulation (paper: 32).")
+    per_device_batch_size: int | None = setting(None, "Batch per device; the rest is gradient accumulation "
+                                                      "(default: batch size / processes).")
+    max_length: int = setting(128, "Longest input in tokens (paper: 128).")
+    weight_decay: float = setting(0.0, "AdamW weight decay.")
+    warmup_steps: int = setting(0, "Linear warm-up steps.")
+    max_grad_norm: float = setting(1.0, "Gradient-norm clipping.")
+    eval_steps: int = setting(500, "Evaluate on source dev and save a checkpoint every N steps (paper: 500, "
+                                   "XNLI 1000).")
+    eval_batch_size: int = setting(128, "Batch size for prediction.")
+    precision: str = setting("auto", "auto (native bf16 GPU: bf16; older GPU: fp16; CPU: fp32), bf16, fp16 or fp32.")
     # length-grouped batches pad less but change the order statistics; off by default: in our CPU runs they
     # delayed PAWS's exit from the majority-class plateau (bench/README.md), and the paper's order is random
-    group_by_length: bool = False
-    max_train_examples: int | None = None     # first N training pairs (before RS-DA augmentation)
-    max_dev_examples: int | None = None       # first N source-dev pairs (CPU-sized runs)
-    max_steps: int | None = None              # stop early (quick checks); overrides epochs
-    pooling: str = "cls"                      # classifier input: the model's own head (cls) or mean pooling
-    report_to: str = "none"                   # Trainer's integrations, comma-separated: tensorboard, wandb, mlflow, ...
+    group_by_length: bool = setting(False, "Batches of similar length: less padding, a different order "
+                                           "(off: the paper's order is random).")
+    max_train_examples: int | None = setting(None, "Train on the first N training pairs (before RS-DA's "
+                                                   "augmentation).")
+    max_dev_examples: int | None = setting(None, "Select the model on the first N source-dev pairs.")
+    max_steps: int | None = setting(None, "Stop after N optimizer steps (quick checks); overrides epochs.")
+    pooling: str = setting("cls", "Classifier input: cls (the model's own head, the paper's) or mean (mean of "
+                                  "the last hidden states, for sentence encoders such as e5).")
+    report_to: str = setting("none", "Experiment tracking: transformers' integrations, comma-separated, e.g. "
+                                     "tensorboard (events in each run's logs/), wandb, mlflow, or none.")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -62,6 +74,12 @@ class TrainConfig:
     def field_names(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
 
+    @classmethod
+    def flags(cls) -> list[tuple[str, str, object, str]]:
+        """(field, type annotation, default, help) per setting, in declaration order: the CLI's training flags."""
+        return [(f.name, f.type if isinstance(f.type, str) else f.type.__name__, f.default, f.metadata["help"])
+                for f in dataclasses.fields(cls)]
+
 
 def coerce(key: str, value, annotation):
     """`value` checked against a field's annotation ("float", "int | None", "bool", "str"); ints count as
@@ -79,20 +97,3 @@ def coerce(key: str, value, annotation):
         raise XlrError(f"{key} = {value!r}: expected {names.get(base, base)}"
                        + (" (or leave it unset)" if "None" in kinds else ""))
     return float(value) if base == "float" else value
-
-
-def protocol_for(task, overrides: dict | None = None) -> TrainConfig:
-    """The protocol: the defaults above, then the task's own `[train]` table (a Task or a task name; where the
-    paper's scripts differ by task, e.g. XNLI's 1 epoch), then `overrides` (the experiment's [train] table)."""
-    from xlr.data import get_task
-
-    task = get_task(task)
-    unknown = sorted(set(task.train) - set(TrainConfig.field_names()))
-    if unknown:
-        raise XlrError(f"{task.origin}: unknown training setting train.{unknown[0]}; valid: "
-                       f"{', '.join(TrainConfig.field_names())}")
-    values = {**task.train, **(overrides or {})}
-    unknown = sorted(set(values) - set(TrainConfig.field_names()))
-    if unknown:
-        raise XlrError(f"unknown training setting {', '.join(unknown)}; valid: {', '.join(TrainConfig.field_names())}")
-    return TrainConfig(**values)

@@ -1,6 +1,6 @@
 """Experiments as data: `reproduce/NAME.toml` -> a validated `Experiment`, profiles, overrides, run plan.
 
-Precedence, lowest first: the code's defaults (training.TrainConfig, objectives.METHODS), the TOML file,
+Precedence, lowest first: the code's defaults (config.TrainConfig, xlr.methods.METHODS), the TOML file,
 the chosen `[profiles.NAME]` table, then command-line overrides.
 """
 from __future__ import annotations
@@ -11,11 +11,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlr.data import BUILTIN_FIXTURE, Task, check_keys, check_languages, get_task, load_train, task_from_dict
+from xlr.tasks import BUILTIN_FIXTURE, Task, check_keys, check_languages, get_task, task_from_dict
+from xlr.sources import load_train
 from xlr.errors import XlrError
-from xlr.objectives import BASELINE, METHODS, get_method, identity_options, resolve_options
+from xlr.methods import BASELINE, METHODS, get_method, identity_options, resolve_options
 from xlr.resources import shipped_dir
-from xlr.config import DEFAULT_TOLERANCE, TrainConfig, protocol_for
+from xlr.config import DEFAULT_TOLERANCE, TrainConfig
+from xlr.tasks import protocol_for
 
 TOP_LEVEL_KEYS = {
     "title": str, "notes": str, "task": (str, dict), "model": str, "source_language": str, "languages": list,
@@ -182,18 +184,19 @@ def read_override_file(path: str | Path) -> dict:
 def cli_overrides(data: str | None = None, train_file: str | None = None, model: str | None = None,
                   seeds: str | None = None, methods: str | None = None,
                   assignments: list[str] | None = None, method_options: dict | None = None,
-                  files: list[str] | None = None, report_to: str | None = None) -> list[dict]:
+                  files: list[str] | None = None, train: dict | None = None) -> list[dict]:
     """Command-line options as override dicts, applied after the profile.
 
-    `method_options` (e.g. {"epsilon": 0.2}) go to every method of the experiment that has that option.
+    `method_options` (e.g. {"epsilon": 0.2}) go to every method of the experiment that has that option;
+    `train` (e.g. {"learning_rate": 5e-5}) to the [train] table.
     """
     over: dict = {}
     for name, method in METHODS.items():
         mine = {k: v for k, v in (method_options or {}).items() if k in method.defaults}
         if mine:
             over.setdefault("methods", {})[name] = mine
-    if report_to is not None:
-        over["train"] = {"report_to": report_to}
+    if train:
+        over["train"] = dict(train)
     if data is not None:
         over["data"] = data
     if train_file is not None:  # PATH, or TASK=PATH for the parts of one task

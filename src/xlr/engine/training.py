@@ -1,0 +1,277 @@
+"""Fine-tuning: the paper's protocol, a Trainer whose loss comes from an objective, and model selection
+on the source-language dev set.
+
+Trainer owns the loop, mixed precision, checkpointing and data parallelism; this module only says what is
+special: the loss (a method's objective, xlr.methods), dev-only model selection, and checkpoints that survive `kill -9`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from transformers import Trainer, TrainerCallback
+
+from xlr.env import device
+from xlr.env import distributed
+from xlr.config import TrainConfig
+from xlr.tasks import PairSet
+from xlr.errors import XlrError
+from xlr.engine.models import encode
+from xlr.methods.base import Objective
+
+COMPLETE_MARK = "xlr-complete"
+def fused_adamw_available() -> bool:
+    """torch's fused AdamW: on CUDA, and on CPU from torch 2.4 (there it is ~4x faster than the loop, which
+    matters because the embedding matrix of a multilingual vocabulary is most of the parameters)."""
+    import torch
+
+    if device.current().device == "cuda":
+        return True
+    major, minor = (int(x) for x in torch.__version__.split("+")[0].split(".")[:2])
+    return (major, minor) >= (2, 4)
+
+
+def batch_layout(protocol: TrainConfig) -> tuple[int, int]:
+    """(per-device batch, gradient accumulation) that give the effective batch across all processes."""
+    world = distributed.world_size()
+    per_device = protocol.per_device_batch_size or max(1, protocol.batch_size // world)
+    if protocol.batch_size % (per_device * world):
+        raise XlrError(f"effective batch {protocol.batch_size} is not a multiple of per-device batch {per_device} "
+                       f"x {world} processes; change train.batch_size or train.per_device_batch_size")
+    return per_device, protocol.batch_size // (per_device * world)
+
+
+def accuracy_metric(eval_pred) -> dict:
+    logits, labels = eval_pred.predictions, eval_pred.label_ids
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return {"accuracy": 100.0 * float((np.asarray(logits).argmax(-1) == np.asarray(labels)).mean())}
+
+
+class EvaluateAtEnd(TrainerCallback):
+    """Make the final step a model-selection candidate too (the step count is rarely a multiple of eval_steps)."""
+
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step >= state.max_steps:
+            control.should_evaluate = True
+            control.should_save = True
+
+
+class ShareCores(TrainerCallback):
+    """Before every step and evaluation, re-divide the CPU cores if workers sharing them started or stopped
+    (device.refresh: a glob of the run store's claims, cheap next to a training step)."""
+
+    def on_step_begin(self, args, state, control, **kw):
+        device.refresh()
+
+    def on_prediction_step(self, args, state, control, **kw):
+        if state.global_step % 10 == 0:
+            device.refresh()
+
+
+class MarkCheckpointComplete(TrainerCallback):
+    """Trainer writes checkpoints in place; a marker written after the save tells complete ones apart."""
+
+    def on_save(self, args, state, control, **kw):
+        if args.should_save:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                (folder / COMPLETE_MARK).write_text(f"{state.global_step}\n")
+
+
+class XlrTrainer(Trainer):
+    """Trainer whose training loss comes from an objective (xlr.methods.METHODS): pass `objective=`.
+    Evaluation, and training without an objective, use the model's own cross-entropy."""
+
+    # objectives return a per-batch mean; Trainer divides it by the accumulation steps
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args, objective: Objective | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.objective = objective
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.objective is None or not model.training:
+            outputs = model(**inputs)
+            loss = outputs.loss
+        else:
+            loss, outputs = self.objective.loss(model, inputs)
+        return (loss, outputs) if return_outputs else loss
+
+
+def complete_checkpoints(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and (p / COMPLETE_MARK).is_file()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def discard_incomplete_checkpoints(folder: Path) -> None:
+    """Remove checkpoints a killed process left half-written (rank 0 only)."""
+    if not folder.is_dir() or not distributed.is_main_process():
+        return
+    for p in folder.glob("checkpoint-*"):
+        if p.is_dir() and not (p / COMPLETE_MARK).is_file():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def training_arguments(protocol: TrainConfig, seed: int, output_dir: Path, **extra):
+    from transformers import TrainingArguments
+
+    per_device, accumulation = batch_layout(protocol)
+    flags = device.trainer_flags(protocol.precision)
+    cuda = not flags["use_cpu"]
+    kwargs = dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation,
+        per_device_eval_batch_size=protocol.eval_batch_size,
+        learning_rate=protocol.learning_rate,
+        num_train_epochs=protocol.epochs,
+        max_steps=protocol.max_steps or -1,
+        weight_decay=protocol.weight_decay,
+        warmup_steps=protocol.warmup_steps,
+        lr_scheduler_type="linear",
+        max_grad_norm=protocol.max_grad_norm,
+        eval_strategy="steps",
+        eval_steps=protocol.eval_steps,
+        save_strategy="steps",
+        save_steps=protocol.eval_steps,
+        save_total_limit=1,  # Trainer keeps the best checkpoint besides the latest
+        load_best_model_at_end=True,
+        metric_for_best_model="accuracy",
+        greater_is_better=True,
+        logging_steps=max(1, min(50, protocol.eval_steps)),
+        seed=seed,
+        **flags,
+        optim="adamw_torch_fused" if fused_adamw_available() else "adamw_torch",
+        report_to=report_to(protocol),
+        disable_tqdm=True,
+        dataloader_pin_memory=cuda,
+        save_only_model=False,
+        # sequence classifiers use every parameter; skipping DDP's search for unused ones saves a graph walk
+        ddp_find_unused_parameters=False,
+    )
+    kwargs.update(extra)
+    field_names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "logging_dir" in field_names:  # transformers 4: TensorBoard writes there (5: TensorBoardCallback.logging_dir)
+        kwargs.setdefault("logging_dir", str(Path(output_dir).parent / "logs"))
+    if "train_sampling_strategy" in field_names:
+        kwargs["train_sampling_strategy"] = "group_by_length" if protocol.group_by_length else "random"
+    else:  # transformers before the sampling-strategy option
+        kwargs["group_by_length"] = protocol.group_by_length
+    return TrainingArguments(**kwargs)
+
+
+def report_to(protocol: TrainConfig) -> str | list[str]:
+    """train.report_to for TrainingArguments: "none", or a list of the integrations transformers knows."""
+    names = [n.strip() for n in protocol.report_to.split(",") if n.strip()]
+    if names in ([], ["none"]):
+        return "none"
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    unknown = [n for n in names if n != "all" and n not in INTEGRATION_TO_CALLBACK]
+    if unknown:
+        raise XlrError(f"train.report_to: unknown integration {', '.join(unknown)}; transformers supports "
+                       f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, all or none")
+    return names
+
+
+def log_to_trackers(trainer, config: dict, test: dict) -> None:
+    """A run's resolved configuration and its per-language test accuracies, to the trackers of
+    train.report_to: the accuracies as scalars through Trainer.log (every integration), the configuration
+    as text (TensorBoard), run config (W&B) or an artifact (MLflow)."""
+    import json
+
+    # Trainer's integrations file keys that start with "test_" under "test/" (TensorBoard: test/standard_de)
+    scalars = {f"test_{setting}_{lang}": float(acc) for setting, accs in test.items() if setting == "standard"
+               for lang, acc in accs.items()}
+    trainer.log(scalars)
+    text = json.dumps(config, indent=2, default=str)
+    for callback in trainer.callback_handler.callbacks:
+        kind = type(callback).__name__
+        if kind == "TensorBoardCallback" and getattr(callback, "tb_writer", None) is not None:
+            callback.tb_writer.add_text("xlr/config", f"```\n{text}\n```")
+            callback.tb_writer.flush()
+        elif kind == "WandbCallback" and getattr(getattr(callback, "_wandb", None), "run", None) is not None:
+            callback._wandb.config.update({"xlr": config}, allow_val_change=True)
+        elif kind == "MLflowCallback" and getattr(callback, "_ml_flow", None) is not None:
+            callback._ml_flow.log_dict(config, "xlr-config.json")
+
+
+def collator(tokenizer):
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if device.current().device == "cuda" else None)
+
+
+@dataclass
+class FitResult:
+    dev_curve: list[dict]
+    loss_curve: list[dict]          # training loss, averaged over each logging interval
+    best_step: int | None
+    best_dev_accuracy: float | None
+    steps: int
+    train_examples: int
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: PairSet, protocol: TrainConfig,
+        seed: int, work_dir: Path, progress_label: str = "train"):
+    """Train with model selection on `dev_set`; resumes from the last complete checkpoint in `work_dir`.
+
+    Returns the Trainer (holding the best model) and a FitResult.
+    """
+    from xlr.engine.callbacks import RichProgressCallback
+
+    checkpoints = work_dir / "checkpoints"
+    args = training_arguments(protocol, seed, checkpoints)
+    with args.main_process_first(desc="discard incomplete checkpoints"):
+        discard_incomplete_checkpoints(checkpoints)
+    with distributed.main_process_first():  # one rank per machine tokenises; the others map its Arrow files
+        train_ds = encode(tokenizer, train_set, protocol.max_length, cache_dir=work_dir / "tokenized")
+        dev_ds = encode(tokenizer, dev_set, protocol.max_length, cache_dir=work_dir / "tokenized")
+    # accuracy does not depend on the order: length-sorted dev batches carry little padding
+    dev_ds = dev_ds.select(np.argsort([-len(ids) for ids in dev_ds["input_ids"]], kind="stable"))
+    progress = RichProgressCallback(progress_label)
+    trainer = XlrTrainer(
+        model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds, processing_class=tokenizer,
+        data_collator=collator(tokenizer), compute_metrics=accuracy_metric, objective=objective,
+        callbacks=[EvaluateAtEnd(), MarkCheckpointComplete(), ShareCores(), progress],
+    )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    for callback in trainer.callback_handler.callbacks:  # TensorBoard's events go into the run folder, kept
+        if type(callback).__name__ == "TensorBoardCallback":
+            callback.logging_dir = str(work_dir / "logs")
+    resume = complete_checkpoints(checkpoints)
+    start = time.time()
+    try:
+        trainer.train(resume_from_checkpoint=str(resume[-1]) if resume else None)
+    finally:
+        progress.close()
+    seconds = time.time() - start
+    curve = [{"step": int(h["step"]), "accuracy": float(h["eval_accuracy"])}
+             for h in trainer.state.log_history if "eval_accuracy" in h]
+    losses = [{"step": int(h["step"]), "loss": round(float(h["loss"]), 4)}
+              for h in trainer.state.log_history if "loss" in h]
+    if trainer.state.best_global_step is None or not curve:
+        raise XlrError("training ran no dev evaluation; check train.epochs / train.max_steps / train.eval_steps")
+    result = FitResult(
+        dev_curve=curve,
+        loss_curve=losses,
+        best_step=int(trainer.state.best_global_step),
+        best_dev_accuracy=float(trainer.state.best_metric),
+        steps=int(trainer.state.global_step),
+        train_examples=len(train_set),
+        seconds=round(seconds, 2),
+    )
+    return trainer, result

@@ -1,0 +1,92 @@
+"""adv (the paper): adversarial training, projected gradient ascent on per-token word-embedding perturbations."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from xlr.errors import XlrError
+from xlr.methods.base import (DROPOUT_MASKS, EmbeddingPerturbation, median_embedding_norm, project,
+                              rng_state, set_rng_state, split_inputs, token_mask, uniform_in_ball, unwrap)
+from xlr.methods.registry import Method, Option, needs_model, register
+
+if TYPE_CHECKING:
+    import torch
+
+
+class Adversarial(EmbeddingPerturbation):
+    """adv: min_f sum max_{||delta_i|| <= eps} L(f(x + delta), y), the inner max by projected gradient ascent.
+
+    `dropout` says which dropout masks the passes draw in training mode: "fresh", every pass its own (the
+    attack is then computed for masks that the training pass does not use), or "shared", every ascent
+    step and the training pass the same masks (the random-number state is restored before each pass), so
+    the training pass sees exactly the loss the attack ascended."""
+
+    name = "adv"
+
+    def __init__(self, epsilon: float, steps: int, step_size: float, embedding_norm: float, dropout: str = "fresh"):
+        super().__init__(epsilon, embedding_norm)
+        if steps < 1:
+            raise XlrError(f"adv steps must be >= 1, not {steps}")
+        if dropout not in DROPOUT_MASKS:
+            raise XlrError(f"adv dropout must be one of {', '.join(map(repr, DROPOUT_MASKS))}, not {dropout!r}")
+        self.steps = steps
+        self.relative_step_size = step_size
+        self.step_size = step_size * self.epsilon  # alpha, absolute
+        self.dropout = dropout
+
+    def describe(self) -> dict:
+        return {**super().describe(), "steps": self.steps, "step_size": self.relative_step_size,
+                "dropout": self.dropout}
+
+    def perturbation(self, model, inputs: dict) -> torch.Tensor:
+        """The inner maximisation. Gradients are taken w.r.t. delta only: no parameter .grad is touched,
+        and the unwrapped module is used, so a DDP wrapper sees no extra forward/backward."""
+        return self.attack(model, inputs)[0]
+
+    def attack(self, model, inputs: dict) -> tuple:
+        """(delta, the random-number state its passes started from: None unless dropout is shared)."""
+        import torch
+
+        core = unwrap(model)
+        input_ids, rest = split_inputs(inputs)
+        with torch.no_grad():
+            e = core.get_input_embeddings()(input_ids)
+        mask = token_mask(inputs, e)
+        delta = uniform_in_ball(e.shape, self.epsilon, mask)
+        state = rng_state(e.device) if self.dropout == "shared" else None
+        for _ in range(self.steps):
+            if state is not None:
+                set_rng_state(state, e.device)
+            delta.requires_grad_(True)
+            loss = core(inputs_embeds=e + delta, **rest).loss
+            (grad,) = torch.autograd.grad(loss, delta)
+            step = grad / (grad.norm(dim=-1, keepdim=True) + 1e-12)  # per-token normalised ascent direction
+            delta = project(delta.detach() + self.step_size * step, self.epsilon, mask)
+        return delta.detach(), state
+
+    def loss(self, model, inputs):
+        delta, state = self.attack(model, inputs)
+        input_ids, rest = split_inputs(inputs)
+        e = unwrap(model).get_input_embeddings()(input_ids)  # with graph: the embeddings are trained too
+        if state is not None:
+            set_rng_state(state, e.device)
+        outputs = model(inputs_embeds=e + delta, **rest)
+        return outputs.loss, outputs
+
+
+# epsilon: a fraction of the median word-embedding norm, chosen by `xlr sweep` on e5-small's English dev,
+# 3 seeds (bench/README.md, "Choosing the radii"): 0.005 had the best mean dev accuracy of 0.005, 0.01,
+# 0.02 and 0.05; every larger radius kept more seeds on PAWS's majority-class plateau. One step at 0.005
+# moves the sentence representation a quarter as far as swapping two adjacent words (bench/geometry.py).
+# steps K = 1, step_size alpha = 1.25 epsilon from a random start (Wong, Rice & Kolter 2020)
+register(Method(
+    "adv", "adversarial training: PGD on per-token word-embedding perturbations",
+    options=(Option("epsilon", "float", 0.005, "radius of each token's perturbation, as a fraction of the median "
+                    "word-embedding norm (chosen by an English-dev sweep on e5-small: docs/methods.md)"),
+             Option("steps", "int", 1, "gradient-ascent steps K"),
+             Option("step_size", "float", 1.25, "step size alpha, as a fraction of epsilon"),
+             Option("dropout", "str", "fresh", "dropout masks of the attack and training passes: fresh (each pass "
+                    "its own) or shared (the training pass reuses the attack's; docs/methods.md)",
+                    choices=DROPOUT_MASKS, added_later=True)),
+    objective=lambda model, o: Adversarial(float(o["epsilon"]), int(o["steps"]), float(o["step_size"]),
+                                           median_embedding_norm(needs_model("adv", model)), o["dropout"]),
+    position=1))

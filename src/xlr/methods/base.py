@@ -1,0 +1,137 @@
+"""What every method's objective builds on: the Objective interface, and the per-token geometry of
+perturbations on the word embeddings.
+
+Perturbations act on the word embeddings e = E[input_ids] (the lookup output, before position and
+segment embeddings and LayerNorm), fed to the model through `inputs_embeds`. They are per token,
+||delta_i||_2 <= epsilon, and zero on padding.
+
+Radii are given relative to the model: `epsilon` is a fraction of the median L2 norm of the rows of the
+word-embedding matrix, so one setting means the same relative perturbation for mBERT, XLM-R and e5,
+whose embedding norms differ. The paper's epsilon, step size, number of steps and noise scale are not in
+our sources; the defaults in each method's file are our choice, explained in docs/methods.md.
+
+torch is imported inside the functions that use it, so that reading the registry (the CLI builds its flags
+from it) does not pay for torch's import.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from xlr.errors import XlrError
+
+if TYPE_CHECKING:
+    import torch
+
+
+class Objective:
+    name = "objective"
+
+    def loss(self, model, inputs: dict):
+        """Return (loss, outputs) for one training batch; `model` may be DDP-wrapped."""
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        """The resolved settings, recorded with the run."""
+        return {}
+
+
+class CrossEntropy(Objective):
+    """baseline (and RS-DA, whose randomness lives in the data): min_f sum L(f(x), y)."""
+
+    name = "baseline"
+
+    def loss(self, model, inputs):
+        outputs = model(**inputs)
+        return outputs.loss, outputs
+
+
+def token_mask(inputs: dict, like: torch.Tensor) -> torch.Tensor:
+    """(batch, length, 1) mask: 1 on real tokens, 0 on padding."""
+    import torch
+
+    mask = inputs.get("attention_mask")
+    if mask is None:
+        return torch.ones(like.shape[:-1] + (1,), dtype=like.dtype, device=like.device)
+    return mask.unsqueeze(-1).to(like.dtype)
+
+
+def project(delta: torch.Tensor, epsilon: float, mask: torch.Tensor) -> torch.Tensor:
+    """Scale every token's delta_i back into its L2 ball of radius epsilon; zero on padding."""
+    import torch
+
+    norms = delta.norm(dim=-1, keepdim=True)
+    return delta * torch.clamp(epsilon / (norms + 1e-12), max=1.0) * mask
+
+
+def uniform_in_ball(shape, epsilon: float, mask: torch.Tensor, generator=None) -> torch.Tensor:
+    """One delta_i per token, uniform in the d-dimensional L2 ball of radius epsilon; zero on padding.
+
+    A uniform direction (normalised Gaussian) times radius epsilon * U^(1/d). In high dimension almost
+    all of the ball's volume is near its surface, so ||delta_i|| is close to epsilon.
+    """
+    import torch
+
+    direction = torch.randn(shape, generator=generator, device=mask.device, dtype=mask.dtype)
+    direction = direction / (direction.norm(dim=-1, keepdim=True) + 1e-12)
+    u = torch.rand(shape[:-1] + (1,), generator=generator, device=mask.device, dtype=mask.dtype)
+    return direction * epsilon * u.pow(1.0 / shape[-1]) * mask
+
+
+def gaussian(shape, epsilon: float, mask: torch.Tensor, generator=None) -> torch.Tensor:
+    """Isotropic Gaussian noise with sigma = epsilon / sqrt(d), so E||delta_i||^2 = epsilon^2; zero on padding."""
+    import torch
+
+    noise = torch.randn(shape, generator=generator, device=mask.device, dtype=mask.dtype)
+    return noise * (epsilon / shape[-1] ** 0.5) * mask
+
+
+def median_embedding_norm(model) -> float:
+    """The median L2 norm of the rows of the word-embedding matrix (the unit of `epsilon`)."""
+    import torch
+
+    weight = model.get_input_embeddings().weight
+    with torch.no_grad():
+        return float(weight.detach().float().norm(dim=-1).median())
+
+
+def unwrap(model):
+    """The module under DDP / DataParallel / compile wrappers."""
+    while hasattr(model, "module"):
+        model = model.module
+    return getattr(model, "_orig_mod", model)
+
+
+def rng_state(device) -> tuple:
+    """The generators that draw dropout masks on DEVICE: the CPU's, and the device's own on CUDA."""
+    import torch
+
+    return torch.get_rng_state(), (torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+
+
+def set_rng_state(state: tuple, device) -> None:
+    import torch
+
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
+def split_inputs(inputs: dict):
+    rest = {k: v for k, v in inputs.items() if k != "input_ids"}
+    return inputs["input_ids"], rest
+
+
+class EmbeddingPerturbation(Objective):
+    def __init__(self, epsilon: float, embedding_norm: float):
+        if epsilon < 0:
+            raise XlrError(f"epsilon must be >= 0, not {epsilon}")
+        self.relative_epsilon = epsilon
+        self.embedding_norm = embedding_norm
+        self.epsilon = epsilon * embedding_norm  # absolute radius in embedding space
+
+    def describe(self) -> dict:
+        return {"epsilon": self.relative_epsilon, "embedding_norm": round(self.embedding_norm, 6),
+                "epsilon_absolute": round(self.epsilon, 6)}
+
+
+DROPOUT_MASKS = ("fresh", "shared")

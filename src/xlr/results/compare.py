@@ -1,0 +1,163 @@
+"""`xlr compare`: our results next to paper_results, cell by cell within tolerance, then the paper's claims.
+
+A cell is (task, model, method, setting, language). Ours is the mean over seeds, per experiment. Language
+cells use the language tolerance, average cells (avg, avg-mixed) the average tolerance. The tolerances
+are the experiment's own, as its results.json records them (runs.provenance); results without one use the
+defaults and say so; flags override them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from xlr.results import claims
+from xlr.results import paper as paper_mod
+from xlr.results import table as tidy
+from xlr.errors import ChecksFailed, XlrError
+from xlr.config import DEFAULT_TOLERANCE
+
+EPS = 1e-9  # a difference of exactly the tolerance is within it
+
+
+@dataclass
+class Cell:
+    experiment: str
+    task: str
+    model: str
+    method: str
+    setting: str
+    language: str
+    seeds: int
+    ours: float
+    paper: float
+    tolerance: float
+    tolerance_from: str
+
+    @property
+    def diff(self) -> float:
+        return self.ours - self.paper
+
+    @property
+    def within(self) -> bool:
+        return abs(self.diff) <= self.tolerance + EPS
+
+    def name(self) -> str:
+        where = self.language if self.setting == "standard" else f"{self.setting} {self.language}"
+        return f"{self.task} {self.method} {where} (ours {self.ours:.1f}, paper {self.paper:.1f})"
+
+
+@dataclass
+class Comparison:
+    cells: list[Cell]
+    verdicts: list[claims.Verdict]
+    against: Path
+
+    def failures(self) -> list[str]:
+        out = [f"outside tolerance: {c.name()}" for c in self.cells if not c.within]
+        out += [f"claim fails: {v.claim.id} ({v.group[0]})" for v in self.verdicts if v.status == claims.FAILS]
+        return out
+
+    def raise_if_failed(self) -> None:
+        failures = self.failures()
+        if failures:
+            shown = "; ".join(failures[:6]) + (f"; and {len(failures) - 6} more" if len(failures) > 6 else "")
+            raise ChecksFailed(shown)
+
+
+NO_PROVENANCE = "default: no results.json beside these results"
+
+
+def experiment_tolerances(sources: list[tuple[Path, list[dict], dict | None]]) -> dict[str, tuple[dict, str]]:
+    """{experiment: (tolerance, where it came from)}: the tolerance its results.json records (the experiment
+    TOML's own, so a user's TOML is honoured), else the default, saying why."""
+    out: dict[str, tuple[dict, str]] = {}
+    for source, rows, prov in sources:
+        for experiment in {r["experiment"] for r in rows}:
+            if prov is None:
+                found = (dict(DEFAULT_TOLERANCE), NO_PROVENANCE)
+            elif isinstance(prov.get("tolerance"), dict):
+                name = Path(str(prov.get("experiment_file") or experiment)).name
+                found = ({**DEFAULT_TOLERANCE, **prov["tolerance"]}, f"{name} (results.json)")
+            else:
+                found = (dict(DEFAULT_TOLERANCE), "default: results.json records no tolerance (runs from before it did)")
+            out.setdefault(experiment, found)
+    return out
+
+
+def _tolerance(cell_language: str, tol: dict) -> float:
+    return tol["average"] if cell_language.startswith("avg") else tol["language"]
+
+
+def compare(results: list[Path] | None = None, against: str | Path = "paper_results",
+            tolerance_language: float | None = None, tolerance_average: float | None = None) -> Comparison:
+    for name, value in (("--tolerance-language", tolerance_language), ("--tolerance-average", tolerance_average)):
+        if value is not None and value < 0:
+            raise XlrError(f"{name} must be >= 0, not {value}")
+    paper = paper_mod.load(against)
+    sources = tidy.load_sources(results)
+    means = tidy.cell_means([row for _, rows, _ in sources for row in rows])
+    tolerances = experiment_tolerances(sources)
+    overrides = {k: v for k, v in (("language", tolerance_language), ("average", tolerance_average)) if v is not None}
+    cells = []
+    for (experiment, task, model, method, setting, language), (ours, seeds) in means.items():
+        target = paper.targets.get((task, model, method, setting, language))
+        if target is None:
+            continue
+        tol, origin = tolerances[experiment]  # every experiment of `means` comes from one of the sources
+        if overrides:
+            tol, origin = {**tol, **overrides}, "command line" if len(overrides) == 2 else f"{origin} + command line"
+        cells.append(Cell(experiment, task, model, method, setting, language, seeds, ours, target["accuracy"],
+                          _tolerance(language, tol), origin))
+    groups = tidy.groups(means)
+    verdicts = claims.check(paper, groups)
+    if not cells and all(v.group is None for v in verdicts):
+        ours = sorted({f"{t} {m} ({me})" for (_, t, m, me, _, _) in means})
+        theirs = sorted({f"{t} {m}" for (t, m, *_) in paper.targets})
+        raise XlrError(f"nothing to compare: your results have {', '.join(ours)}; {against} has "
+                       f"{', '.join(theirs)} (cells match on task, model, method, setting and language)")
+    return Comparison(cells, verdicts, paper.folder)
+
+
+def _order(cells: list[Cell]) -> list[Cell]:
+    from xlr.results.report import method_order
+
+    method_rank = {m: i for i, m in enumerate(method_order())}
+    return sorted(cells, key=lambda c: (c.experiment, c.task, c.model, c.setting, method_rank.get(c.method, 99),
+                                        c.method, c.language.startswith("avg")))
+
+
+def show(comparison: Comparison, fmt: str = "rich") -> str | None:
+    from xlr.results.report import join, note, render_rows
+
+    parts = []
+    ordered = _order(comparison.cells)
+    keys = ["experiment", "task", "model", "method", "setting", "language"]
+    headers = keys + ["seeds", "ours", "paper", "diff", "tolerance", "verdict"]
+    rows = [[*(getattr(c, k) for k in keys), str(c.seeds), f"{c.ours:.1f}", f"{c.paper:.1f}", f"{c.diff:+.1f}",
+             f"±{c.tolerance:g}", "ok" if c.within else "OUTSIDE"] for c in ordered]
+    if fmt != "csv":  # rich / markdown: the group columns go into the title
+        by_group: dict[tuple, list] = {}
+        for c, row in zip(ordered, rows):
+            by_group.setdefault((c.experiment, c.task, c.model, c.tolerance_from), []).append(row[3:])
+        for (experiment, task, model, origin), body in by_group.items():
+            parts.append(render_rows(f"{experiment} ({task}, {model}) vs {comparison.against} "
+                                     f"[tolerance from {origin}]", headers[3:], body, fmt))
+        if not rows:
+            parts.append(note(f"no cell of your results is in {comparison.against}", fmt))
+    else:
+        parts.append(render_rows("comparison", headers, rows, fmt))
+    verdict_rows = [[v.claim.id, tidy.group_label(v.group) if v.group else "–", v.status, v.detail]
+                    for v in comparison.verdicts]
+    if fmt == "csv":
+        for r in verdict_rows:
+            note(f"claim {r[0]} [{r[1]}]: {r[2]}: {r[3]}", fmt)
+    elif verdict_rows:
+        parts.append(render_rows("The paper's claims, on your results", ["claim", "results", "verdict", "detail"],
+                                 verdict_rows, fmt))
+    outside = sum(not c.within for c in comparison.cells)
+    failed = sum(v.status == claims.FAILS for v in comparison.verdicts)
+    unchecked = sum(v.status == claims.CANNOT for v in comparison.verdicts)
+    parts.append(note(f"{len(comparison.cells) - outside} of {len(comparison.cells)} cells within tolerance; "
+                      f"{len(comparison.verdicts) - failed - unchecked} claims hold, {failed} fail, "
+                      f"{unchecked} cannot be checked", fmt))
+    return join(parts)

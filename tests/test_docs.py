@@ -1,0 +1,125 @@
+"""The documentation cannot drift from the code: docs/cli.md is what the CLI generates, every command and
+flag shown in README.md and docs/ exists, every relative link resolves, and user-facing text names no
+development folder."""
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+CLI_DOC = REPO / "docs" / "cli.md"
+REGENERATE = "typer xlr.cli utils docs --name xlr --output docs/cli.md"
+
+
+def generated_cli_doc(tmp_path) -> str:
+    exe = shutil.which("typer")
+    assert exe, "the typer command is missing (it comes with the typer package)"
+    out = tmp_path / "cli.md"
+    subprocess.run([exe, "xlr.cli", "utils", "docs", "--name", "xlr", "--output", str(out)], check=True,
+                   capture_output=True, text=True, timeout=300)
+    return out.read_text()
+
+
+def test_cli_doc_is_generated_from_the_cli(tmp_path):
+    assert CLI_DOC.read_text() == generated_cli_doc(tmp_path), f"docs/cli.md is stale: run `{REGENERATE}`"
+
+
+def commands_shown() -> list[tuple[str, int, list[str]]]:
+    """(page, line, argv after `xlr`) for every `xlr ...` line in a fenced code block of README and docs/."""
+    found = []
+    for page in PAGES:
+        fence = None
+        for n, line in enumerate(page.read_text().splitlines(), 1):
+            if line.startswith("```"):
+                fence = line[3:].strip() if fence is None else None
+                continue
+            if fence not in ("bash", "sh"):
+                continue
+            code = line.split(" #")[0].strip().rstrip("\\").strip()
+            for piece in re.split(r"&&|;|\|", code):
+                piece = re.sub(r"^(\w+=\S*\s+)*", "", piece.strip())  # VAR=value prefixes
+                if piece.startswith("xlr "):
+                    found.append((page.name, n, shlex.split(piece)[1:]))
+    return found
+
+
+def test_every_command_and_flag_shown_in_the_docs_exists():
+    import typer
+
+    from xlr.cli import app
+
+    root = typer.main.get_command(app)
+    problems = []
+    shown = commands_shown()
+    assert len(shown) > 20, "the parser of code blocks found almost no commands"
+    for page, line, argv in shown:
+        command = root
+        args = list(argv)
+        while hasattr(command, "get_command") and args and not args[0].startswith("-"):
+            sub = command.get_command(None, args[0])
+            if sub is None:
+                problems.append(f"{page}:{line}: no command `xlr {' '.join(argv[:argv.index(args[0]) + 1])}`")
+                break
+            command, args = sub, args[1:]
+        else:
+            known = {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)}
+            for word in args:
+                if word == "--":
+                    break  # what follows goes to another program (xlr docker run -- VERB ...)
+                flag = word.split("=", 1)[0]
+                if flag.startswith("--") and flag not in known:
+                    problems.append(f"{page}:{line}: `xlr {command.name}` has no flag {flag}")
+            problems += experiment_problems(f"{page}:{line}", command.name, args)
+    assert not problems, "\n".join(problems)
+
+
+def experiment_problems(where: str, verb: str, args: list[str]) -> list[str]:
+    """`reproduce NAME` and `sweep NAME` must name a shipped experiment, and `--profile P` one of its profiles."""
+    import tomllib
+
+    if verb not in ("reproduce", "sweep") or not args or args[0].startswith("-"):
+        return []
+    name = args[0]
+    if name.endswith(".toml") or "/" in name:
+        return []
+    path = REPO / "reproduce" / f"{name}.toml"
+    if not path.exists():
+        return [f"{where}: no experiment {name} in reproduce/"]
+    profile = args[args.index("--profile") + 1] if "--profile" in args[:-1] else None
+    if profile and profile not in tomllib.loads(path.read_text()).get("profiles", {}):
+        return [f"{where}: {name} has no profile {profile}"]
+    return []
+
+
+def test_relative_links_resolve():
+    broken = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(REPO)}: {target}")
+    assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+def test_user_facing_text_names_no_development_folder():
+    """Users have the hub, `xlr data export` and their own folders, not the development machine's ../shared."""
+    files = [*PAGES, *(REPO / "reproduce").rglob("*.toml"), *(REPO / "src" / "xlr").rglob("*.py")]
+    hits = [f"{f.relative_to(REPO)}:{n}" for f in files for n, line in enumerate(f.read_text().splitlines(), 1)
+            if "../shared" in line]
+    assert not hits, "user-facing text names ../shared:\n" + "\n".join(hits)
+
+
+@pytest.mark.parametrize("verb", ["reproduce", "train", "sweep"])
+def test_help_renders_bracketed_text_literally(verb):
+    """`[profiles.NAME]` and other TOML tables in help text must not be eaten as rich markup."""
+    proc = subprocess.run([sys.executable, "-m", "xlr", verb, "--help"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "COLUMNS": "200", "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "A  table" not in proc.stdout and "  table of the TOML" not in proc.stdout, proc.stdout
