@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_transfer import SHARED, e5_folder  # noqa: E402
+from common import SHARED, e5_folder  # noqa: E402
 
 
 def main() -> None:
@@ -39,9 +39,11 @@ def main() -> None:
 
     import torch
 
-    from xlr.data import get_task, open_source
-    from xlr.models import load_model, load_trained
-    from xlr.objectives import Adversarial, median_embedding_norm, rng_state, set_rng_state, token_mask, uniform_in_ball
+    from xlr.tasks import get_task
+    from xlr.sources import open_source
+    from xlr.engine.models import load_model, load_trained
+    from xlr.methods.adv import Adversarial
+    from xlr.methods.base import median_embedding_norm, rng_state, set_rng_state, token_mask, uniform_in_ball
 
     torch.manual_seed(args.seed)
     task = get_task("pawsx")

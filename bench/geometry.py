@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_transfer import SHARED, e5_folder  # noqa: E402
+from common import SHARED, e5_folder  # noqa: E402
 
 
 def swap_adjacent(sentence: str, rng: random.Random) -> str:
@@ -55,14 +55,17 @@ def main() -> None:
 
     import torch
 
-    from xlr.data import get_task, open_source
-    from xlr.objectives import Adversarial, RandomPerturbation, median_embedding_norm, token_mask
+    from xlr.tasks import get_task
+    from xlr.sources import open_source
+    from xlr.methods.adv import Adversarial
+    from xlr.methods.rs_rp import RandomPerturbation
+    from xlr.methods.base import median_embedding_norm, token_mask
 
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     task = get_task("pawsx")
     spec = args.model or e5_folder()
-    from xlr.models import load_model
+    from xlr.engine.models import load_model
 
     model, tokenizer = load_model(spec, task, args.seed, pooling=args.pooling)
     model.eval()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The robust-training evidence on a real encoder (multilingual-e5-small, CPU), in two phases
-# (on a lent GPU, phase C of bench/gpu_check.sh runs the same commands with 8 workers in minutes):
+# The robust-training evidence on a real encoder (multilingual-e5-small, CPU), in phases (on a GPU the
+# same commands, with --set train.precision=fp32 and several workers, take minutes):
 #   sweep    radii and learning rate chosen on ENGLISH DEV only (xlr sweep; seed 1)
 #   compare  every method on 3 seeds at the chosen settings, test on all 7 PAWS-X languages, then
 #            paired-bootstrap intervals against the baseline, the generalized setting, lang2vec distance
@@ -14,9 +14,10 @@ cd "$(dirname "$0")/.."
 phase=${1:-all}
 export XLR_THREADS=${XLR_THREADS:-1}          # one core per worker: two workers never oversubscribe 2 cores
 OUT=${XLR_BENCH_RUNS:-bench/out/runs}
-DATA=${XLR_BENCH_DATA:-../shared/data}
-python3 ../shared/tools/offline_e5_small.py >/dev/null   # the cpu profile's model folder
-COMMON=(--profile cpu --data-dir "$DATA" --train-file "$DATA/pawsx/train-en-small.tsv" --out "$OUT")
+SHARED=${XLR_SHARED:-../shared}
+DATA=${XLR_BENCH_DATA:-$SHARED/data}
+E5=$(python3 "$SHARED/tools/offline_e5_small.py" | tail -n 1)   # a local copy of the cpu profile's model
+COMMON=(--profile cpu --model "$E5" --data-dir "$DATA" --train-file "$DATA/pawsx/train-en-small.tsv" --out "$OUT")
 
 if [[ $phase == sweep || $phase == all ]]; then
   xlr sweep table1 "${COMMON[@]}" --methods adv --grid epsilon=0.005,0.01,0.02,0.05 --seeds 1,2,3

@@ -39,9 +39,9 @@ def worker(args) -> None:
     import torch.distributed as dist
     from transformers import AutoTokenizer
 
-    from xlr import distributed
-    from xlr.data import PairSet
-    from xlr.models import encode
+    from xlr.env import distributed
+    from xlr.tasks import PairSet
+    from xlr.engine.models import encode
 
     dist.init_process_group("gloo")
     rng = random.Random(0)
@@ -79,7 +79,7 @@ def main() -> None:
     if args.way:
         return worker(args)
     if args.model is None:
-        from real_transfer import e5_folder
+        from common import e5_folder
 
         args.model = e5_folder()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}

@@ -36,7 +36,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from real_transfer import REPO, SHARED, add_pooling_option, e5_folder  # noqa: E402
+from common import REPO, SHARED, add_pooling_option, e5_folder  # noqa: E402
 
 PAWSX_LANGS = ("en", "de", "es", "fr", "ja", "ko", "zh")
 # xlr: the default path (random batch order); xlr-grouped: the same with length-grouped batches
@@ -55,8 +55,8 @@ def load(model_spec: str, pooling: str = "mean"):
     import transformers
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from xlr.data import TASKS
-    from xlr.models import load_model
+    from xlr.tasks import TASKS
+    from xlr.engine.models import load_model
 
     task = TASKS["pawsx"]
     if model_spec == "random-mbert":
@@ -75,7 +75,8 @@ def load(model_spec: str, pooling: str = "mean"):
 
 
 def data(args, task):
-    from xlr.data import open_source, read_tsv
+    from xlr.sources import open_source
+    from xlr.tasks import read_tsv
 
     src = open_source(args.data)
     train = read_tsv(Path(args.data) / "pawsx" / "train-en-small.tsv", task).head(args.steps * 32)
@@ -199,11 +200,11 @@ class FoldedTokenizer:
 def run_xlr(args) -> dict:
     from transformers import TrainerCallback
 
-    import xlr.training as training
-    from xlr.objectives import CrossEntropy
-    from xlr import device
-    from xlr.config import protocol_for
-    from xlr.training import fit
+    import xlr.engine.training as training
+    from xlr.methods.base import CrossEntropy
+    from xlr.env import device
+    from xlr.tasks import protocol_for
+    from xlr.engine.training import fit
 
     model, tok, task = load(args.model, args.pooling)
     train, dev, _ = data(args, task)
@@ -291,7 +292,7 @@ def main() -> None:
     args.model = args.model or e5_folder()
 
     if args.path:  # child process: run one path, print its JSON
-        from xlr.progress import quiet_libraries
+        from xlr.env.progress import quiet_libraries
 
         quiet_libraries()
         result = run_reference(args) if args.path == "reference" else run_xlr(args)
