@@ -14,12 +14,6 @@ from xlr.config import TrainConfig
 from xlr.engine.training import collator
 
 
-def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
-    """Accuracy in percent."""
-    pred, gold = np.asarray(pred), np.asarray(gold)
-    return 100.0 * float((pred == gold).mean()) if len(gold) else float("nan")
-
-
 def mean(values) -> float:
     values = list(values)
     return float(np.mean(values)) if values else float("nan")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import subprocess
 import time
 from pathlib import Path
@@ -17,11 +16,12 @@ import numpy as np
 
 from xlr.env import device
 from xlr.env import distributed
+from xlr.env.versions import versions
 from xlr.engine import preflight
 from xlr.tasks import check_languages, task_of_config
 from xlr.sources import generalized_pairs, open_source
 from xlr.errors import XlrError
-from xlr.engine.evaluation import accuracy, generalized_summary, mean, predict, prediction_trainer
+from xlr.engine.evaluation import generalized_summary, mean, predict, prediction_trainer
 from xlr.experiments import Experiment, RunSpec, comparable_identity
 from xlr.engine.models import BUILTIN_TINY_BERT, load_model, load_trained
 from xlr.methods import get_method, make_objective
@@ -31,7 +31,7 @@ from xlr.results.report import write_heatmaps
 from xlr.store import RunDir, RunStore, write_results
 from xlr.config import TrainConfig
 from xlr.tasks import protocol_for
-from xlr.engine.training import fit, log_to_trackers, report_to
+from xlr.engine.training import accuracy, fit, log_to_trackers, report_to
 
 
 def _git_revision() -> str | None:
@@ -41,18 +41,6 @@ def _git_revision() -> str | None:
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def _versions() -> dict:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for pkg in ("xlr", "torch", "transformers", "accelerate", "datasets", "tokenizers"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = None
-    return out
 
 
 def _canonical(obj):
@@ -79,7 +67,7 @@ def run_config(spec: RunSpec) -> dict:
         # the data and weights this run reads: resolved hub commits, or local paths with their sha256
         "sources": preflight.recorded(e) or preflight.resolve_part(e),
         "world_size": distributed.world_size(), "device": device.current().as_dict(),
-        "versions": _versions(), "git_revision": _git_revision(),
+        "versions": versions(), "git_revision": _git_revision(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -294,7 +282,9 @@ def finished(rd: RunDir, spec: RunSpec) -> bool:
     A run done with another configuration is not: prepare() then refuses it, naming what changed."""
     if not rd.is_done() or configuration_changes(rd, spec):
         return False
-    return not spec.experiment.evaluate_test or evaluation_covered(rd, run_config(spec))
+    e = spec.experiment  # the three keys evaluation_covered reads, not a whole provenance record (git, versions)
+    return not e.evaluate_test or evaluation_covered(rd, {"max_test_examples": e.max_test_examples,
+                                                          "languages": e.languages, "generalized": e.generalized})
 
 
 def live_workers(root: Path) -> int:

@@ -45,11 +45,17 @@ def batch_layout(protocol: TrainConfig) -> tuple[int, int]:
     return per_device, protocol.batch_size // (per_device * world)
 
 
+def accuracy(pred, gold) -> float:
+    """Accuracy in percent (nan for no items)."""
+    pred, gold = np.asarray(pred), np.asarray(gold)
+    return 100.0 * float((pred == gold).mean()) if len(gold) else float("nan")
+
+
 def accuracy_metric(eval_pred) -> dict:
     logits, labels = eval_pred.predictions, eval_pred.label_ids
     if isinstance(logits, tuple):
         logits = logits[0]
-    return {"accuracy": 100.0 * float((np.asarray(logits).argmax(-1) == np.asarray(labels)).mean())}
+    return {"accuracy": accuracy(np.asarray(logits).argmax(-1), labels)}
 
 
 class EvaluateAtEnd(TrainerCallback):

@@ -7,7 +7,6 @@ run, 1 with the reasons when it cannot.
 """
 from __future__ import annotations
 
-import importlib.metadata as md
 import os
 import platform
 import shutil
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xlr.env import device
+from xlr.env.versions import package_version
 from xlr.errors import XlrError
 from xlr.sources import offline_variable
 
@@ -33,13 +33,6 @@ class Report:
 
     def add(self, key: str, value) -> None:
         self.rows.append((key, str(value)))
-
-
-def _version(pkg: str) -> str:
-    try:
-        return md.version(pkg)
-    except md.PackageNotFoundError:
-        return "not installed"
 
 
 def hub_status(timeout: float = 3.0) -> tuple[bool, str]:
@@ -91,7 +84,7 @@ def diagnose(hub_timeout: float = 3.0, experiment: str = COST_EXPERIMENT, measur
     if xlr.python_floor_error():  # pragma: no cover - xlr does not import on such a Python
         r.problems.append(xlr.python_floor_error())
     for pkg in PACKAGES:
-        value = _version(pkg)
+        value = package_version(pkg) or "not installed"
         if pkg == "torch":
             value += f" (CUDA {torch.version.cuda})" if torch.version.cuda else " (CPU build)"
         r.add(pkg, value)
