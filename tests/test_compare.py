@@ -348,3 +348,15 @@ def test_a_15_language_table_folds_at_80_columns_and_keeps_every_number():
         for cell in row:
             assert cell in text, cell
     assert "(1/" in text  # split into blocks, each titled
+
+
+def test_claims_on_another_model_only_with_any_model(tmp_path):
+    """The claims are qualitative: --any-model asks them of an encoder the paper did not use."""
+    rows = [{**r, "model": "my-encoder"} for r in paper_rows()]
+    csv = write(tmp_path / "mine.csv", rows)
+    plain = run_xlr("compare", csv)
+    assert plain.returncode == 2 and "nothing to compare" in plain.stderr
+    asked = run_xlr("compare", csv, "--any-model")
+    assert asked.returncode == 0, asked.stderr
+    assert "robust-beats-baseline" in asked.stdout and "my-encoder" in asked.stdout
+    assert "0 of 0 cells within tolerance" in asked.stdout

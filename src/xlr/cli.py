@@ -392,6 +392,9 @@ def compare(
     between: Annotated[Optional[tuple[str, str]], typer.Option(
         help="Compare two of our methods instead, e.g. --between baseline rs-da: paired bootstrap over the "
              "stored per-item test predictions, runs paired by seed.", show_default=False)] = None,
+    any_model: Annotated[bool, typer.Option(
+        "--any-model", help="Also check the paper's claims on results of other models (your own encoder): "
+                            "cells are compared only where the paper has the model.")] = False,
     setting: Annotated[str, typer.Option(help="--between: standard or generalized predictions.")] = "standard",
     resamples: Annotated[int, typer.Option(help="--between: bootstrap resamples.")] = 1000,
     bootstrap_seed: Annotated[int, typer.Option(help="--between: random seed of the resampling.")] = 0,
@@ -411,7 +414,7 @@ def compare(
         return
     from xlr.results import compare as comparing
 
-    comparison = comparing.compare(results, against, tolerance_language, tolerance_average)
+    comparison = comparing.compare(results, against, tolerance_language, tolerance_average, any_model)
     _write(comparing.show(comparison, fmt))
     comparison.raise_if_failed()
 

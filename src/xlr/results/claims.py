@@ -94,12 +94,13 @@ CHECKS = {
 }
 
 
-def check(paper: Paper, groups: dict[tuple, dict]) -> list[Verdict]:
-    """Every claim on every group of results whose model the paper reports."""
+def check(paper: Paper, groups: dict[tuple, dict], any_model: bool = False) -> list[Verdict]:
+    """Every claim on every group of results whose model the paper reports (with `any_model`, on every group:
+    the claims are qualitative, so they can be asked of another encoder too)."""
     for claim in paper.claims:
         if claim.check not in CHECKS:
             raise XlrError(f"claim {claim.id}: unknown check '{claim.check}'; known: {', '.join(CHECKS)}")
-    eligible = {g: t for g, t in groups.items() if g[2] in paper.models}
+    eligible = {g: t for g, t in groups.items() if any_model or g[2] in paper.models}
     if not eligible:
         why = f"no results for the paper's models ({', '.join(sorted(paper.models))})"
         return [Verdict(c, None, CANNOT, why) for c in paper.claims]
