@@ -419,7 +419,7 @@ def compare(
     comparison.raise_if_failed()
 
 
-analyze_app = typer.Typer(help="Analyses of results (lang2vec language distance vs gains).", no_args_is_help=True)
+analyze_app = typer.Typer(help="Analyses: lang2vec language distance against gains (of results), and the perturbations' geometry (of a model).", no_args_is_help=True)
 app.add_typer(analyze_app, name="analyze")
 
 
@@ -453,6 +453,57 @@ def analyze_distance(
     if plot:
         distance.plot(analyses, plot)
         sys.stderr.write(f"plot written to {plot}\n")
+
+
+@analyze_app.command("geometry")
+def analyze_geometry(
+    model: Annotated[str, typer.Option(help="Hugging Face id, local model folder, or builtin:tiny-bert.")]
+    = "bert-base-multilingual-cased",
+    task: Annotated[str, typer.Option(help="A task name (pawsx, xnli) or a task TOML file.")] = "pawsx",
+    data_dir: DataDir = None,
+    pairs: Annotated[int, typer.Option(help="The first N source-language dev pairs.")] = 256,
+    adv: Annotated[str, typer.Option(help="ADV radii, comma-separated, as fractions of the median word-embedding "
+                                          "norm.")] = "0.005,0.01,0.02,0.05,0.1",
+    steps: Annotated[int, typer.Option(help="ADV's ascent steps.")] = 1,
+    rs_rp: Annotated[str, typer.Option("--rs-rp", help="RS-RP radii, comma-separated, as fractions of the median "
+                                                       "word-embedding norm.")] = "0.1,0.2,0.4,0.8,1.6",
+    pooling: Annotated[str, typer.Option(help="Classifier head for ADV's loss: cls or mean.")] = "mean",
+    seed: Annotated[int, typer.Option(help="Random seed (head initialisation, noise, word swaps).")] = 7,
+    fmt: Fmt = "rich",
+):
+    """How far each radius moves the model's sentence representation, next to a word swap and dropout.
+
+    The median L2 displacement of the mean-pooled last hidden state over the first N source-language dev
+    pairs; the radii of docs/methods.md rest on this measurement."""
+    from xlr.config import POOLING
+    from xlr.results.report import render_rows
+    from xlr.sources import open_source
+    from xlr.tasks import get_task
+
+    _check_format(fmt)
+    if pooling not in POOLING:
+        raise XlrError(f"--pooling must be one of {', '.join(POOLING)}, not '{pooling}'")
+    try:
+        adv_radii = [float(x) for x in adv.split(",") if x.strip()]
+        rp_radii = [float(x) for x in rs_rp.split(",") if x.strip()]
+    except ValueError:
+        raise XlrError(f"--adv '{adv}' and --rs-rp '{rs_rp}' must be comma-separated numbers, e.g. 0.01,0.02")
+    the_task = get_task(task)
+    dev = open_source(data_dir).load(the_task, "dev", the_task.source_language).head(pairs)
+    from xlr.engine.geometry import measure  # the engine only once the input has been checked
+    from xlr.engine.models import load_model
+    from xlr.env.progress import quiet_libraries, say
+
+    quiet_libraries()
+    texts = [s for s in dev.sentence1 + (dev.sentence2 or []) if s]  # the built-in tiny model's vocabulary
+    loaded, tokenizer = load_model(model, the_task, seed, tokenizer_texts=texts, pooling=pooling)
+    g = measure(loaded, tokenizer, the_task, dev, adv_radii, rp_radii, steps, seed,
+                on_batch=lambda done, total: say(f"  {done}/{total} pairs"))
+    title = (f"{model}: median ‖dh‖ over {g.pairs} {the_task.source_language} dev pairs; word-embedding norm "
+             f"(the unit of epsilon) {g.embedding_norm:.3f}, tokens in the data {g.token_norm:.3f}, nearest other "
+             f"row {g.nearest_row:.3f}")
+    _write(render_rows(title, ["change to the input", "median ‖dh‖", "/ dropout"],
+                       [[k, f"{v:.3f}", f"{v / g.dropout:.2f}"] for k, v in g.rows.items()], fmt))
 
 
 docker_app = typer.Typer(help="Build and run the xlr container: GPUs, the Hugging Face cache and runs/ mounted.",

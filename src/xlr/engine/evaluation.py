@@ -8,7 +8,7 @@ import tempfile
 import numpy as np
 
 from xlr.tasks import PairSet
-from xlr.engine.models import encode
+from xlr.engine.models import encode, longest_first
 from xlr.env import device
 from xlr.config import TrainConfig
 from xlr.engine.training import collator
@@ -40,7 +40,7 @@ def prediction_trainer(model, tokenizer, protocol: TrainConfig, callbacks=()):
 def predict(trainer, tokenizer, pairs: PairSet, max_length: int) -> np.ndarray:
     """Predicted class ids in the order of `pairs`. Batches are built from length-sorted rows (less padding)."""
     ds = encode(tokenizer, pairs, max_length).remove_columns("labels")
-    order = np.argsort([-len(ids) for ids in ds["input_ids"]], kind="stable")
+    order = longest_first(ds)
     out = trainer.predict(ds.select(order))
     logits = out.predictions[0] if isinstance(out.predictions, tuple) else out.predictions
     pred = np.empty(len(order), dtype=np.int64)

@@ -117,6 +117,14 @@ def load_trained(folder: Path):
     return cls.from_pretrained(folder, config=config), AutoTokenizer.from_pretrained(folder)
 
 
+def longest_first(ds):
+    """The order that puts a tokenized dataset's longest rows first (stable): batches of similar length carry
+    little padding. For prediction, where the order does not change the result."""
+    import numpy as np
+
+    return np.argsort([-len(ids) for ids in ds["input_ids"]], kind="stable")
+
+
 def encode(tokenizer, pairs: PairSet, max_length: int, cache_dir: Path | None = None):
     """Tokenize pairs or single sentences (truncated to max_length, unpadded: the collator pads each batch)
     into a Dataset.

@@ -20,7 +20,7 @@ from xlr.env import distributed
 from xlr.config import TrainConfig
 from xlr.tasks import PairSet
 from xlr.errors import XlrError
-from xlr.engine.models import encode
+from xlr.engine.models import encode, longest_first
 from xlr.methods.base import Objective
 
 COMPLETE_MARK = "xlr-complete"
@@ -245,7 +245,7 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
         train_ds = encode(tokenizer, train_set, protocol.max_length, cache_dir=work_dir / "tokenized")
         dev_ds = encode(tokenizer, dev_set, protocol.max_length, cache_dir=work_dir / "tokenized")
     # accuracy does not depend on the order: length-sorted dev batches carry little padding
-    dev_ds = dev_ds.select(np.argsort([-len(ids) for ids in dev_ds["input_ids"]], kind="stable"))
+    dev_ds = dev_ds.select(longest_first(dev_ds))
     progress = RichProgressCallback(progress_label)
     trainer = XlrTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds, processing_class=tokenizer,
