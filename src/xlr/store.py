@@ -56,6 +56,8 @@ class RunDir:
     model_dir = property(lambda self: self.path / "model")
     done_path = property(lambda self: self.path / "DONE")
     checkpoints_dir = property(lambda self: self.path / "checkpoints")
+    tokenized_dir = property(lambda self: self.path / "tokenized")   # the tokenized sets' Arrow cache
+    logs_dir = property(lambda self: self.path / "logs")             # the trackers' files (TensorBoard)
     predictions_dir = property(lambda self: self.path / "predictions")
     training_info_path = property(lambda self: self.model_dir / "xlr-training.json")
 
@@ -214,8 +216,13 @@ class RunStore:
     def run(self, experiment: str, method: str, seed: int) -> RunDir:
         return RunDir(self.experiment_dir(experiment) / method / f"seed{seed}")
 
+    @staticmethod
+    def sweep_name(experiment: str) -> str:
+        """The folder of a sweep over `experiment`, under the root; each grid point is an experiment in it."""
+        return f"{experiment}-sweep"
+
     def sweep_dir(self, experiment: str) -> Path:
-        return self.root / f"{experiment}-sweep"
+        return self.root / self.sweep_name(experiment)
 
     def results_files(self) -> list[Path]:
         """Every experiment's results.csv directly under the root."""

@@ -94,7 +94,7 @@ def plan(experiment: str, methods: list[str], axes: list[Axis], profile: str | N
             for a, v in zip(axes, values):
                 over.append(_assignment(a.key, v, method))
             exp = load_experiment(experiment, profile, overrides + over)
-            exp.name = f"{base.run_name}-sweep/{label}"
+            exp.name = f"{RunStore.sweep_name(base.run_name)}/{label}"
             exp.profile = None  # the profile is already part of the sweep's folder name
             exp.evaluate_test = False
             exp.generalized = False

@@ -22,6 +22,7 @@ from xlr.tasks import PairSet
 from xlr.errors import XlrError
 from xlr.engine.models import encode, longest_first
 from xlr.methods.base import Objective
+from xlr.store import RunDir
 
 COMPLETE_MARK = "xlr-complete"
 def fused_adamw_available() -> bool:
@@ -165,7 +166,7 @@ def training_arguments(protocol: TrainConfig, seed: int, output_dir: Path, **ext
     kwargs.update(extra)
     field_names = {f.name for f in dataclasses.fields(TrainingArguments)}
     if "logging_dir" in field_names:  # transformers 4: TensorBoard writes there (5: TensorBoardCallback.logging_dir)
-        kwargs.setdefault("logging_dir", str(Path(output_dir).parent / "logs"))
+        kwargs.setdefault("logging_dir", str(RunDir(Path(output_dir).parent).logs_dir))
     if "train_sampling_strategy" in field_names:
         kwargs["train_sampling_strategy"] = "group_by_length" if protocol.group_by_length else "random"
     else:  # transformers before the sampling-strategy option
@@ -237,13 +238,14 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
     """
     from xlr.engine.callbacks import RichProgressCallback
 
-    checkpoints = work_dir / "checkpoints"
+    run = RunDir(work_dir)  # the store owns the run folder's layout
+    checkpoints = run.checkpoints_dir
     args = training_arguments(protocol, seed, checkpoints)
     with args.main_process_first(desc="discard incomplete checkpoints"):
         discard_incomplete_checkpoints(checkpoints)
     with distributed.main_process_first():  # one rank per machine tokenises; the others map its Arrow files
-        train_ds = encode(tokenizer, train_set, protocol.max_length, cache_dir=work_dir / "tokenized")
-        dev_ds = encode(tokenizer, dev_set, protocol.max_length, cache_dir=work_dir / "tokenized")
+        train_ds = encode(tokenizer, train_set, protocol.max_length, cache_dir=run.tokenized_dir)
+        dev_ds = encode(tokenizer, dev_set, protocol.max_length, cache_dir=run.tokenized_dir)
     # accuracy does not depend on the order: length-sorted dev batches carry little padding
     dev_ds = dev_ds.select(longest_first(dev_ds))
     progress = RichProgressCallback(progress_label)
@@ -257,7 +259,7 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
     trainer.remove_callback(PrinterCallback)
     for callback in trainer.callback_handler.callbacks:  # TensorBoard's events go into the run folder, kept
         if type(callback).__name__ == "TensorBoardCallback":
-            callback.logging_dir = str(work_dir / "logs")
+            callback.logging_dir = str(run.logs_dir)
     resume = complete_checkpoints(checkpoints)
     start = time.time()
     try:

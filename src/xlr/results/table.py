@@ -29,7 +29,7 @@ def result_sources(paths: list[Path] | None, root: Path = DEFAULT_ROOT) -> list[
             out.append(p)
         elif (p / RESULTS).is_file():
             out.append(p / RESULTS)
-        elif (p / "metrics.json").is_file():
+        elif RunDir(p).metrics_path.is_file():
             out.append(p)
         elif p.is_dir() and RunStore(p).results_files():
             out.extend(RunStore(p).results_files())
