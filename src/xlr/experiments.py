@@ -79,8 +79,7 @@ class Experiment:
         return pairs.head(protocol.max_train_examples)
 
     def runs(self) -> list["RunSpec"]:
-        return [RunSpec(self, m, s, resolve_options(m, self.method_options.get(m))) for m in self.methods
-                for s in self.seeds]
+        return [RunSpec(self, m, s, self.method_options[m]) for m in self.methods for s in self.seeds]
 
 
 @dataclass
@@ -324,8 +323,9 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
     if exp.train_split == "dev" and not protocol.max_dev_examples:
         raise XlrError(f"{where}: train_split = \"dev\" trains on the dev rows after the model-selection slice: set "
                        "train.max_dev_examples to the number of dev rows that select the model")
-    for m in exp.methods:
-        resolve_options(m, options.get(m))
+    # each method's options resolved once, here (defaults filled in, names, types and choices checked): the
+    # options its runs train with
+    exp.method_options = {**options, **{m: resolve_options(m, options.get(m)) for m in exp.methods}}
     return exp
 
 
