@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from xlr.errors import XlrError
-from xlr.methods.base import (DROPOUT_MASKS, EmbeddingPerturbation, median_embedding_norm, project,
-                              rng_state, set_rng_state, split_inputs, token_mask, uniform_in_ball, unwrap)
+from xlr.methods.base import (DROPOUT_MASKS, EmbeddingPerturbation, embed, median_embedding_norm, project,
+                              rng_state, set_rng_state, token_mask, uniform_in_ball, unwrap)
 from xlr.methods.registry import Method, Option, needs_model, register
 
 if TYPE_CHECKING:
@@ -47,9 +47,8 @@ class Adversarial(EmbeddingPerturbation):
         import torch
 
         core = unwrap(model)
-        input_ids, rest = split_inputs(inputs)
         with torch.no_grad():
-            e = core.get_input_embeddings()(input_ids)
+            e, rest = embed(model, inputs)
         mask = token_mask(inputs, e)
         delta = uniform_in_ball(e.shape, self.epsilon, mask)
         state = rng_state(e.device) if self.dropout == "shared" else None
@@ -65,8 +64,7 @@ class Adversarial(EmbeddingPerturbation):
 
     def loss(self, model, inputs):
         delta, state = self.attack(model, inputs)
-        input_ids, rest = split_inputs(inputs)
-        e = unwrap(model).get_input_embeddings()(input_ids)  # with graph: the embeddings are trained too
+        e, rest = embed(model, inputs)  # with graph: the embeddings are trained too
         if state is not None:
             set_rng_state(state, e.device)
         outputs = model(inputs_embeds=e + delta, **rest)

@@ -116,9 +116,12 @@ def set_rng_state(state: tuple, device) -> None:
         torch.cuda.set_rng_state(state[1], device)
 
 
-def split_inputs(inputs: dict):
+def embed(model, inputs: dict) -> tuple:
+    """(e, the other inputs): the word embeddings of the batch's input_ids, looked up in the unwrapped model
+    with graph (the embedding matrix is trained too; wrap the call in torch.no_grad() for an attack's copy),
+    and the inputs to pass beside `inputs_embeds`."""
     rest = {k: v for k, v in inputs.items() if k != "input_ids"}
-    return inputs["input_ids"], rest
+    return unwrap(model).get_input_embeddings()(inputs["input_ids"]), rest
 
 
 class EmbeddingPerturbation(Objective):

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from xlr.errors import XlrError
-from xlr.methods.base import (DROPOUT_MASKS, Objective, median_embedding_norm, rng_state, set_rng_state,
-                              split_inputs, token_mask, unwrap)
+from xlr.methods.base import (DROPOUT_MASKS, Objective, embed, median_embedding_norm, rng_state, set_rng_state,
+                              token_mask, unwrap)
 from xlr.methods.registry import Method, Option, needs_model, register
 
 
@@ -67,9 +67,8 @@ class FreeLB(Objective):
         import torch
 
         core = unwrap(model)
-        input_ids, rest = split_inputs(inputs)
         with torch.no_grad():
-            e = core.get_input_embeddings()(input_ids)
+            e, rest = embed(model, inputs)
         mask = token_mask(inputs, e)
         n = (mask.sum(dim=(1, 2)) * e.shape[-1]).clamp_min(1).view(-1, 1, 1)
         delta = self.project((torch.rand_like(e) * 2 - 1) * mask * self.init_mag / n.sqrt())
@@ -90,8 +89,7 @@ class FreeLB(Objective):
         import torch
 
         deltas, state = self.attack(model, inputs)
-        input_ids, rest = split_inputs(inputs)
-        e = unwrap(model).get_input_embeddings()(input_ids)  # with graph: the embeddings are trained too
+        e, rest = embed(model, inputs)  # with graph: the embeddings are trained too
         k = len(deltas)
         if state is not None:  # one after another, every pass with the attack's masks
             total, first = 0.0, None

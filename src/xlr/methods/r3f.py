@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from xlr.errors import XlrError
-from xlr.methods.base import Objective, split_inputs, token_mask, unwrap
+from xlr.methods.base import Objective, embed, token_mask
 from xlr.methods.registry import Method, Option, register
 
 
@@ -46,9 +46,8 @@ class R3F(Objective):
         import torch
         import torch.nn.functional as F
 
-        input_ids, rest = split_inputs(inputs)
+        e, rest = embed(model, inputs)
         labels = rest.pop("labels")
-        e = unwrap(model).get_input_embeddings()(input_ids)
         z = self.noise(e, token_mask(inputs, e))
         both = {key: torch.cat([v, v]) for key, v in rest.items()}
         # the noisy copy starts from detached embeddings, as the authors' code (fairseq) does: the embedding

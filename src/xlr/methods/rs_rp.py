@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from xlr.errors import XlrError
-from xlr.methods.base import (EmbeddingPerturbation, gaussian, median_embedding_norm, split_inputs,
-                              token_mask, uniform_in_ball, unwrap)
+from xlr.methods.base import (EmbeddingPerturbation, embed, gaussian, median_embedding_norm, token_mask,
+                              uniform_in_ball)
 from xlr.methods.registry import Method, Option, needs_model, register
 
 if TYPE_CHECKING:
@@ -31,8 +31,7 @@ class RandomPerturbation(EmbeddingPerturbation):
         return draw(e.shape, self.epsilon, mask)
 
     def loss(self, model, inputs):
-        input_ids, rest = split_inputs(inputs)
-        e = unwrap(model).get_input_embeddings()(input_ids)
+        e, rest = embed(model, inputs)
         delta = self.sample(e, token_mask(inputs, e))
         outputs = model(inputs_embeds=e + delta, **rest)
         return outputs.loss, outputs
