@@ -30,6 +30,8 @@ TrainFile = Annotated[Optional[Path], typer.Option(
                          "the parts of that task only (in an experiment that includes several tasks).")]
 Out = Annotated[Path, typer.Option("--out", help="Run store root: runs/<experiment>/<method>/seed<N>/.")]
 Fmt = Annotated[str, typer.Option("--format", help=FORMAT_HELP)]
+Profile = Annotated[Optional[str], typer.Option(
+    help="A named profile of the experiment TOML (its profiles.NAME table): quick or cpu; table1 also has sweep.")]
 DeviceOpt = Annotated[Optional[str], typer.Option(
     "--device", help="auto (a GPU when torch sees one), cpu, or cuda (exit 2 when torch sees no GPU). "
                      "Default: $XLR_DEVICE, else auto.")]
@@ -79,8 +81,6 @@ def _with_flags(func, sink: str, flags: list[tuple[str, str, str, str, str]]):
 def method_flags(func):
     """One flag per method option of the registry (xlr.methods.METHODS); the command receives the given ones
     as `method_options`. Methods that share an option name share its flag."""
-    from xlr.methods import shared_options
-
     flags = []
     for name, users in shared_options().items():
         parts = []
@@ -97,9 +97,13 @@ def train_flags(func):
     the given ones as `train_options`, which override the experiment's [train] table."""
     from xlr.config import TrainConfig
 
-    flags = [(f"train_option_{name}", name, kind.split("|")[0].strip(),
-              help_text + ("" if default is None else f" Default: {str(default).lower() if isinstance(default, bool) else default}."),
-              "Training settings") for name, kind, default, help_text in TrainConfig.flags()]
+    def shown(default) -> str:
+        if default is None:
+            return ""
+        return f" Default: {str(default).lower() if isinstance(default, bool) else default}."
+
+    flags = [(f"train_option_{name}", name, kind.split("|")[0].strip(), help_text + shown(default), "Training settings")
+             for name, kind, default, help_text in TrainConfig.flags()]
     return _with_flags(func, "train_options", flags)
 
 
@@ -205,7 +209,7 @@ def reproduce(
     train_file: TrainFile = None,
     model: Annotated[Optional[str], typer.Option(help="Override the experiment's model (id or local folder).")]
     = None,
-    profile: Annotated[Optional[str], typer.Option(help="A named profile of the experiment TOML (its profiles.NAME table): quick or cpu; table1 also has sweep.")] = None,
+    profile: Profile = None,
     seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds, e.g. 1,2,3 (tables show mean ± std).")]
     = None,
     methods: Annotated[Optional[str], typer.Option(help="Comma-separated subset of methods to run.")] = None,
@@ -259,7 +263,7 @@ def sweep(
     methods: Annotated[Optional[str], typer.Option(help="Comma-separated methods to sweep (default: the "
                                                         "experiment's).")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds; the choice uses the mean.")] = None,
-    profile: Annotated[Optional[str], typer.Option(help="A named profile of the experiment TOML (its profiles.NAME table): quick or cpu; table1 also has sweep.")] = None,
+    profile: Profile = None,
     out: Annotated[Path, typer.Option("--out", help="Run store root: the points go to "
                                       "OUT/<experiment>-sweep/<point>/<method>/seed<N>/.")] = DEFAULT_ROOT,
     data_dir: DataDir = None,
@@ -497,7 +501,7 @@ def analyze_geometry(
     quiet_libraries()
     texts = [s for s in dev.sentence1 + (dev.sentence2 or []) if s]  # the built-in tiny model's vocabulary
     loaded, tokenizer = load_model(model, the_task, seed, tokenizer_texts=texts, pooling=pooling)
-    g = measure(loaded, tokenizer, the_task, dev, adv_radii, rp_radii, steps, seed,
+    g = measure(loaded, tokenizer, dev, adv_radii, rp_radii, steps, seed,
                 on_batch=lambda done, total: say(f"  {done}/{total} pairs"))
     title = (f"{model}: median ‖dh‖ over {g.pairs} {the_task.source_language} dev pairs; word-embedding norm "
              f"(the unit of epsilon) {g.embedding_norm:.3f}, tokens in the data {g.token_norm:.3f}, nearest other "

@@ -22,7 +22,7 @@ import random
 import statistics
 from dataclasses import dataclass
 
-from xlr.tasks import PairSet, Task
+from xlr.tasks import PairSet
 
 
 @dataclass
@@ -47,7 +47,7 @@ def swap_adjacent(sentence: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
-def measure(model, tokenizer, task: Task, pairs: PairSet, adv_radii: list[float], rp_radii: list[float],
+def measure(model, tokenizer, pairs: PairSet, adv_radii: list[float], rp_radii: list[float],
             steps: int = 1, seed: int = 7, batch: int = 32, on_batch=None) -> Geometry:
     """The displacements this module's docstring lists, for a classification model and its tokenizer."""
     import torch
