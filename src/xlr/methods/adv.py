@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from xlr.errors import XlrError
-from xlr.methods.base import (DROPOUT_MASKS, EmbeddingPerturbation, embed, median_embedding_norm, project,
-                              rng_state, set_rng_state, token_mask, uniform_in_ball, unwrap)
+from xlr.methods.base import (DROPOUT_MASKS, EmbeddingPerturbation, check_choice, embed, median_embedding_norm,
+                              project, rng_state, set_rng_state, token_mask, uniform_in_ball, unwrap)
 from xlr.methods.registry import Method, Option, needs_model, register
 
 if TYPE_CHECKING:
@@ -26,8 +26,7 @@ class Adversarial(EmbeddingPerturbation):
         super().__init__(epsilon, embedding_norm)
         if steps < 1:
             raise XlrError(f"adv steps must be >= 1, not {steps}")
-        if dropout not in DROPOUT_MASKS:
-            raise XlrError(f"adv dropout must be one of {', '.join(map(repr, DROPOUT_MASKS))}, not {dropout!r}")
+        check_choice("adv", "dropout", dropout, DROPOUT_MASKS)
         self.steps = steps
         self.relative_step_size = step_size
         self.step_size = step_size * self.epsilon  # alpha, absolute
@@ -85,6 +84,6 @@ register(Method(
              Option("dropout", "str", "fresh", "dropout masks of the attack and training passes: fresh (each pass "
                     "its own) or shared (the training pass reuses the attack's; docs/methods.md)",
                     choices=DROPOUT_MASKS, added_later=True)),
-    objective=lambda model, o: Adversarial(float(o["epsilon"]), int(o["steps"]), float(o["step_size"]),
-                                           median_embedding_norm(needs_model("adv", model)), o["dropout"]),
+    objective=lambda model, o: Adversarial(
+        **o, embedding_norm=median_embedding_norm(needs_model("adv", model))),
     position=1))

@@ -138,3 +138,10 @@ class EmbeddingPerturbation(Objective):
 
 
 DROPOUT_MASKS = ("fresh", "shared")
+
+
+def check_choice(method: str, option: str, value, choices: tuple) -> None:
+    """For objectives built directly (the Python API): the same choices the option declares, which `--set`,
+    TOML and the flags already enforce."""
+    if value not in choices:
+        raise XlrError(f"{method} {option} must be one of {', '.join(map(repr, choices))}, not {value!r}")

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from xlr.errors import XlrError
-from xlr.methods.base import (DROPOUT_MASKS, Objective, embed, median_embedding_norm, rng_state, set_rng_state,
-                              token_mask, unwrap)
+from xlr.methods.base import (DROPOUT_MASKS, Objective, check_choice, embed, median_embedding_norm, rng_state,
+                              set_rng_state, token_mask, unwrap)
 from xlr.methods.registry import Method, Option, needs_model, register
 
 
@@ -34,8 +34,7 @@ class FreeLB(Objective):
                  dropout: str = "shared"):
         if steps < 1:
             raise XlrError(f"freelb steps must be >= 1, not {steps}")
-        if dropout not in DROPOUT_MASKS:
-            raise XlrError(f"freelb dropout must be one of {', '.join(map(repr, DROPOUT_MASKS))}, not {dropout!r}")
+        check_choice("freelb", "dropout", dropout, DROPOUT_MASKS)
         self.dropout = dropout
         for key, value in (("adv_lr", adv_lr), ("init_mag", init_mag), ("max_norm", max_norm)):
             if value < 0:
@@ -43,7 +42,8 @@ class FreeLB(Objective):
         self.relative = {"adv_lr": adv_lr, "init_mag": init_mag, "max_norm": max_norm}
         self.embedding_norm = embedding_norm
         self.steps = steps
-        self.adv_lr, self.init_mag, self.max_norm = adv_lr * embedding_norm, init_mag * embedding_norm, max_norm * embedding_norm  # absolute
+        # absolute sizes
+        self.adv_lr, self.init_mag, self.max_norm = (x * embedding_norm for x in (adv_lr, init_mag, max_norm))
 
     def describe(self) -> dict:
         return {"steps": self.steps, **self.relative, "embedding_norm": round(self.embedding_norm, 6),
@@ -123,8 +123,7 @@ register(Method(
                     "fraction of the median word-embedding norm; 0: unbounded"),
              Option("dropout", "str", "shared", "dropout masks of the K passes: shared (one set for all, as the "
                     "authors' code) or fresh (each copy its own, in one batch)", choices=DROPOUT_MASKS)),
-    objective=lambda model, o: FreeLB(int(o["steps"]), float(o["adv_lr"]), float(o["init_mag"]),
-                                      float(o["max_norm"]), median_embedding_norm(needs_model("freelb", model)),
-                                      o["dropout"]),
+    objective=lambda model, o: FreeLB(
+        **o, embedding_norm=median_embedding_norm(needs_model("freelb", model))),
     paper=False,
     position=4))

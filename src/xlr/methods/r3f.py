@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from xlr.errors import XlrError
-from xlr.methods.base import Objective, embed, token_mask
+from xlr.methods.base import Objective, check_choice, embed, token_mask
 from xlr.methods.registry import Method, Option, register
+
+
+DISTRIBUTIONS = ("uniform", "normal")
 
 
 class R3F(Objective):
@@ -21,8 +24,7 @@ class R3F(Objective):
     def __init__(self, sigma: float, distribution: str, kl_weight: float):
         if sigma < 0 or kl_weight < 0:
             raise XlrError(f"r3f sigma and kl_weight must be >= 0, not {sigma} and {kl_weight}")
-        if distribution not in ("normal", "uniform"):
-            raise XlrError(f"r3f distribution must be 'normal' or 'uniform', not '{distribution}'")
+        check_choice("r3f", "distribution", distribution, DISTRIBUTIONS)
         self.sigma, self.distribution, self.kl_weight = sigma, distribution, kl_weight
 
     def describe(self) -> dict:
@@ -65,8 +67,8 @@ register(Method(
     "r3f", "R3F (Aghajanyan et al. 2021): embedding noise plus a symmetric KL between clean and noisy predictions",
     options=(Option("sigma", "float", 1e-5, "noise scale on the word embeddings, absolute (R3F's unit)"),
              Option("distribution", "str", "uniform", "U(-sigma, sigma) or N(0, sigma^2)",
-                    choices=("uniform", "normal")),
+                    choices=DISTRIBUTIONS),
              Option("kl_weight", "float", 1.0, "lambda, the weight of the symmetric KL term")),
-    objective=lambda model, o: R3F(float(o["sigma"]), str(o["distribution"]), float(o["kl_weight"])),
+    objective=lambda model, o: R3F(**o),
     paper=False,
     position=5))

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from xlr.errors import XlrError
-from xlr.methods.base import (EmbeddingPerturbation, embed, gaussian, median_embedding_norm, token_mask,
+from xlr.methods.base import (EmbeddingPerturbation, check_choice, embed, gaussian, median_embedding_norm, token_mask,
                               uniform_in_ball)
 from xlr.methods.registry import Method, Option, needs_model, register
 
 if TYPE_CHECKING:
     import torch
+
+
+NOISES = ("ball", "gaussian")
 
 
 class RandomPerturbation(EmbeddingPerturbation):
@@ -19,8 +21,7 @@ class RandomPerturbation(EmbeddingPerturbation):
 
     def __init__(self, epsilon: float, noise: str, embedding_norm: float):
         super().__init__(epsilon, embedding_norm)
-        if noise not in ("ball", "gaussian"):
-            raise XlrError(f"rs-rp noise must be 'ball' or 'gaussian', not '{noise}'")
+        check_choice("rs-rp", "noise", noise, NOISES)
         self.noise = noise
 
     def describe(self) -> dict:
@@ -44,7 +45,7 @@ register(Method(
     options=(Option("epsilon", "float", 0.2, "radius of each token's perturbation, as a fraction of the median "
                     "word-embedding norm (chosen by an English-dev sweep on e5-small: docs/methods.md)"),
              Option("noise", "str", "ball", "uniform in the ball, or gaussian with sigma = epsilon / sqrt(d)",
-                    choices=("ball", "gaussian"))),
-    objective=lambda model, o: RandomPerturbation(float(o["epsilon"]), str(o["noise"]),
-                                                  median_embedding_norm(needs_model("rs-rp", model))),
+                    choices=NOISES)),
+    objective=lambda model, o: RandomPerturbation(
+        **o, embedding_norm=median_embedding_norm(needs_model("rs-rp", model))),
     position=2))
