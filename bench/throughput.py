@@ -38,20 +38,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import REPO, SHARED, add_pooling_option, e5_folder  # noqa: E402
 
+from xlr.engine.throughput import non_embedding_parameters, peak_tflops  # noqa: E402
+
 PAWSX_LANGS = ("en", "de", "es", "fr", "ja", "ko", "zh")
 # xlr: the default path (random batch order); xlr-grouped: the same with length-grouped batches
 XLR_PATHS = ("xlr", "xlr-grouped")
 PATHS = (*XLR_PATHS, "reference")
-# dense bf16 tensor-core peak, FLOP/s, for MFU on known GPUs
-# (first match wins, so the specific form factors come first: an H100 PCIe is not an SXM's 989 TFLOP/s)
-PEAK_BF16 = {"H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 989e12, "H200 NVL": 835e12, "H200": 989e12,
-             "A100": 312e12, "L40S": 362e12, "A10": 125e12}
-
-
 # ------------------------------------------------------------------------------------------- shared
 
 def load(model_spec: str, pooling: str = "mean"):
-    import torch
     import transformers
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
@@ -95,11 +90,6 @@ def peak_memory_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def non_embedding_params(model) -> int:
-    emb = {id(p) for n, p in model.named_parameters() if "embeddings" in n}
-    return sum(p.numel() for p in model.parameters() if id(p) not in emb)
 
 
 def fold_ids(ids, vocab_size):
@@ -178,7 +168,7 @@ def run_reference(args) -> dict:
                     break
     return {"path": "reference", "steps": step, "train_examples": step * 32, "train_seconds": train_seconds,
             "total_seconds": time.time() - start, "peak_mb": peak_memory_mb(), "computed_tokens": tokens,
-            "non_embedding_params": non_embedding_params(model), "precision": "fp32", "dev_curve": curve}
+            "non_embedding_params": non_embedding_parameters(model), "precision": "fp32", "dev_curve": curve}
 
 
 class FoldedTokenizer:
@@ -250,7 +240,7 @@ def run_xlr(args) -> dict:
     computed = sum(lengths[:seen])  # about the tokens of the examples seen (dynamic padding adds a little)
     return {"path": args.path, "steps": result.steps, "train_examples": seen, "train_seconds": timer.seconds,
             "total_seconds": total, "peak_mb": peak_memory_mb(), "computed_tokens": computed,
-            "non_embedding_params": non_embedding_params(model),
+            "non_embedding_params": non_embedding_parameters(model),
             "precision": device.choose_precision(device.current().device, protocol.precision)[0],
             "dev_curve": result.dev_curve, "optimizer": trainer.args.optim}
 
@@ -269,12 +259,11 @@ def mfu(result: dict) -> float | None:
 
     if not torch.cuda.is_available():
         return None
-    name = torch.cuda.get_device_name()
-    peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
+    peak = peak_tflops(torch.cuda.get_device_name(), result["precision"])
     if peak is None:
         return None
-    flops = 6 * result["non_embedding_params"] * result["computed_tokens"]
-    return flops / result["train_seconds"] / peak
+    flops = 6 * result["non_embedding_params"] * result["computed_tokens"]  # dynamic padding: no attention term
+    return flops / result["train_seconds"] / (peak * 1e12)
 
 
 def main() -> None:

@@ -510,6 +510,91 @@ def analyze_geometry(
                        [[k, f"{v:.3f}", f"{v / g.dropout:.2f}"] for k, v in g.rows.items()], fmt))
 
 
+bench_app = typer.Typer(help="Measure this machine: training throughput and MFU per method.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("throughput")
+def bench_throughput(
+    model: Annotated[str, typer.Option(help="Hugging Face id, local model folder, or builtin:tiny-bert; only its "
+                                            "config is read (random weights).")] = "bert-base-multilingual-cased",
+    task: Annotated[str, typer.Option(help="A task name (pawsx, xnli) or a task TOML file: its labels and [train] "
+                                           "settings.")] = "pawsx",
+    methods: Annotated[str, typer.Option(help="Comma-separated methods to measure.")] = "baseline,adv",
+    batch_size: Annotated[int, typer.Option(help="Examples per optimizer step.")] = 32,
+    seq_length: Annotated[int, typer.Option(help="Tokens per example, every example at this length.")] = 128,
+    steps: Annotated[int, typer.Option(help="Timed optimizer steps per method.")] = 20,
+    warmup: Annotated[int, typer.Option(help="Untimed steps first (allocation, autotuning, compilation).")] = 5,
+    profile_steps: Annotated[int, typer.Option(help="After the timed steps, profile this many with torch.profiler: "
+                                                    "writes a chrome trace per method to --out and prints the share "
+                                                    "of the step spent in CUDA kernels (GPU) or operators (CPU).")]
+    = 0,
+    precision: Annotated[str, typer.Option(help="auto, bf16, fp16 or fp32, as train.precision.")] = "auto",
+    pooling: Annotated[Optional[str], typer.Option(help="Classifier head: cls or mean (default: the task's).")]
+    = None,
+    peak_tflops: Annotated[Optional[float], typer.Option(help="The device's peak TFLOP/s for MFU (default: the "
+                                                              "dense bf16/fp16 peak of a known GPU).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for throughput.json and the traces.")]
+    = Path("xlr-throughput"),
+    device: DeviceOpt = None,
+    fmt: Fmt = "rich",
+):
+    """Training examples/s, tokens/s, model TFLOP/s and MFU of xlr's training step for each method.
+
+    The steps are `xlr train`'s (its Trainer, the method's objective, precision and optimizer) on random
+    token ids of one length; MFU counts model FLOPs as nanoGPT's estimate_mfu does, over every forward pass
+    a method makes."""
+    from xlr.methods import get_method, resolve_options
+    from xlr.tasks import get_task, protocol_for
+
+    _check_format(fmt)
+    for name, value, least in (("--batch-size", batch_size, 1), ("--seq-length", seq_length, 8),
+                               ("--steps", steps, 1), ("--warmup", warmup, 1), ("--profile-steps", profile_steps, 0)):
+        if value < least:
+            raise XlrError(f"{name} must be at least {least}, not {value}")
+    names = _split([methods]) or []
+    options = {m: resolve_options(get_method(m).name, {}) for m in names}
+    the_task = get_task(task)
+    train = {"batch_size": batch_size, "max_length": seq_length, "precision": precision}
+    protocol = protocol_for(the_task, {**train, **({"pooling": pooling} if pooling else {})})
+    from xlr.engine.cost import model_config  # the engine only once the input has been checked
+    from xlr.engine.preflight import check_writable
+    from xlr.engine.throughput import measure
+    from xlr.env import device as devices
+    from xlr.env.progress import quiet_libraries, say
+    from xlr.env.versions import versions
+    from xlr.files import atomic_write_json
+    from xlr.results.report import render_rows
+
+    quiet_libraries()
+    check_writable(out, "output folder", "--out")
+    info = devices.configure(device, protocol.precision)
+    config = model_config(model, the_task)
+    if config is None:
+        raise XlrError(f"cannot read the config of model '{model}': give a Hugging Face id (online, or cached with "
+                       "HF_HUB_OFFLINE=1) or a local model folder")
+    say(info.line())
+    results = []
+    for m in names:
+        say(f"{m}: {warmup} + {steps} steps" + (f" + {profile_steps} profiled" if profile_steps else ""))
+        results.append(measure(config, m, options[m], protocol, steps, warmup, profile_steps, out, peak_tflops))
+    title = (f"{model} ({protocol.pooling} head), batch {batch_size} x {seq_length} tokens, {info.precision}, on "
+             f"{info.name}")
+    headers = ["method", "ms / step", "examples / s", "tokens / s", "passes", "model TFLOP/s", "MFU",
+               "peak MiB"] + (["kernels" if info.device == "cuda" else "operators"] if profile_steps else [])
+    rows = [[r.method, f"{r.ms_per_step:.1f}", f"{r.examples_per_s:.1f}", f"{r.tokens_per_s:.0f}",
+             f"{r.passes_per_step:g}", f"{r.achieved_tflops:.3g}", "–" if r.mfu is None else f"{100 * r.mfu:.1f}%",
+             "–" if r.peak_memory_mib is None else f"{r.peak_memory_mib:.0f}"]
+            + ([f"{100 * r.profile.busy_share:.0f}% of {r.profile.wall_ms:.1f} ms"] if r.profile else [])
+            for r in results]
+    _write(render_rows(title, headers, rows, fmt))
+    report = {"model": model, "task": the_task.name, "device": info.as_dict(), "versions": versions(),
+              "batch_size": batch_size, "seq_length": seq_length, "steps": steps, "warmup": warmup,
+              "results": [r.as_dict() for r in results]}
+    atomic_write_json(out / "throughput.json", report)
+    say(f"wrote {out / 'throughput.json'}" + (f" and {len(results)} trace(s)" if profile_steps else ""))
+
+
 docker_app = typer.Typer(help="Build and run the xlr container: GPUs, the Hugging Face cache and runs/ mounted.",
                          no_args_is_help=True)
 app.add_typer(docker_app, name="docker")

@@ -10,7 +10,6 @@ latest and the new), and each finished run keeps its best model (4 bytes per par
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,42 +134,12 @@ def disk_bytes(parameters: int, runs: int, workers: int = 1) -> dict:
 
 
 def measure_step(exp: Experiment, method: str, options: dict, config, steps: int = 3, warmup: int = 1) -> float:
-    """Seconds per optimizer step of `method` on the configured device: full-length batches (max_length
-    tokens, an upper bound: real batches are padded to their longest pair), the experiment's batch size."""
-    import torch
+    """Seconds per optimizer step of `method` on the configured device, timed as `xlr bench throughput`
+    times it: xlr's Trainer, the experiment's batch size, full-length batches (max_length tokens, an upper
+    bound: real batches are padded to their longest pair)."""
+    from xlr.engine.throughput import measure
 
-    from xlr.env import device
-    from xlr.methods import make_objective
-
-    protocol = exp.protocol()
-    info = device.current()
-    dev = torch.device("cuda" if info.device == "cuda" else "cpu")
-    model = build_untrained(config, protocol.pooling).to(dev).train()
-    objective = make_objective(method, options, model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=protocol.learning_rate)
-    shape = (protocol.batch_size, protocol.max_length)
-    batch = {"input_ids": torch.randint(5, config.vocab_size, shape, device=dev),
-             "attention_mask": torch.ones(shape, dtype=torch.long, device=dev),
-             "labels": torch.randint(0, config.num_labels, (protocol.batch_size,), device=dev)}
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(info.precision)
-
-    def step():
-        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
-            loss, _ = objective.loss(model, batch)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    for _ in range(warmup):
-        step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
+    return measure(config, method, options, exp.protocol(), steps, warmup).seconds / steps
 
 
 def human_bytes(n: float) -> str:
