@@ -35,4 +35,7 @@ def test_a_measured_step_times_each_method(tmp_path):
     exp = load_experiment("smoke")
     config = cost.model_config(exp.model, exp.task_def)
     spec = next(s for s in exp.runs() if s.method == "adv")
-    assert cost.measure_step(exp, "adv", spec.options, config, steps=1, warmup=0) > 0
+    from xlr.engine.throughput import measure
+
+    timed = measure(config, "adv", spec.options, exp.protocol(), steps=1, warmup=0)
+    assert timed.seconds > 0 and timed.passes_per_step == 2

@@ -1,5 +1,5 @@
 """What an experiment costs before it runs: optimizer steps per method, the disk its checkpoints need, and
-its time on this device from a short measured step (`xlr doctor`).
+(`xlr doctor`; its time there comes from a few steps timed by xlr.engine.throughput).
 
 Steps come from the training pairs (a local file's rows, or the train split's size that the task file
 states), the methods' own multipliers (RS-DA trains on `copies` augmented pairs per pair), the batch size
@@ -131,15 +131,6 @@ def disk_bytes(parameters: int, runs: int, workers: int = 1) -> dict:
     checkpoint = parameters * CHECKPOINT_BYTES_PER_PARAM
     return {"checkpoint": checkpoint, "training_peak": workers * CHECKPOINTS_AT_ONCE * checkpoint,
             "kept_models": runs * parameters * MODEL_BYTES_PER_PARAM}
-
-
-def measure_step(exp: Experiment, method: str, options: dict, config, steps: int = 3, warmup: int = 1) -> float:
-    """Seconds per optimizer step of `method` on the configured device, timed as `xlr bench throughput`
-    times it: xlr's Trainer, the experiment's batch size, full-length batches (max_length tokens, an upper
-    bound: real batches are padded to their longest pair)."""
-    from xlr.engine.throughput import measure
-
-    return measure(config, method, options, exp.protocol(), steps, warmup).seconds / steps
 
 
 def human_bytes(n: float) -> str:

@@ -142,7 +142,7 @@ def info_ok(r: Report) -> bool:
 def add_cost(r: Report, experiment: str, measure: bool, hub_usable: bool = True) -> float | None:
     """Rows for the experiment's cost: steps per method (one seed), checkpoint disk and, when `measure`, the time
     from a short measured step on this device. Returns the disk it needs in GB, or None when unknown here."""
-    from xlr.engine import cost
+    from xlr.engine import cost, throughput
     from xlr.experiments import load_experiment
 
     try:
@@ -160,7 +160,8 @@ def add_cost(r: Report, experiment: str, measure: bool, hub_usable: bool = True)
         if measure and config is not None:
             device.configure(None, exp.protocol().precision)
             options = next(s.options for s in exp.runs() if s.method == item.method)
-            item.seconds_per_step = cost.measure_step(exp, item.method, options, config)
+            timed = throughput.measure(config, item.method, options, exp.protocol(), steps=3, warmup=1)
+            item.seconds_per_step = timed.seconds / timed.steps
         timing = (f"; {item.seconds_per_step:.2f} s/step measured here, about {cost.human_seconds(item.seconds)}"
                   if item.seconds is not None else "")
         r.add(f"{experiment} {item.method}", f"{item.steps:,} steps per seed ({item.pairs:,} training pairs, "
