@@ -387,7 +387,8 @@ def _write(text: str | None) -> None:
 @app.command()
 def compare(
     results: Results = None,
-    against: Annotated[str, typer.Option(help="Folder of paper tables (*.csv) and claims.toml, or one CSV.")]
+    against: Annotated[str, typer.Option(help="Folder of paper tables (*.csv) and claims.toml, one CSV, or a set "
+                                              "of xlr's published results (results/NAME).")]
     = "paper_results",
     tolerance_language: Annotated[Optional[float], typer.Option(
         help="Allowed |ours - paper| for a language, in points (default: the experiment TOML's, else 2.0).")] = None,
@@ -421,6 +422,48 @@ def compare(
     comparison = comparing.compare(results, against, tolerance_language, tolerance_average, any_model)
     _write(comparing.show(comparison, fmt))
     comparison.raise_if_failed()
+
+
+results_app = typer.Typer(help="xlr's own published results: results/NAME/ frozen from a run store, and "
+                                 "docs/results.md rendered from them.", no_args_is_help=True)
+app.add_typer(results_app, name="results")
+
+
+@results_app.command("publish")
+def results_publish(
+    experiment_dir: Annotated[Path, typer.Argument(help="An experiment folder of a run store: runs/<experiment>.")],
+    name: Annotated[str, typer.Option(help="The published set's folder name, e.g. xnli-e5-cpu.")],
+    command: Annotated[str, typer.Option(help="The command that made the runs, recorded with them.")],
+    into: Annotated[Path, typer.Option(help="Where published sets live.")] = Path("results"),
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples of each interval.")] = 1000,
+    bootstrap_seed: Annotated[int, typer.Option(help="Random seed of the resampling.")] = 0,
+):
+    """Freeze an experiment's results as INTO/NAME/: results.csv, its provenance results.json, and every
+    method against the baseline (paired bootstrap over the stored test predictions) in intervals.csv."""
+    from xlr.env.progress import say
+    from xlr.results import published
+
+    if resamples < 1:
+        raise XlrError(f"--resamples must be at least 1, not {resamples}")
+    folder = published.publish(experiment_dir, name, into, command, resamples, bootstrap_seed,
+                               on_step=lambda what: say(f"  bootstrap: {what}"))
+    say(f"wrote {folder}; render the page with `xlr results render`")
+
+
+@results_app.command("render")
+def results_render(
+    root: Annotated[Path, typer.Option("--results", help="The folder of published sets.")] = Path("results"),
+    out: Annotated[Path, typer.Option("--out", help="The page; its figures go to a folder of the same name.")]
+    = Path("docs/results.md"),
+):
+    """Write docs/results.md and its figures from every published set: per-language accuracy with the seed
+    spread, each method against the baseline with intervals and per-seed points, the generalized averages
+    and heatmaps, and the gain against lang2vec distance."""
+    from xlr.env.progress import say
+    from xlr.results import page
+
+    written = page.render(root, out)
+    say(f"wrote {written[0]} and {len(written) - 1} figure(s)")
 
 
 analyze_app = typer.Typer(help="Analyses: lang2vec language distance against gains (of results), and the perturbations' geometry (of a model).", no_args_is_help=True)

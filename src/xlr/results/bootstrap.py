@@ -123,8 +123,9 @@ def paired_bootstrap(correct_a: dict[str, np.ndarray], correct_b: dict[str, np.n
 
 
 def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str = "standard",
-            resamples: int = 1000, seed: int = 0) -> list[tuple[str, list[str], list[Diff]]]:
-    """[(experiment, paired seeds, diffs)] for every experiment folder that has both methods."""
+            resamples: int = 1000, seed: int = 0, only=None) -> list[tuple[str, list[str], list[Diff]]]:
+    """[(experiment, paired seeds, diffs)] for every experiment folder that has both methods; `only(language)`
+    keeps some languages (or pairs) only, e.g. the mixed pairs of the generalized setting."""
     if method_a == method_b:
         raise XlrError(f"--between needs two different methods, not {method_a} twice")
     out, seen = [], []
@@ -136,7 +137,8 @@ def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str
         if not paired:
             continue
         langs = [lang for lang in _languages(runs_a[paired[0]], setting)
-                 if all(lang in _languages(r, setting) for s in paired for r in (runs_a[s], runs_b[s]))]
+                 if all(lang in _languages(r, setting) for s in paired for r in (runs_a[s], runs_b[s]))
+                 and (only is None or only(lang))]
         if not langs:
             raise XlrError(f"{exp}: no {setting} predictions shared by {method_a} and {method_b} "
                            f"(run `xlr evaluate` on the runs to write them)")

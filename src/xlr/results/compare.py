@@ -12,6 +12,7 @@ from pathlib import Path
 
 from xlr.results import claims
 from xlr.results import paper as paper_mod
+from xlr.results import published
 from xlr.results import table as tidy
 from xlr.errors import ChecksFailed, XlrError
 from xlr.config import DEFAULT_TOLERANCE
@@ -101,7 +102,8 @@ def compare(results: list[Path] | None = None, against: str | Path = "paper_resu
     overrides = {k: v for k, v in (("language", tolerance_language), ("average", tolerance_average)) if v is not None}
     cells = []
     for (experiment, task, model, method, setting, language), (ours, seeds) in means.items():
-        target = paper.targets.get((task, model, method, setting, language))
+        key_model = published.model_name(model) if paper.match_by_name else model
+        target = paper.targets.get((task, key_model, method, setting, language))
         if target is None:
             continue
         tol, origin = tolerances[experiment]  # every experiment of `means` comes from one of the sources

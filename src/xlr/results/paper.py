@@ -33,6 +33,7 @@ class Paper:
     claims: list[Claim]
     baseline: str = BASELINE
     robust_methods: list[str] = field(default_factory=list)
+    match_by_name: bool = False     # models as names only (published xlr results: a hub id matches a local copy)
 
     @property
     def models(self) -> set[str]:
@@ -81,7 +82,15 @@ def read_claims(path: Path) -> tuple[list[Claim], dict]:
 
 
 def load(against: str | Path = "paper_results") -> Paper:
+    """The paper's tables and claims, or a set of xlr's published results (results/NAME: its means over seeds
+    as the reference, models matched by name, no claims)."""
+    from xlr.results import published
+
     folder = locate(against)
+    if folder.is_dir() and published.is_published(folder):
+        rows = published.as_reference(folder)
+        return Paper(folder, {tuple(r[k] for k in KEY): {**r, "file": folder} for r in rows}, [], [],
+                     match_by_name=True)
     files = [folder] if folder.is_file() else sorted(folder.glob("*.csv"))
     if not files:
         raise XlrError(f"{folder} holds no paper tables (*.csv)")

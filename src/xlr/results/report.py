@@ -172,9 +172,9 @@ def _colour(stat):
     return Text(text, style="green" if stat[0] > 0 else "red")
 
 
-def write_heatmaps(results_csv, title: str) -> list:
-    """One PNG per method (accuracy matrix) and per robust method (difference to the baseline), beside
-    results.csv. Written atomically; returns the paths."""
+def write_heatmaps(results_csv, title: str, folder=None) -> list:
+    """One PNG per method (accuracy matrix) and per robust method (difference to the baseline), in FOLDER
+    (default: beside results.csv). Written atomically; returns the paths."""
     from pathlib import Path
 
     from xlr.files import atomic_write_bytes
@@ -190,7 +190,7 @@ def write_heatmaps(results_csv, title: str) -> list:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    folder = Path(results_csv).parent
+    folder = Path(folder or Path(results_csv).parent)
     written = []
     for method, matrix in matrices.items():
         base = matrices.get("baseline")

@@ -1,0 +1,233 @@
+"""docs/results.md and its figures, rendered from xlr's published result sets (results/NAME, see
+xlr.results.published) and nothing else (`xlr results render`): per set its provenance, per-language
+accuracy with the seed spread, each method against the baseline with intervals and per-seed points, the
+generalized averages and heatmaps, the gain against lang2vec distance, and the paper's claims."""
+from __future__ import annotations
+
+import io
+import math
+import statistics
+from pathlib import Path
+
+from xlr.errors import XlrError
+from xlr.files import atomic_write_bytes, atomic_write_text
+from xlr.methods import BASELINE
+from xlr.results.published import MIXED, Published, load_all, model_name
+from xlr.store import RESULTS
+
+
+def _md_table(headers: list[str], rows: list[list[str]]) -> str:
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
+
+
+def _describe(pub: Published) -> str:
+    p = pub.provenance
+    runs = p.get("runs") or []
+    revisions = sorted({(r.get("git_revision") or "unknown")[:7] for r in runs})
+    devices = sorted({r.get("device") or "unknown" for r in runs})
+    versions = sorted({f"torch {v.get('torch')}, transformers {v.get('transformers')}"
+                       for v in (r.get("versions") or {} for r in runs)})
+    seeds = {m: pub.seeds(m) for m in pub.methods}
+    seed_text = "; ".join(f"{m} {', '.join(map(str, s))}" for m, s in seeds.items())
+    items = p.get("max_test_examples")
+    lines = [
+        f"- **Experiment** `{p.get('experiment')}` (profile `{p.get('profile') or 'none'}`), task `{p.get('task')}`, "
+        f"model `{model_name(p.get('model') or '')}`; test: "
+        + (f"the first {items} rows of each language" if items else "every test row") + ".",
+        f"- **Seeds**: {seed_text}.",
+        f"- **Code**: commit {', '.join(revisions)}; {'; '.join(versions)}.",
+        f"- **Device**: {'; '.join(devices)}.",
+    ]
+    if pub.publication.get("command"):
+        lines.append(f"- **Command**: `{pub.publication['command']}`.")
+    b = pub.publication.get("bootstrap") or {}
+    if b:
+        lines.append(f"- **Intervals**: paired bootstrap over test items, {b.get('resamples')} resamples "
+                     f"(seed {b.get('seed')}), runs paired by seed; `xlr compare --between baseline METHOD` "
+                     "recomputes them from the run store.")
+    return "\n".join(lines) + "\n"
+
+
+def _standard_section(pub: Published, figures: Path, rel: str) -> list[str]:
+    from xlr.results.report import cell_text, method_table
+
+    columns, body = method_table(pub.rows, "standard")
+    if not body:
+        return []
+    out = ["### Zero-shot test accuracy, mean ± std over seeds\n",
+           _md_table(["method", *columns], [[m, *[cell_text(stats.get(c)) for c in columns]] for m, stats in body])]
+    _plot_languages(pub, [c for c in columns if c != "avg"], figures / "standard.png")
+    out.append(f"\n![per-language accuracy, each seed a dot]({rel}/standard.png)\n")
+    return out
+
+
+def _interval_section(pub: Published, figures: Path, rel: str) -> list[str]:
+    if not pub.intervals:
+        return []
+    by = {(r["method"], r["setting"], r["language"]): r for r in pub.intervals}
+    methods = [m for m in pub.methods if m != BASELINE]
+    cols = [("standard", "avg", "standard avg"), ("generalized", "avg", "generalized avg (all pairs)"),
+            ("generalized", MIXED, "generalized avg (mixed pairs)")]
+    cols = [c for c in cols if any((m, c[0], c[1]) in by for m in methods)]
+
+    def cell(r):
+        return "–" if r is None else f"{float(r['diff']):+.2f} [{float(r['low']):+.2f}, {float(r['high']):+.2f}]"
+
+    def seeds(r):
+        return "–" if r is None else " ".join(f"{float(x):+.1f}" for x in r["per_seed"].split())
+
+    headers = ["method − baseline"] + [h for _, _, label in cols for h in (label, "per seed")]
+    rows = [[m] + [x for s, lang, _ in cols for x in (cell(by.get((m, s, lang))), seeds(by.get((m, s, lang))))]
+            for m in methods]
+    _plot_intervals(pub, methods, cols, by, figures / "intervals.png")
+    return ["### Each method against the baseline\n",
+            "The difference in accuracy points, its 95% paired-bootstrap interval over test items (the trained "
+            "runs held fixed), and the difference seed by seed, where the variance between training runs "
+            "shows.\n\n",
+            _md_table(headers, rows),
+            f"\n![differences with intervals, each seed a dot]({rel}/intervals.png)\n"]
+
+
+def _generalized_section(pub: Published, figures: Path, rel: str) -> list[str]:
+    from xlr.results.report import cell_text, method_table, write_heatmaps
+
+    avg_rows = [r for r in pub.rows if r["setting"] == "generalized" and r["language"].startswith("avg")]
+    if not avg_rows:
+        return []
+    columns, body = method_table(avg_rows, "generalized")
+    out = ["### Generalized setting (sentence 1 and sentence 2 in any two languages)\n",
+           _md_table(["method", *[{"avg": "all pairs", MIXED: "mixed pairs"}.get(c, c) for c in columns]],
+                     [[m, *[cell_text(stats.get(c)) for c in columns]] for m, stats in body])]
+    pngs = write_heatmaps(pub.folder / RESULTS, pub.name, folder=figures)
+    shown = [p for p in pngs if p.name.endswith("-minus-baseline.png")] or pngs
+    for png in set(pngs) - set(shown):  # the page shows the differences; the accuracies are in results.csv
+        png.unlink()
+    out.append("\n" + " ".join(f"![{p.stem}]({rel}/{p.name})" for p in shown) + "\n")
+    return out
+
+
+def _distance_section(pub: Published, figures: Path, rel: str) -> list[str]:
+    from xlr.results import distance
+
+    try:
+        analyses = distance.analyze(pub.rows)
+    except XlrError:
+        return []
+    out = ["### Gain against lang2vec distance from English\n",
+           "Spearman's rho of each method's per-language gain over the baseline (standard test) with the "
+           "language's lang2vec cosine distance from English; p two-sided.\n\n"]
+    for a in analyses:
+        n = len([lang for lang in a.distances.languages if lang != a.distances.source])
+        out.append(_md_table(["method", *[f"{f} rho (p)" for f in a.distances.features]],
+                             [[m, *[f"{c.spearman:+.2f} ({c.spearman_p:.2f})" if not math.isnan(c.spearman) else "–"
+                                    for c in a.correlations if c.method == m]] for m in a.gains]))
+        out.append(f"\n{n} target languages.\n")
+    distance.plot(analyses, figures / "distance.png")
+    out.append(f"\n![gain against distance]({rel}/distance.png)\n")
+    return out
+
+
+def _claims_section(pub: Published, figures: Path, rel: str) -> list[str]:
+    from xlr.results import claims, compare
+
+    try:
+        verdicts = compare.compare([pub.folder / RESULTS], "paper_results", any_model=True).verdicts
+    except XlrError:
+        return []
+    rows = [[v.claim.id, v.status, v.detail] for v in verdicts if v.group is not None or v.status != claims.CANNOT]
+    if not rows:
+        return []
+    return ["### The paper's claims on these results\n",
+            "`xlr compare --any-model` checks the qualitative claims of `paper_results/claims.toml` on these "
+            "means over seeds, whatever the model.\n\n",
+            _md_table(["claim", "verdict", "detail"], rows)]
+
+
+def render(root: Path, out: Path) -> list[Path]:
+    """docs/results.md (OUT) and its figures (OUT's folder / results/<set>/*.png) from every set under ROOT;
+    returns the files written."""
+    sets = load_all(root)
+    out = Path(out)
+    page = ["# xlr's own results\n",
+            "Rendered by `xlr results render` from the published sets in `results/` (tidy CSVs with their "
+            "provenance); do not edit by hand. Each set is one experiment of a run store, frozen by "
+            "`xlr results publish`. Compare your own runs with one: `xlr compare --against results/NAME`.\n"]
+    written = []
+    for pub in sets:
+        figures = out.parent / out.stem / pub.name
+        figures.mkdir(parents=True, exist_ok=True)
+        rel = f"{out.stem}/{pub.name}"
+        page += [f"\n## {pub.name}\n", _describe(pub), "\n"]
+        for old in figures.glob("*.png"):
+            old.unlink()
+        for section in (_standard_section, _interval_section, _generalized_section, _distance_section,
+                        _claims_section):
+            parts = section(pub, figures, rel)
+            if parts:
+                page += ["\n", *parts]
+        written += sorted(figures.glob("*.png"))
+    atomic_write_text(out, "".join(page).replace("\n\n\n", "\n\n"))
+    return [out, *written]
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure  # no pyplot: no display, no global state
+
+    return Figure(figsize=(width, height))
+
+
+def _save(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _plot_languages(pub: Published, languages: list[str], path: Path) -> None:
+    fig = _figure(1.2 + 0.55 * len(languages), 3.6)
+    ax = fig.subplots()
+    methods = pub.methods
+    width = 0.8 / max(1, len(methods))
+    for i, m in enumerate(methods):
+        xs, means = [], []
+        for j, lang in enumerate(languages):
+            values = [float(r["accuracy"]) for r in pub.rows
+                      if r["method"] == m and r["setting"] == "standard" and r["language"] == lang]
+            if not values:
+                continue
+            x = j - 0.4 + width * (i + 0.5)
+            ax.scatter([x] * len(values), values, s=8, color=f"C{i}", alpha=0.5)
+            xs.append(x)
+            means.append(statistics.fmean(values))
+        ax.scatter(xs, means, marker="_", s=120, color=f"C{i}", label=m)
+    ax.set_xticks(range(len(languages)), languages)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{pub.name}: mean (bar) and each seed (dot)", fontsize=9)
+    ax.legend(fontsize=7, ncol=len(methods))
+    _save(fig, path)
+
+
+def _plot_intervals(pub: Published, methods: list[str], cols, by: dict, path: Path) -> None:
+    fig = _figure(6.4, 0.9 + 0.5 * len(methods) * len(cols))
+    ax = fig.subplots()
+    labels, y = [], 0
+    for s, lang, label in cols:
+        for m in methods:
+            r = by.get((m, s, lang))
+            if r is not None:
+                ax.plot([float(r["low"]), float(r["high"])], [y, y], color="C0")
+                ax.scatter([float(r["diff"])], [y], color="C0", zorder=3)
+                seeds = [float(x) for x in r["per_seed"].split()]
+                ax.scatter(seeds, [y + 0.18] * len(seeds), s=10, color="C1", zorder=3)
+            labels.append(f"{m}, {label}")
+            y += 1
+    ax.axvline(0, color="grey", linewidth=0.6)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("method − baseline (accuracy points): 95% interval, difference, each seed (orange)")
+    _save(fig, path)
+

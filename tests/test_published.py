@@ -1,0 +1,120 @@
+"""xlr's own published results: `xlr results publish` (a run store's experiment frozen as results/NAME, with
+paired-bootstrap intervals), `xlr results render` (docs/results.md from results/ alone), and
+`xlr compare --against results/NAME`."""
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, run_xlr
+from xlr.results import page, published
+from xlr.store import RESULT_COLUMNS, RunStore, rows_to_csv, write_results
+
+LANGS = ("en", "de", "fr")
+ITEMS = 200
+
+
+def run(root: Path, method: str, seed: int, same: float, mixed: float, standard: float):
+    """A finished run whose predictions are right on the given fraction of items: `standard` on the
+    standard test, `same` on same-language generalized pairs, `mixed` on mixed pairs."""
+    r = RunStore(root).run("exp", method, seed)
+    gold = (np.arange(ITEMS) % 3).astype(np.int8)
+    test = {"standard": {}, "generalized": {}}
+    for setting, keys in (("standard", LANGS), ("generalized", [f"{a}-{b}" for a in LANGS for b in LANGS])):
+        for key in keys:
+            share = standard if setting == "standard" else same if key[:2] == key[3:] else mixed
+            pred = gold.copy()
+            wrong = int(ITEMS * (1 - share))
+            pred[:wrong] = (pred[:wrong] + 1) % 3
+            r.save_predictions(setting, key, pred, gold)
+            test[setting][key] = 100.0 * (pred == gold).mean()
+    for setting in test:
+        values = list(test[setting].values())
+        test[setting]["avg"] = float(np.mean(values))
+    mixed_pairs = [v for k, v in test["generalized"].items() if "-" in k and k[:2] != k[3:]]
+    test["generalized"]["avg-mixed"] = float(np.mean(mixed_pairs))
+    r.write_config({"git_revision": "abc1234" + "0" * 33, "versions": {"torch": "2.13.0", "transformers": "5"},
+                    "device": {"line": "device: CPU"}, "experiment": "exp", "profile": "cpu",
+                    "max_test_examples": ITEMS,
+                    "identity": {"method": method, "seed": seed, "task": "xnli", "model": "/models/e5-small",
+                                 "method_options": {}, "protocol": {}}})
+    r.write_metrics({"experiment": "exp", "task": "xnli", "model": "/models/e5-small", "method": method,
+                     "seed": seed, "test": test})
+    r.mark_done()
+
+
+@pytest.fixture()
+def store(tmp_path) -> Path:
+    for seed in (1, 2):
+        run(tmp_path / "runs", "baseline", seed, same=0.5, mixed=0.5, standard=0.6)
+        # adv: +10 points on mixed pairs only, +5 on the standard test
+        run(tmp_path / "runs", "adv", seed, same=0.5, mixed=0.6, standard=0.65)
+    write_results(tmp_path / "runs" / "exp")
+    return tmp_path / "runs" / "exp"
+
+
+def intervals(folder: Path) -> dict:
+    with open(folder / published.INTERVALS, newline="") as f:
+        return {(r["method"], r["setting"], r["language"]): r for r in csv.DictReader(f)}
+
+
+def test_publish_freezes_results_with_intervals(store, tmp_path):
+    proc = run_xlr("results", "publish", store, "--name", "xnli-test", "--into", tmp_path / "results",
+                   "--command", "xlr reproduce xnli --profile cpu", "--resamples", "200")
+    assert proc.returncode == 0, proc.stderr
+    folder = tmp_path / "results" / "xnli-test"
+    assert (folder / "results.csv").read_bytes() == (store / "results.csv").read_bytes()
+    found = intervals(folder)
+    assert float(found[("adv", "standard", "avg")]["diff"]) == pytest.approx(5.0)
+    assert found[("adv", "standard", "avg")]["per_seed"] == "5.00 5.00"
+    # all 9 pairs: 6 mixed pairs gain 10 points, 3 same-language pairs nothing
+    assert float(found[("adv", "generalized", "avg")]["diff"]) == pytest.approx(10 * 6 / 9, abs=0.01)
+    mixed = found[("adv", "generalized", "avg-mixed")]
+    assert float(mixed["diff"]) == pytest.approx(10.0) and float(mixed["low"]) > 0
+    assert ("baseline", "standard", "avg") not in found
+
+
+def test_render_writes_the_page_and_its_figures_from_the_published_sets(store, tmp_path):
+    published.publish(store, "xnli-test", tmp_path / "results", "xlr reproduce xnli", resamples=100)
+    out = tmp_path / "docs" / "results.md"
+    proc = run_xlr("results", "render", "--results", tmp_path / "results", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "## xnli-test" in text and "commit abc1234" in text and "`xlr reproduce xnli`" in text
+    assert re.search(r"\| adv +\| \+5\.00 \[", text), text         # the interval table
+    assert "model `e5-small`" in text and "/models" not in text     # the model by name, not its folder
+    figures = re.findall(r"\]\((results/[^)]+\.png)\)", text)
+    assert len(figures) >= 3 and all((out.parent / f).is_file() for f in figures), figures
+    first = text
+    page.render(tmp_path / "results", out)  # the same data gives the same page
+    assert out.read_text() == first
+
+
+def test_compare_against_a_published_set_matches_models_by_name(store, tmp_path):
+    published.publish(store, "xnli-test", tmp_path / "results", "xlr reproduce xnli", resamples=50)
+    rows = list(csv.DictReader(open(store / "results.csv")))
+    mine = [{**r, "model": "someone/e5-small"} for r in rows]
+    (tmp_path / "mine.csv").write_text(rows_to_csv(mine, RESULT_COLUMNS))
+    proc = run_xlr("compare", tmp_path / "mine.csv", "--against", tmp_path / "results" / "xnli-test")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    off = [{**r, "accuracy": float(r["accuracy"]) + 3} if r["language"] == "de" else r for r in mine]
+    (tmp_path / "off.csv").write_text(rows_to_csv(off, RESULT_COLUMNS))
+    proc = run_xlr("compare", tmp_path / "off.csv", "--against", tmp_path / "results" / "xnli-test")
+    assert proc.returncode == 1 and "de" in proc.stderr, proc.stdout + proc.stderr
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path):
+    for args in (["publish", tmp_path, "--name", "x", "--command", "c"], ["render", "--results", tmp_path]):
+        proc = run_xlr("results", *args)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_docs_results_page_is_what_the_published_sets_render(tmp_path):
+    if not (REPO / "results").is_dir():
+        pytest.skip("no results/ in this checkout")
+    out = tmp_path / "results.md"
+    page.render(REPO / "results", out)
+    assert (REPO / "docs" / "results.md").read_text() == out.read_text(), \
+        "docs/results.md is stale: run `xlr results render`"
