@@ -8,7 +8,7 @@
 # Every run lives in the run store and resumes after an interruption, so the script can be stopped and
 # started again at will. Start it twice (two workers, one core each) to use both cores of a 2-core machine:
 #   XLR_BENCH_RUNS=/path/to/runs bash bench/robust_cpu.sh sweep & XLR_BENCH_RUNS=... bash bench/robust_cpu.sh sweep &
-# Logs: pass them yourself (e.g. > bench/out/robust-sweep-1.log 2>&1). See bench/README.md for the numbers.
+# Logs: pass them yourself (e.g. > bench/out/robust-sweep-1.log 2>&1). The numbers: docs/results-pawsx-e5.md, docs/choosing-defaults.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 phase=${1:-all}

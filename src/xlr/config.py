@@ -44,7 +44,7 @@ class TrainConfig:
     eval_batch_size: int = setting(128, "Batch size for prediction.")
     precision: str = setting("auto", "auto (native bf16 GPU: bf16; older GPU: fp16; CPU: fp32), bf16, fp16 or fp32.")
     # length-grouped batches pad less but change the order statistics; off by default: in our CPU runs they
-    # delayed PAWS's exit from the majority-class plateau (bench/README.md), and the paper's order is random
+    # delayed PAWS's exit from the majority-class plateau (docs/choosing-defaults.md), and the paper's order is random
     group_by_length: bool = setting(False, "Batches of similar length: less padding, a different order "
                                            "(off: the paper's order is random).")
     max_train_examples: int | None = setting(None, "Train on the first N training pairs (before RS-DA's "

@@ -4,7 +4,7 @@ The paper classifies from the encoder's own head (`AutoModelForSequenceClassific
 tanh pooler over the first token, `pooling = "cls"`). Sentence encoders such as multilingual-e5 were
 trained to be read by averaging their last hidden states, and their first-token state carries little
 until fine-tuning moves information there: on PAWS that keeps a CPU-sized run at the majority class
-(bench/README.md). `pooling = "mean"` classifies from the mean of the last hidden states over real
+(docs/choosing-defaults.md, "Superseded runs"). `pooling = "mean"` classifies from the mean of the last hidden states over real
 (attention-mask) tokens instead, with dropout and one linear layer.
 
 The model is a `PreTrainedModel`, so Trainer checkpoints, `save_pretrained` and `from_pretrained` work

@@ -80,7 +80,7 @@ def choose_threads(sharing: int = 1) -> tuple[int, str]:
     (local ranks x concurrent workers).
 
     More threads than cores is pathological for PyTorch's CPU kernels: on 2 cores, two jobs with 2 threads
-    each ran 45x slower than one, not 2x (bench/README.md, "CPU threads")."""
+    each ran 45x slower than one, not 2x (docs/speed.md, "CPU threads")."""
     for var in ("XLR_THREADS", "OMP_NUM_THREADS"):
         given = os.environ.get(var)
         if given:
