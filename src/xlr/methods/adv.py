@@ -70,10 +70,7 @@ class Adversarial(EmbeddingPerturbation):
         return outputs.loss, outputs
 
 
-# epsilon: a fraction of the median word-embedding norm, chosen by `xlr sweep` on e5-small's English dev,
-# 3 seeds (docs/choosing-defaults.md): 0.005 had the best mean dev accuracy of 0.005, 0.01,
-# 0.02 and 0.05; every larger radius kept more seeds on PAWS's majority-class plateau. One step at 0.005
-# moves the sentence representation a quarter as far as swapping two adjacent words (xlr analyze geometry).
+# why these defaults: docs/methods.md ("Defaults are ours"); the measurements: docs/choosing-defaults.md.
 # steps K = 1, step_size alpha = 1.25 epsilon from a random start (Wong, Rice & Kolter 2020)
 register(Method(
     "adv", "adversarial training: PGD on per-token word-embedding perturbations",

@@ -38,8 +38,7 @@ class RandomPerturbation(EmbeddingPerturbation):
         return outputs.loss, outputs
 
 
-# the same sweep over 0.1, 0.2, 0.4 and 0.8: 0.2 had the best mean dev accuracy (0.1 within 0.2 points);
-# at 0.2 random noise moves e5's representation about as far as a word swap
+# why this default: docs/methods.md ("Defaults are ours"); the measurements: docs/choosing-defaults.md
 register(Method(
     "rs-rp", "randomized smoothing with random per-token embedding perturbations",
     options=(Option("epsilon", "float", 0.2, "radius of each token's perturbation, as a fraction of the median "
