@@ -573,6 +573,8 @@ def bench_throughput(
                                                     "of the step spent in CUDA kernels (GPU) or operators (CPU).")]
     = 0,
     precision: Annotated[str, typer.Option(help="auto, bf16, fp16 or fp32, as train.precision.")] = "auto",
+    compile: Annotated[str, typer.Option(help="off, default or graphs, as train.compile (compilation happens in "
+                                              "the warm-up steps).")] = "off",
     pooling: Annotated[Optional[str], typer.Option(help="Classifier head: cls or mean (default: the task's).")]
     = None,
     peak_tflops: Annotated[Optional[float], typer.Option(help="The device's peak TFLOP/s for MFU (default: the "
@@ -598,7 +600,7 @@ def bench_throughput(
     names = _split([methods]) or []
     options = {m: resolve_options(get_method(m).name, {}) for m in names}
     the_task = get_task(task)
-    train = {"batch_size": batch_size, "max_length": seq_length, "precision": precision}
+    train = {"batch_size": batch_size, "max_length": seq_length, "precision": precision, "compile": compile}
     protocol = protocol_for(the_task, {**train, **({"pooling": pooling} if pooling else {})})
     from xlr.engine.cost import model_config  # the engine only once the input has been checked
     from xlr.engine.preflight import check_writable
@@ -621,8 +623,8 @@ def bench_throughput(
     for m in names:
         say(f"{m}: {warmup} + {steps} steps" + (f" + {profile_steps} profiled" if profile_steps else ""))
         results.append(measure(config, m, options[m], protocol, steps, warmup, profile_steps, out, peak_tflops))
-    title = (f"{model} ({protocol.pooling} head), batch {batch_size} x {seq_length} tokens, {info.precision}, on "
-             f"{info.name}")
+    title = (f"{model} ({protocol.pooling} head), batch {batch_size} x {seq_length} tokens, {info.precision}, "
+             f"compile {protocol.compile}, on {info.name}")
     headers = ["method", "ms / step", "examples / s", "tokens / s", "passes", "model TFLOP/s", "MFU",
                "peak MiB"] + (["kernels" if info.device == "cuda" else "operators"] if profile_steps else [])
     rows = [[r.method, f"{r.ms_per_step:.1f}", f"{r.examples_per_s:.1f}", f"{r.tokens_per_s:.0f}",
@@ -633,6 +635,7 @@ def bench_throughput(
     _write(render_rows(title, headers, rows, fmt))
     report = {"model": model, "task": the_task.name, "device": info.as_dict(), "versions": versions(),
               "batch_size": batch_size, "seq_length": seq_length, "steps": steps, "warmup": warmup,
+              "compile": protocol.compile,
               "results": [r.as_dict() for r in results]}
     atomic_write_json(out / "throughput.json", report)
     say(f"wrote {out / 'throughput.json'}" + (f" and {len(results)} trace(s)" if profile_steps else ""))

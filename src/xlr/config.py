@@ -18,6 +18,10 @@ DEFAULT_TOLERANCE = {"language": 2.0, "average": 1.0}
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 # train.pooling: the model's own classification head (cls, the paper's) or heads.MeanPoolingClassifier
 POOLING = ("cls", "mean")
+# train.compile: eager, torch.compile (inductor), or torch.compile with CUDA graphs (mode reduce-overhead)
+COMPILE = ("off", "default", "graphs")
+# with compile on, batch lengths are padded to multiples of this, so that few shapes reach the compiler
+COMPILE_PAD_MULTIPLE = 32
 
 
 def setting(default, help: str):
@@ -53,6 +57,8 @@ class TrainConfig:
     max_steps: int | None = setting(None, "Stop after N optimizer steps (quick checks); overrides epochs.")
     pooling: str = setting("cls", "Classifier input: cls (the model's own head, the paper's) or mean (mean of "
                                   "the last hidden states, for sentence encoders such as e5).")
+    compile: str = setting("off", "torch.compile the model: off, default (inductor), or graphs (also CUDA graphs, "
+                                  "GPU only); lengths are then padded to multiples of 32 so that shapes stay few.")
     report_to: str = setting("none", "Experiment tracking: transformers' integrations, comma-separated, e.g. "
                                      "tensorboard (events in each run's logs/), wandb, mlflow, or none.")
 
@@ -61,6 +67,8 @@ class TrainConfig:
             setattr(self, f.name, coerce(f"train.{f.name}", getattr(self, f.name), f.type))
         if self.precision not in PRECISIONS:
             raise XlrError(f"train.precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
+        if self.compile not in COMPILE:
+            raise XlrError(f"train.compile must be one of {', '.join(COMPILE)}, not '{self.compile}'")
         if self.pooling not in POOLING:
             raise XlrError(f"train.pooling must be cls (the model's own classification head, as in the paper) "
                            f"or mean (mean of the last hidden states), not '{self.pooling}'")

@@ -103,8 +103,9 @@ class RunSpec:
         })
 
 
-# protocol settings that do not change a run's results: where its metrics are logged
-NOT_IDENTITY = ("report_to",)
+# protocol settings that do not change a run's results: where its metrics are logged, and whether the same
+# arithmetic runs compiled (torch.compile fuses kernels; it does not change what is computed)
+NOT_IDENTITY = ("report_to", "compile")
 
 
 def comparable_identity(identity: dict) -> dict:

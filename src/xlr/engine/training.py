@@ -17,7 +17,7 @@ from transformers import Trainer, TrainerCallback
 
 from xlr.env import device
 from xlr.env import distributed
-from xlr.config import TrainConfig
+from xlr.config import COMPILE_PAD_MULTIPLE, TrainConfig
 from xlr.tasks import PairSet
 from xlr.errors import XlrError
 from xlr.engine.models import encode, longest_first
@@ -162,6 +162,7 @@ def training_arguments(protocol: TrainConfig, seed: int, output_dir: Path, **ext
         save_only_model=False,
         # sequence classifiers use every parameter; skipping DDP's search for unused ones saves a graph walk
         ddp_find_unused_parameters=False,
+        **compile_arguments(protocol),
     )
     kwargs.update(extra)
     field_names = {f.name for f in dataclasses.fields(TrainingArguments)}
@@ -210,10 +211,30 @@ def log_to_trackers(trainer, config: dict, test: dict) -> None:
             callback._ml_flow.log_dict(config, "xlr-config.json")
 
 
-def collator(tokenizer):
+def collator(tokenizer, compiled: bool = False):
+    """Dynamic padding: to the batch's longest pair; on CUDA to a multiple of 8 (tensor cores); compiled, to a
+    multiple of 32, so that at most max_length / 32 shapes reach the compiler."""
     from transformers import DataCollatorWithPadding
 
-    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if device.current().device == "cuda" else None)
+    multiple = COMPILE_PAD_MULTIPLE if compiled else 8 if device.current().device == "cuda" else None
+    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=multiple)
+
+
+def compile_arguments(protocol: TrainConfig) -> dict:
+    """TrainingArguments for train.compile: Trainer compiles the model (accelerate's dynamo plugin)."""
+    if protocol.compile == "off":
+        return {}
+    if protocol.compile == "graphs" and device.current().device != "cuda":
+        raise XlrError("train.compile = graphs captures CUDA graphs and needs a GPU; use train.compile = default "
+                       "on the CPU")
+    # compiled dropout draws from torch's own generators, as eager does: ADV's and FreeLB's shared masks restore
+    # the random-number state before each pass, and inductor's own generator would ignore that
+    import torch._inductor.config
+
+    torch._inductor.config.fallback_random = True
+    # Trainer turns on TF32 matmuls when it compiles fp32 training; keep fp32 the same arithmetic as eager
+    return {"torch_compile": True, "torch_compile_backend": "inductor", "tf32": False,
+            "torch_compile_mode": "reduce-overhead" if protocol.compile == "graphs" else None}
 
 
 @dataclass
@@ -251,7 +272,8 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
     progress = RichProgressCallback(progress_label)
     trainer = XlrTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds, processing_class=tokenizer,
-        data_collator=collator(tokenizer), compute_metrics=accuracy_metric, objective=objective,
+        data_collator=collator(tokenizer, protocol.compile != "off"), compute_metrics=accuracy_metric,
+        objective=objective,
         callbacks=[EvaluateAtEnd(), MarkCheckpointComplete(), ShareCores(), progress],
     )
     from transformers.trainer_callback import PrinterCallback
