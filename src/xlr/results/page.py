@@ -122,7 +122,7 @@ def _distance_section(pub: Published, figures: Path, rel: str) -> list[str]:
         n = len([lang for lang in a.distances.languages if lang != a.distances.source])
         out.append(_md_table(["method", *[f"{f} rho (p)" for f in a.distances.features]],
                              [[m, *[f"{c.spearman:+.2f} ({c.spearman_p:.2f})" if not math.isnan(c.spearman) else "–"
-                                    for c in a.correlations if c.method == m]] for m in a.gains]))
+                                    for c in a.correlations if c.method == m]] for m in pub.methods if m in a.gains]))
         out.append(f"\n{n} target languages.\n")
     distance.plot(analyses, figures / "distance.png")
     out.append(f"\n![gain against distance]({rel}/distance.png)\n")
