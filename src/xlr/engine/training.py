@@ -220,6 +220,14 @@ def collator(tokenizer, compiled: bool = False):
     return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=multiple)
 
 
+def cxx_compiler() -> str | None:
+    """The C++ compiler inductor would build CPU kernels with, or None."""
+    import os
+
+    return next((found for name in (os.environ.get("CXX"), "g++", "c++", "clang++") if name
+                 for found in [shutil.which(name)] if found), None)
+
+
 def compile_arguments(protocol: TrainConfig) -> dict:
     """TrainingArguments for train.compile: Trainer compiles the model (accelerate's dynamo plugin)."""
     if protocol.compile == "off":
@@ -227,6 +235,9 @@ def compile_arguments(protocol: TrainConfig) -> dict:
     if protocol.compile == "graphs" and device.current().device != "cuda":
         raise XlrError("train.compile = graphs captures CUDA graphs and needs a GPU; use train.compile = default "
                        "on the CPU")
+    if device.current().device == "cpu" and not cxx_compiler():
+        raise XlrError("train.compile on the CPU needs a C++ compiler for inductor's kernels (none of $CXX, g++, "
+                       "c++, clang++ found): install one (apt install g++) or set train.compile = off")
     # compiled dropout draws from torch's own generators, as eager does: ADV's and FreeLB's shared masks restore
     # the random-number state before each pass, and inductor's own generator would ignore that
     import torch._inductor.config
