@@ -220,12 +220,13 @@ def collator(tokenizer, compiled: bool = False):
     return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=multiple)
 
 
-def cxx_compiler() -> str | None:
-    """The C++ compiler inductor would build CPU kernels with, or None."""
+def host_compiler(cuda: bool = False) -> str | None:
+    """The compiler torch.compile needs on this device, or None: on the CPU the C++ compiler that inductor
+    builds kernels with; on CUDA the C compiler that Triton builds its kernel launchers with."""
     import os
 
-    return next((found for name in (os.environ.get("CXX"), "g++", "c++", "clang++") if name
-                 for found in [shutil.which(name)] if found), None)
+    names = (os.environ.get("CC"), "gcc", "cc", "clang") if cuda else (os.environ.get("CXX"), "g++", "c++", "clang++")
+    return next((found for name in names if name for found in [shutil.which(name)] if found), None)
 
 
 def compile_arguments(protocol: TrainConfig) -> dict:
@@ -235,9 +236,12 @@ def compile_arguments(protocol: TrainConfig) -> dict:
     if protocol.compile == "graphs" and device.current().device != "cuda":
         raise XlrError("train.compile = graphs captures CUDA graphs and needs a GPU; use train.compile = default "
                        "on the CPU")
-    if device.current().device == "cpu" and not cxx_compiler():
-        raise XlrError("train.compile on the CPU needs a C++ compiler for inductor's kernels (none of $CXX, g++, "
-                       "c++, clang++ found): install one (apt install g++) or set train.compile = off")
+    cuda = device.current().device == "cuda"
+    if not host_compiler(cuda):
+        need = "a C compiler for Triton's launchers ($CC, gcc, cc, clang)" if cuda else \
+            "a C++ compiler for inductor's kernels ($CXX, g++, c++, clang++)"
+        raise XlrError(f"train.compile needs {need}, and none was found: install one (apt install "
+                       f"{'gcc' if cuda else 'g++'}; the xlr image has none) or set train.compile = off")
     # compiled dropout draws from torch's own generators, as eager does: ADV's and FreeLB's shared masks restore
     # the random-number state before each pass, and inductor's own generator would ignore that
     import torch._inductor.config
