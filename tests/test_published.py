@@ -77,6 +77,8 @@ def test_publish_freezes_results_with_intervals(store, tmp_path):
 
 
 def test_render_writes_the_page_and_its_figures_from_the_published_sets(store, tmp_path):
+    run(tmp_path / "runs", "adv", 3, same=0.5, mixed=0.6, standard=0.65)  # a seed the baseline lacks
+    write_results(store)
     published.publish(store, "xnli-test", tmp_path / "results", "xlr reproduce xnli", resamples=100)
     out = tmp_path / "docs" / "results.md"
     proc = run_xlr("results", "render", "--results", tmp_path / "results", "--out", out)
@@ -85,6 +87,7 @@ def test_render_writes_the_page_and_its_figures_from_the_published_sets(store, t
     assert "## xnli-test" in text and "commit abc1234" in text and "`xlr reproduce xnli`" in text
     assert re.search(r"\| adv +\| \+5\.00 \[", text), text         # the interval table
     assert "model `e5-small`" in text and "/models" not in text     # the model by name, not its folder
+    assert "baseline 1, 2; adv 1, 2, 3 (the methods have different seeds" in text
     figures = re.findall(r"\]\((results/[^)]+\.png)\)", text)
     assert len(figures) >= 3 and all((out.parent / f).is_file() for f in figures), figures
 

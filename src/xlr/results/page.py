@@ -31,6 +31,9 @@ def _describe(pub: Published) -> str:
                        for v in (r.get("versions") or {} for r in runs)})
     seeds = {m: pub.seeds(m) for m in pub.methods}
     seed_text = "; ".join(f"{m} {', '.join(map(str, s))}" for m, s in seeds.items())
+    if len({tuple(s) for s in seeds.values()}) > 1:
+        seed_text += (" (the methods have different seeds: their means are not paired by seed, while the "
+                      "intervals and per-seed differences below use the seeds both methods have)")
     items = p.get("max_test_examples")
     lines = [
         f"- **Experiment** `{p.get('experiment')}` (profile `{p.get('profile') or 'none'}`), task `{p.get('task')}`, "
