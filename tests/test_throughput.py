@@ -45,3 +45,24 @@ def test_model_flops_follow_nanogpt():
 def test_bad_input_is_one_line_exit_2(args):
     proc = run_xlr("bench", "throughput", "--model", "builtin:tiny-bert", *args, env={"HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_gpu_kernel_time_is_counted_once(tmp_path):
+    """An operator's device time includes its kernels' time; only the kernel events are summed."""
+    from xlr.engine.throughput import _profile_summary
+
+    class Event(types.SimpleNamespace):
+        pass
+
+    class Profiler:
+        def key_averages(self):
+            return [Event(key="aten::mm", device_type="DeviceType.CPU", self_device_time_total=300.0,
+                          self_cpu_time_total=50.0),
+                    Event(key="sm90_gemm", device_type="DeviceType.CUDA", self_device_time_total=300.0,
+                          self_cpu_time_total=0.0)]
+
+        def export_chrome_trace(self, path):
+            open(path, "w").write("{}")
+
+    profile = _profile_summary(Profiler(), seconds=0.002, steps=2, cuda=True, trace=tmp_path / "t.json")
+    assert profile.busy_ms == pytest.approx(0.15) and profile.wall_ms == pytest.approx(1.0)  # 300 us / 2 steps

@@ -173,8 +173,9 @@ def _window_callback(warmup: int, steps: int, profile_steps: int, trace: Path):
 
 def _profile_summary(profiler, seconds: float, steps: int, cuda: bool, trace: Path) -> Profile:
     events = profiler.key_averages()
-    if cuda:
-        busy_us, what = sum(_device_us(e) for e in events), "CUDA kernels"
+    if cuda:  # the kernels' own events: an operator's device time counts its kernels a second time
+        kernels = [e for e in events if "CPU" not in str(getattr(e, "device_type", "CPU"))]
+        busy_us, what = sum(_device_us(e) for e in kernels), "CUDA kernels"
     else:
         busy_us, what = sum(e.self_cpu_time_total for e in events if e.key.startswith("aten::")), "operators"
     trace.parent.mkdir(parents=True, exist_ok=True)
