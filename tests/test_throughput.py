@@ -37,11 +37,13 @@ def test_model_flops_follow_nanogpt():
     # 6 N + 12 L H Q T with Q = 768 / 12 = 64 and T = 128
     assert flop_per_token(config, 85_000_000, 128) == 6 * 85_000_000 + 12 * 12 * 12 * 64 * 128
     assert peak_tflops("NVIDIA H100 PCIe", "bf16") == 756 and peak_tflops("NVIDIA H200", "fp16") == 989
+    assert peak_tflops("NVIDIA L40", "bf16") == 181 and peak_tflops("NVIDIA L4", "bf16") == 121
     assert peak_tflops("NVIDIA H200", "fp32") is None and peak_tflops("CPU", "bf16") is None  # no MFU there
 
 
 @pytest.mark.parametrize("args", [["--steps", "0"], ["--methods", "nope"], ["--precision", "fp8"],
-                                  ["--out", "/proc/no/such"]])
+                                  ["--out", "/proc/no/such"], ["--methods", ","], ["--peak-tflops", "0"],
+                                  ["--seq-length", "4096"]])
 def test_bad_input_is_one_line_exit_2(args):
     proc = run_xlr("bench", "throughput", "--model", "builtin:tiny-bert", *args, env={"HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -597,14 +597,18 @@ def bench_throughput(
                                ("--steps", steps, 1), ("--warmup", warmup, 1), ("--profile-steps", profile_steps, 0)):
         if value < least:
             raise XlrError(f"{name} must be at least {least}, not {value}")
-    names = _split([methods]) or []
+    names = list(dict.fromkeys(_split([methods]) or []))
+    if not names:
+        raise XlrError("--methods names no method; e.g. --methods baseline,adv")
+    if peak_tflops is not None and peak_tflops <= 0:
+        raise XlrError(f"--peak-tflops must be positive, not {peak_tflops}")
     options = {m: resolve_options(get_method(m).name, {}) for m in names}
     the_task = get_task(task)
     train = {"batch_size": batch_size, "max_length": seq_length, "precision": precision, "compile": compile}
     protocol = protocol_for(the_task, {**train, **({"pooling": pooling} if pooling else {})})
     from xlr.engine.cost import model_config  # the engine only once the input has been checked
     from xlr.engine.preflight import check_writable
-    from xlr.engine.throughput import measure
+    from xlr.engine.throughput import measure, torch_gpu_count, usable_positions
     from xlr.env import device as devices
     from xlr.env.progress import quiet_libraries, say
     from xlr.env.versions import versions
@@ -618,6 +622,12 @@ def bench_throughput(
     if config is None:
         raise XlrError(f"cannot read the config of model '{model}': give a Hugging Face id (online, or cached with "
                        "HF_HUB_OFFLINE=1) or a local model folder")
+    longest = usable_positions(config)
+    if longest is not None and seq_length > longest:
+        raise XlrError(f"--seq-length {seq_length} is longer than {model} takes ({longest} tokens); pass at most that")
+    if info.device == "cuda" and info.world_size == 1 and torch_gpu_count() > 1:
+        raise XlrError("bench throughput measures one GPU, and several are visible: set CUDA_VISIBLE_DEVICES=0 "
+                       "(or the GPU to measure)")
     say(info.line())
     results = []
     for m in names:

@@ -26,7 +26,7 @@ from xlr.env import device
 # dense bf16/fp16 tensor-core peak in TFLOP/s, by device name (the first match wins, so the specific form
 # factors come first: an H100 PCIe is not an SXM's 989)
 PEAK_TFLOPS = {"H100 PCIe": 756, "H100 NVL": 835, "H100": 989, "H200 NVL": 835, "H200": 989, "GH200": 989,
-               "B200": 2250, "A100": 312, "L40S": 362, "L4": 121, "A10": 125, "RTX 4090": 165, "V100": 125}
+               "B200": 2250, "A100": 312, "L40S": 362, "L40": 181, "L4": 121, "A10": 125, "RTX 4090": 165, "V100": 125}
 
 
 @dataclass
@@ -89,6 +89,22 @@ def peak_tflops(device_name: str, precision: str) -> float | None:
     if precision not in ("bf16", "fp16"):
         return None
     return next((v for k, v in PEAK_TFLOPS.items() if k in device_name), None)
+
+
+def usable_positions(config) -> int | None:
+    """The longest input the model's position embeddings take (RoBERTa-style models offset positions by the
+    padding index + 1), or None when the config does not say."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None:
+        return None
+    roberta_like = getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert")
+    return positions - ((getattr(config, "pad_token_id", 0) or 0) + 1 if roberta_like else 0)
+
+
+def torch_gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def non_embedding_parameters(model) -> int:

@@ -225,8 +225,10 @@ def host_compiler(cuda: bool = False) -> str | None:
     builds kernels with; on CUDA the C compiler that Triton builds its kernel launchers with."""
     import os
 
-    names = (os.environ.get("CC"), "gcc", "cc", "clang") if cuda else (os.environ.get("CXX"), "g++", "c++", "clang++")
-    return next((found for name in names if name for found in [shutil.which(name)] if found), None)
+    # exactly what they try: inductor $CXX or else g++; Triton $CC, or else gcc, then clang
+    names = ([os.environ["CC"]] if os.environ.get("CC") else ["gcc", "clang"]) if cuda else \
+        [os.environ.get("CXX") or "g++"]
+    return next((found for name in names for found in [shutil.which(name)] if found), None)
 
 
 def compile_arguments(protocol: TrainConfig) -> dict:
@@ -238,8 +240,8 @@ def compile_arguments(protocol: TrainConfig) -> dict:
                        "on the CPU")
     cuda = device.current().device == "cuda"
     if not host_compiler(cuda):
-        need = "a C compiler for Triton's launchers ($CC, gcc, cc, clang)" if cuda else \
-            "a C++ compiler for inductor's kernels ($CXX, g++, c++, clang++)"
+        need = "a C compiler for Triton's launchers ($CC, else gcc or clang)" if cuda else \
+            "a C++ compiler for inductor's kernels ($CXX, else g++)"
         raise XlrError(f"train.compile needs {need}, and none was found: install one (apt install "
                        f"{'gcc' if cuda else 'g++'}; the xlr image has none) or set train.compile = off")
     # compiled dropout draws from torch's own generators, as eager does: ADV's and FreeLB's shared masks restore
