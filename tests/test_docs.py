@@ -123,3 +123,26 @@ def test_help_renders_bracketed_text_literally(verb):
                           timeout=300, env={**os.environ, "COLUMNS": "200", "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr
     assert "A  table" not in proc.stdout and "  table of the TOML" not in proc.stdout, proc.stdout
+
+
+def test_no_help_text_holds_what_rich_would_eat_as_markup():
+    """rich reads `[word]` in help text as a style tag and drops it (`[train]` vanished once): no flag's or
+    command's help may hold one."""
+    import typer
+
+    from xlr.cli import app
+
+    tag = re.compile(r"(?<!\\)\[/?[A-Za-z_.#]+\]")
+    found = []
+
+    def walk(command, path):
+        for p in command.params:
+            if getattr(p, "help", None) and tag.search(p.help):
+                found.append(f"{path} {p.opts[0]}: {p.help}")
+        if command.help and tag.search(command.help):
+            found.append(f"{path}: {command.help}")
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(typer.main.get_command(app), "xlr")
+    assert not found, "\n".join(found)

@@ -561,8 +561,8 @@ app.add_typer(bench_app, name="bench")
 def bench_throughput(
     model: Annotated[str, typer.Option(help="Hugging Face id, local model folder, or builtin:tiny-bert; only its "
                                             "config is read (random weights).")] = "bert-base-multilingual-cased",
-    task: Annotated[str, typer.Option(help="A task name (pawsx, xnli) or a task TOML file: its labels and [train] "
-                                           "settings.")] = "pawsx",
+    task: Annotated[str, typer.Option(help="A task name (pawsx, xnli) or a task TOML file: its labels and its own "
+                                           "training settings.")] = "pawsx",
     methods: Annotated[str, typer.Option(help="Comma-separated methods to measure.")] = "baseline,adv",
     batch_size: Annotated[int, typer.Option(help="Examples per optimizer step.")] = 32,
     seq_length: Annotated[int, typer.Option(help="Tokens per example, every example at this length.")] = 128,
