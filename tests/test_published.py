@@ -61,6 +61,7 @@ def intervals(folder: Path) -> dict:
 
 
 def test_publish_freezes_results_with_intervals(store, tmp_path):
+    (store / "r3f" / "seed1").mkdir(parents=True)  # a run still training: named, not counted
     proc = run_xlr("results", "publish", store, "--name", "xnli-test", "--into", tmp_path / "results",
                    "--command", "xlr reproduce xnli --profile cpu", "--resamples", "200")
     assert proc.returncode == 0, proc.stderr
@@ -74,11 +75,13 @@ def test_publish_freezes_results_with_intervals(store, tmp_path):
     mixed = found[("adv", "generalized", "avg-mixed")]
     assert float(mixed["diff"]) == pytest.approx(10.0) and float(mixed["low"]) > 0
     assert ("baseline", "standard", "avg") not in found
+    assert published.load(folder).publication["unfinished"] == ["r3f 1"]
 
 
 def test_render_writes_the_page_and_its_figures_from_the_published_sets(store, tmp_path):
     run(tmp_path / "runs", "adv", 3, same=0.5, mixed=0.6, standard=0.65)  # a seed the baseline lacks
     write_results(store)
+    (store / "rs-rp" / "seed1").mkdir(parents=True)
     published.publish(store, "xnli-test", tmp_path / "results", "xlr reproduce xnli", resamples=100)
     out = tmp_path / "docs" / "results.md"
     proc = run_xlr("results", "render", "--results", tmp_path / "results", "--out", out)
@@ -88,6 +91,7 @@ def test_render_writes_the_page_and_its_figures_from_the_published_sets(store, t
     assert re.search(r"\| adv +\| \+5\.00 \[", text), text         # the interval table
     assert "model `e5-small`" in text and "/models" not in text     # the model by name, not its folder
     assert "baseline 1, 2; adv 1, 2, 3 (the methods have different seeds" in text
+    assert "Not finished when published** (method, seed): rs-rp 1;" in text
     figures = re.findall(r"\]\((results/[^)]+\.png)\)", text)
     assert len(figures) >= 3 and all((out.parent / f).is_file() for f in figures), figures
 

@@ -249,6 +249,12 @@ class RunStore:
         return any(Path(folder).glob("*/seed*"))
 
     @staticmethod
+    def unfinished_in(experiment_dir: Path) -> list[RunDir]:
+        """Runs started in an experiment folder (training, evaluating or stopped) that are not DONE."""
+        return sorted((RunDir(p) for p in Path(experiment_dir).glob("*/seed*")
+                       if p.is_dir() and not RunDir(p).is_done()), key=lambda r: str(r.path))
+
+    @staticmethod
     def finished_in(experiment_dir: Path) -> list[RunDir]:
         return sorted((RunDir(p.parent) for p in Path(experiment_dir).glob("*/seed*/DONE")), key=lambda r: str(r.path))
 

@@ -43,6 +43,10 @@ def _describe(pub: Published) -> str:
         f"- **Code**: commit {', '.join(revisions)}; {'; '.join(versions)}.",
         f"- **Device**: {'; '.join(devices)}.",
     ]
+    unfinished = pub.publication.get("unfinished")
+    if unfinished:
+        lines.append(f"- **Not finished when published** (method, seed): {'; '.join(unfinished)}; not in these "
+                     "numbers.")
     if pub.publication.get("command"):
         lines.append(f"- **Command**: `{pub.publication['command']}`.")
     b = pub.publication.get("bootstrap") or {}

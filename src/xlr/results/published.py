@@ -93,8 +93,10 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
     w.writeheader()
     w.writerows(intervals)
     atomic_write_text(folder / INTERVALS, buf.getvalue())
+    unfinished = [f"{RunStore.method_of(r)} {r.path.name.removeprefix('seed')}"
+                  for r in RunStore.unfinished_in(experiment_dir)]
     atomic_write_json(folder / PUBLICATION, {"command": command, "bootstrap": {"resamples": resamples, "seed": seed},
-                                             "source": experiment_dir.name})
+                                             "source": experiment_dir.name, "unfinished": unfinished})
     return folder
 
 
