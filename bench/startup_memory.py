@@ -27,14 +27,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def peak_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def worker(args) -> None:
     import torch.distributed as dist
     from transformers import AutoTokenizer
@@ -42,6 +34,7 @@ def worker(args) -> None:
     from xlr.env import distributed
     from xlr.tasks import PairSet
     from xlr.engine.models import encode
+    from xlr.engine.throughput import peak_memory_mib  # the process's VmHWM: these ranks never touch a GPU
 
     dist.init_process_group("gloo")
     rng = random.Random(0)
@@ -50,7 +43,7 @@ def worker(args) -> None:
     s2 = [" ".join(rng.choices(words, k=11)) for _ in range(args.pairs)]
     pairs = PairSet(s1, s2, [rng.randrange(3) for _ in range(args.pairs)], "synthetic")
     tok = AutoTokenizer.from_pretrained(args.model)
-    base = peak_mb()
+    base = peak_memory_mib()
     start = time.time()
     if args.way == "lists":
         import datasets
@@ -65,7 +58,7 @@ def worker(args) -> None:
     seconds = time.time() - start
     dist.barrier()
     print(json.dumps({"way": args.way, "rank": dist.get_rank(), "rows": len(ds), "seconds": round(seconds, 1),
-                      "peak_mb": round(peak_mb()), "peak_before_mb": round(base)}), flush=True)
+                      "peak_mb": round(peak_memory_mib()), "peak_before_mb": round(base)}), flush=True)
     dist.destroy_process_group()
 
 

@@ -38,7 +38,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import REPO, SHARED, add_pooling_option, e5_folder  # noqa: E402
 
-from xlr.engine.throughput import non_embedding_parameters, peak_tflops  # noqa: E402
+from xlr.engine.throughput import (non_embedding_parameters, peak_memory_mib, peak_tflops,  # noqa: E402
+                                  synchronize)
 
 PAWSX_LANGS = ("en", "de", "es", "fr", "ja", "ko", "zh")
 # xlr: the default path (random batch order); xlr-grouped: the same with length-grouped batches
@@ -78,18 +79,6 @@ def data(args, task):
     dev = src.load(task, "dev", "en")
     tests = {lang: src.load(task, "test", lang) for lang in PAWSX_LANGS}
     return train, dev, tests
-
-
-def peak_memory_mb() -> float:
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20
-    with open("/proc/self/status") as f:  # peak resident set size of this process
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def fold_ids(ids, vocab_size):
@@ -155,7 +144,7 @@ def run_reference(args) -> dict:
                     schedule.step()
                     optimizer.zero_grad()
                     step += 1
-                _sync()
+                synchronize()
                 train_seconds += time.time() - t0
                 if micro % 4 == 0 and step % args.eval_every == 0:
                     model.save_pretrained(save_dir)
@@ -167,7 +156,7 @@ def run_reference(args) -> dict:
                 if step >= args.steps:
                     break
     return {"path": "reference", "steps": step, "train_examples": step * 32, "train_seconds": train_seconds,
-            "total_seconds": time.time() - start, "peak_mb": peak_memory_mb(), "computed_tokens": tokens,
+            "total_seconds": time.time() - start, "peak_mb": peak_memory_mib(), "computed_tokens": tokens,
             "non_embedding_params": non_embedding_parameters(model), "precision": "fp32", "dev_curve": curve}
 
 
@@ -213,7 +202,7 @@ def run_xlr(args) -> dict:
             self.t0 = time.time()
 
         def on_step_end(self, *a, **kw):
-            _sync()
+            synchronize()
             self.seconds += time.time() - self.t0
 
     timer = StepTimer()
@@ -239,17 +228,10 @@ def run_xlr(args) -> dict:
     lengths = [len(x) for x in trainer.train_dataset["input_ids"]]
     computed = sum(lengths[:seen])  # about the tokens of the examples seen (dynamic padding adds a little)
     return {"path": args.path, "steps": result.steps, "train_examples": seen, "train_seconds": timer.seconds,
-            "total_seconds": total, "peak_mb": peak_memory_mb(), "computed_tokens": computed,
+            "total_seconds": total, "peak_mb": peak_memory_mib(), "computed_tokens": computed,
             "non_embedding_params": non_embedding_parameters(model),
             "precision": device.choose_precision(device.current().device, protocol.precision)[0],
             "dev_curve": result.dev_curve, "optimizer": trainer.args.optim}
-
-
-def _sync():
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 # -------------------------------------------------------------------------------------------- main

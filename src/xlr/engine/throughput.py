@@ -130,14 +130,16 @@ def random_batches(config, rows: int, seq_length: int, seed: int):
                               "labels": labels.tolist()})
 
 
-def _sync() -> None:
+def synchronize() -> None:
+    """Wait for the GPU's queued work (nothing on the CPU): before reading a clock."""
     import torch
 
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
 
 
-def _peak_memory_mib() -> float | None:
+def peak_memory_mib() -> float | None:
+    """Peak GPU memory allocated by torch, or on the CPU the process's resident high-water mark (VmHWM)."""
     import torch
 
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -149,7 +151,7 @@ def _peak_memory_mib() -> float | None:
         return None
 
 
-def _window_callback(warmup: int, steps: int, profile_steps: int, trace: Path):
+def _window_callback(warmup: int, steps: int, profile_steps: int):
     """A Trainer callback that times steps [warmup, warmup + steps) and profiles the `profile_steps` after."""
     from transformers import TrainerCallback
 
@@ -163,7 +165,7 @@ def _window_callback(warmup: int, steps: int, profile_steps: int, trace: Path):
 
         def on_step_begin(self, args, state, control, **kw):
             if state.global_step == warmup:
-                _sync()
+                synchronize()
                 self.rows_at_start, self.t0 = self.rows[0], time.perf_counter()
             if profile_steps and state.global_step == warmup + steps:
                 import torch
@@ -177,10 +179,10 @@ def _window_callback(warmup: int, steps: int, profile_steps: int, trace: Path):
 
         def on_step_end(self, args, state, control, **kw):
             if state.global_step == warmup + steps:
-                _sync()
+                synchronize()
                 self.seconds, self.rows_at_end = time.perf_counter() - self.t0, self.rows[0]
             if self.profiler is not None and state.global_step == warmup + steps + profile_steps:
-                _sync()
+                synchronize()
                 self.profile_seconds = time.perf_counter() - self.t0
                 self.profiler.stop()
 
@@ -227,7 +229,7 @@ def measure(config, method: str, options: dict, protocol: TrainConfig, steps: in
     hook = model.register_forward_pre_hook(count, with_kwargs=True)
     total = warmup + steps + profile_steps
     trace = (trace_dir or Path(".")) / f"trace-{method}.json"
-    window = _window_callback(warmup, steps, profile_steps, trace)(rows)
+    window = _window_callback(warmup, steps, profile_steps)(rows)
     per_device_rows = protocol.batch_size * total
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -250,7 +252,7 @@ def measure(config, method: str, options: dict, protocol: TrainConfig, steps: in
         profile = _profile_summary(window.profiler, window.profile_seconds, profile_steps, info.device == "cuda",
                                    trace)
     result = Throughput(method, steps, window.seconds, protocol.batch_size, protocol.max_length, passes,
-                        per_pass * protocol.batch_size * passes / 1e12, _peak_memory_mib(),
+                        per_pass * protocol.batch_size * passes / 1e12, peak_memory_mib(),
                         peak or (peak_tflops(info.name, info.precision) if info.device == "cuda" else None),
                         profile)
     del trainer, model

@@ -235,10 +235,10 @@ def compile_arguments(protocol: TrainConfig) -> dict:
     """TrainingArguments for train.compile: Trainer compiles the model (accelerate's dynamo plugin)."""
     if protocol.compile == "off":
         return {}
-    if protocol.compile == "graphs" and device.current().device != "cuda":
+    cuda = device.current().device == "cuda"
+    if protocol.compile == "graphs" and not cuda:
         raise XlrError("train.compile = graphs captures CUDA graphs and needs a GPU; use train.compile = default "
                        "on the CPU")
-    cuda = device.current().device == "cuda"
     if not host_compiler(cuda):
         need = "a C compiler for Triton's launchers ($CC, else gcc or clang)" if cuda else \
             "a C++ compiler for inductor's kernels ($CXX, else g++)"
