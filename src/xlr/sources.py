@@ -196,6 +196,16 @@ def verify_alignment(task: Task, sets: dict[str, PairSet]) -> list[int]:
     return shared
 
 
+# the generalized setting's average over its mixed pairs (sentence 1 and sentence 2 in different languages)
+MIXED_AVERAGE = "avg-mixed"
+
+
+def is_mixed_pair(key: str) -> bool:
+    """Whether a generalized pair key `l1-l2` names two different languages."""
+    parts = key.split("-")
+    return parts[0] != parts[1]
+
+
 def generalized_pairs(task: Task, sets: dict[str, PairSet]) -> dict[tuple[str, str], PairSet]:
     """All (l1, l2) pair sets: sentence 1 from l1, sentence 2 from l2, the item's shared label.
 

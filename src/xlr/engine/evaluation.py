@@ -7,6 +7,7 @@ import tempfile
 
 import numpy as np
 
+from xlr.sources import MIXED_AVERAGE, is_mixed_pair
 from xlr.tasks import PairSet
 from xlr.engine.models import encode, longest_first
 from xlr.env import device
@@ -50,5 +51,5 @@ def predict(trainer, tokenizer, pairs: PairSet, max_length: int) -> np.ndarray:
 
 def generalized_summary(matrix: dict[str, float]) -> dict[str, float]:
     """Averages of an `l1-l2 -> accuracy` matrix: over all pairs and over mixed pairs (l1 != l2)."""
-    mixed = [acc for key, acc in matrix.items() if key.split("-")[0] != key.split("-")[1]]
-    return {"avg": mean(matrix.values()), "avg-mixed": mean(mixed)}
+    mixed = [acc for key, acc in matrix.items() if is_mixed_pair(key)]
+    return {"avg": mean(matrix.values()), MIXED_AVERAGE: mean(mixed)}

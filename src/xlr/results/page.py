@@ -12,7 +12,8 @@ from pathlib import Path
 from xlr.errors import XlrError
 from xlr.files import atomic_write_bytes, atomic_write_text
 from xlr.methods import BASELINE
-from xlr.results.published import MIXED, Published, load_all, model_name
+from xlr.results.published import Published, load_all, model_name
+from xlr.sources import MIXED_AVERAGE
 from xlr.store import RESULTS
 
 
@@ -76,7 +77,7 @@ def _interval_section(pub: Published, figures: Path, rel: str) -> list[str]:
     by = {(r["method"], r["setting"], r["language"]): r for r in pub.intervals}
     methods = [m for m in pub.methods if m != BASELINE]
     cols = [("standard", "avg", "standard avg"), ("generalized", "avg", "generalized avg (all pairs)"),
-            ("generalized", MIXED, "generalized avg (mixed pairs)")]
+            ("generalized", MIXED_AVERAGE, "generalized avg (mixed pairs)")]
     cols = [c for c in cols if any((m, c[0], c[1]) in by for m in methods)]
 
     def cell(r):
@@ -105,7 +106,7 @@ def _generalized_section(pub: Published, figures: Path, rel: str) -> list[str]:
         return []
     columns, body = method_table(avg_rows, "generalized")
     out = ["### Generalized setting (sentence 1 and sentence 2 in any two languages)\n",
-           _md_table(["method", *[{"avg": "all pairs", MIXED: "mixed pairs"}.get(c, c) for c in columns]],
+           _md_table(["method", *[{"avg": "all pairs", MIXED_AVERAGE: "mixed pairs"}.get(c, c) for c in columns]],
                      [[m, *[cell_text(stats.get(c)) for c in columns]] for m, stats in body])]
     pngs = write_heatmaps(pub.folder / RESULTS, pub.name, folder=figures)
     shown = [p for p in pngs if p.name.endswith("-minus-baseline.png")] or pngs

@@ -12,22 +12,19 @@ figures from every set, and from nothing else, so the page can be rebuilt and ch
 from __future__ import annotations
 
 import csv
-import io
-import statistics
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from xlr.errors import XlrError
 from xlr.files import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from xlr.methods import BASELINE
-from xlr.store import PROVENANCE, RESULTS, RunStore, read_provenance, read_results_csv
+from xlr.sources import MIXED_AVERAGE, is_mixed_pair
+from xlr.store import PROVENANCE, RESULTS, RunStore, read_provenance, read_results_csv, rows_to_csv
 
 INTERVALS = "intervals.csv"
 PUBLICATION = "publication.json"
 INTERVAL_COLUMNS = ("method", "baseline", "setting", "language", "items", "seeds", "baseline_accuracy", "accuracy",
                     "diff", "low", "high", "per_seed")
-MIXED = "avg-mixed"   # the average over pairs whose two sentences are in different languages
 
 
 def model_name(spec: str) -> str:
@@ -57,8 +54,8 @@ def _interval_rows(experiment_dir: Path, method: str, setting: str, resamples: i
     out = rows(bootstrap.between([experiment_dir], BASELINE, method, setting, resamples, seed))
     if setting == "generalized":
         mixed = bootstrap.between([experiment_dir], BASELINE, method, setting, resamples, seed,
-                                  only=lambda pair: pair.split("-")[0] != pair.split("-")[1])
-        out += rows(mixed, MIXED)
+                                  only=is_mixed_pair)
+        out += rows(mixed, MIXED_AVERAGE)
     return out
 
 
@@ -88,11 +85,7 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / RESULTS, (experiment_dir / RESULTS).read_bytes())
     atomic_write_bytes(folder / PROVENANCE, (experiment_dir / PROVENANCE).read_bytes())
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=INTERVAL_COLUMNS, lineterminator="\n")
-    w.writeheader()
-    w.writerows(intervals)
-    atomic_write_text(folder / INTERVALS, buf.getvalue())
+    atomic_write_text(folder / INTERVALS, rows_to_csv(intervals, list(INTERVAL_COLUMNS)))
     unfinished = [f"{RunStore.method_of(r)} {r.path.name.removeprefix('seed')}"
                   for r in RunStore.unfinished_in(experiment_dir)]
     atomic_write_json(folder / PUBLICATION, {"command": command, "bootstrap": {"resamples": resamples, "seed": seed},
@@ -152,16 +145,11 @@ def load_all(root: Path) -> list[Published]:
 def as_reference(folder: Path) -> list[dict]:
     """A published set as reference numbers for `xlr compare --against`: the mean over seeds of every cell,
     the model by its name only (a hub id and a local copy of the same model match)."""
+    from xlr.results.table import cell_means
+
     pub = load(folder)
-    cells = defaultdict(list)
-    for r in pub.rows:
-        cells[(r["experiment"], r["task"], model_name(r["model"]), r["method"], r["setting"], r["language"])].append(
-            (float(r["accuracy"]), r["seed"]))
-    out = []
-    for (experiment, task, model, method, setting, language), values in cells.items():
-        seeds = ",".join(str(s) for _, s in values)
-        out.append({"experiment": experiment, "task": task, "model": model, "method": method, "seed": None,
-                    "setting": setting, "language": language, "role": "target",
-                    "accuracy": statistics.fmean(v for v, _ in values),
-                    "source": f"xlr {pub.name}: mean of seeds {seeds}"})
-    return out
+    means = cell_means([{**r, "model": model_name(r["model"])} for r in pub.rows])
+    return [{"experiment": experiment, "task": task, "model": model, "method": method, "seed": None,
+             "setting": setting, "language": language, "role": "target", "accuracy": mean,
+             "source": f"xlr {pub.name}: mean of seeds {','.join(map(str, pub.seeds(method)))}"}
+            for (experiment, task, model, method, setting, language), (mean, _) in means.items()]
