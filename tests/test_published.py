@@ -92,6 +92,7 @@ def test_render_writes_the_page_and_its_figures_from_the_published_sets(store, t
     assert "model `e5-small`" in text and "/models" not in text     # the model by name, not its folder
     assert "baseline 1, 2; adv 1, 2, 3 (the methods have different seeds" in text
     assert "Not finished when published** (method, seed): rs-rp 1;" in text
+    assert "Ranks nothing yet**: baseline has fewer than 3 seeds" in text
     figures = re.findall(r"\]\((results/[^)]+\.png)\)", text)
     assert len(figures) >= 3 and all((out.parent / f).is_file() for f in figures), figures
 

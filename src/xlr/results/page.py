@@ -14,6 +14,8 @@ from xlr.files import atomic_write_bytes, atomic_write_text
 from xlr.methods import BASELINE
 from xlr.results.published import Published, load_all, model_name
 from xlr.sources import MIXED_AVERAGE
+
+MIN_SEEDS_TO_RANK = 3  # seeds per method, with paired intervals, before a comparison ranks methods
 from xlr.store import RESULTS
 
 
@@ -44,6 +46,11 @@ def _describe(pub: Published) -> str:
         f"- **Code**: commit {', '.join(revisions)}; {'; '.join(versions)}.",
         f"- **Device**: {'; '.join(devices)}.",
     ]
+    few = [m for m, s in seeds.items() if len(s) < MIN_SEEDS_TO_RANK]
+    if few:
+        lines.append(f"- **Ranks nothing yet**: {', '.join(few)} ha{'s' if len(few) == 1 else 've'} fewer than "
+                     f"{MIN_SEEDS_TO_RANK} seeds; the differences below are readings of these runs, not a ranking "
+                     "of the methods.")
     unfinished = pub.publication.get("unfinished")
     if unfinished:
         lines.append(f"- **Not finished when published** (method, seed): {'; '.join(unfinished)}; not in these "
