@@ -68,3 +68,41 @@ def test_gpu_kernel_time_is_counted_once(tmp_path):
 
     profile = _profile_summary(Profiler(), seconds=0.002, steps=2, cuda=True, trace=tmp_path / "t.json")
     assert profile.busy_ms == pytest.approx(0.15) and profile.wall_ms == pytest.approx(1.0)  # 300 us / 2 steps
+
+
+def test_doctor_estimates_the_time_from_measured_rates(tmp_path):
+    """`xlr doctor --rates` turns a throughput.json into the experiment's time: steps x measured s/step."""
+    env = {"HF_HUB_OFFLINE": "1", "XLR_THREADS": "1"}
+    proc = run_xlr("bench", "throughput", *TINY[:2], "--batch-size", "32", "--seq-length", "32", "--steps", "2",
+                   "--warmup", "1", "--methods", "baseline,adv,rs-rp,rs-da", "--out", tmp_path, "--device", "cpu",
+                   env=env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "throughput.json").read_text())
+    rate = {r["method"]: r["ms_per_step"] / 1000 for r in report["results"]}
+    proc = run_xlr("doctor", "--experiment", "smoke", "--hub-timeout", "1", "--rates", tmp_path / "throughput.json",
+                   env=env)
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("smoke rs-da"))
+    assert "375 steps per seed" in line and f"{rate['rs-da']:.3g} s/step" in line, proc.stdout
+    total = 195 * (rate["baseline"] + rate["adv"] + rate["rs-rp"]) + 375 * rate["rs-da"]
+    time_line = next(x for x in proc.stdout.splitlines() if x.startswith("smoke time"))
+    assert "builtin:tiny-bert, compile off, on CPU" in time_line, time_line
+    from xlr.engine.cost import human_seconds
+
+    assert f"about {human_seconds(total)} for 4 methods" in time_line, time_line
+
+
+@pytest.mark.parametrize("fault", ["batch", "method", "corrupt", "both"])
+def test_doctor_refuses_rates_it_cannot_use(tmp_path, fault):
+    rates = tmp_path / "throughput.json"
+    report = {"model": "m", "batch_size": 32, "compile": "off", "device": {"name": "CPU"},
+              "results": [{"method": m, "ms_per_step": 10.0} for m in ("baseline", "adv", "rs-rp", "rs-da")]}
+    if fault == "batch":
+        report["batch_size"] = 16
+    if fault == "method":
+        report["results"].pop()
+    rates.write_text("{" if fault == "corrupt" else json.dumps(report))
+    extra = ["--measure"] if fault == "both" else []
+    proc = run_xlr("doctor", "--experiment", "smoke", "--hub-timeout", "1", "--rates", rates, *extra,
+                   env={"HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert {"batch": "--batch-size 32", "method": "rs-da", "corrupt": "corrupt", "both": "give one"}[fault] in proc.stderr

@@ -314,12 +314,17 @@ def doctor(
     measure: Annotated[bool, typer.Option(help="Time a few training steps of each method on this device (the "
                                                "experiment's model with random weights, full-length batches) and "
                                                "estimate the experiment's training time from them.")] = False,
+    rates: Annotated[Optional[Path], typer.Option(help="A throughput.json of `xlr bench throughput` (steady-state "
+                                                       "steps at the experiment's batch size, each method): estimate "
+                                                       "the training time from its rates instead.")] = None,
 ):
     """What this setup has (versions, driver, GPUs, bf16, hub, caches, free disk), what table1 costs, and
     whether it can run `xlr reproduce table1`: exit 0 when it can, 1 with the reasons when it cannot."""
     from xlr.env import doctor as checking
 
-    report = checking.diagnose(hub_timeout, experiment, measure)
+    if measure and rates is not None:
+        raise XlrError("--measure and --rates both time the steps: give one of them")
+    report = checking.diagnose(hub_timeout, experiment, measure, rates)
     sys.stdout.write(checking.render(report))
     if report.problems:
         raise typer.Exit(1)

@@ -91,6 +91,30 @@ def peak_tflops(device_name: str, precision: str) -> float | None:
     return next((v for k, v in PEAK_TFLOPS.items() if k in device_name), None)
 
 
+def read_rates(path: Path, batch_size: int, methods: list[str]) -> tuple[dict[str, float], str]:
+    """Seconds per optimizer step for each of `methods`, from a throughput.json of `xlr bench throughput`
+    measured at `batch_size`, and a line saying what was measured (model, compile, device)."""
+    from xlr.errors import XlrError
+    from xlr.files import read_json
+
+    data = read_json(Path(path))
+    try:
+        measured = {r["method"]: float(r["ms_per_step"]) / 1000 for r in data["results"]}
+        at = int(data["batch_size"])
+        what = f"{data['model']}, compile {data.get('compile', 'off')}, on {data['device']['name']}"
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise XlrError(f"{path} is not a throughput.json of `xlr bench throughput`; write one with "
+                       "`xlr bench throughput --out DIR`") from None
+    if at != batch_size:
+        raise XlrError(f"{path} was measured at batch {at}, and the experiment trains at batch {batch_size}: "
+                       f"measure with `xlr bench throughput --batch-size {batch_size}`")
+    missing = [m for m in methods if m not in measured]
+    if missing:
+        raise XlrError(f"{path} has no rate for {', '.join(missing)}: measure with "
+                       f"`xlr bench throughput --methods {','.join(methods)}`")
+    return {m: measured[m] for m in methods}, what
+
+
 def usable_positions(config) -> int | None:
     """The longest input the model's position embeddings take (RoBERTa-style models offset positions by the
     padding index + 1), or None when the config does not say."""

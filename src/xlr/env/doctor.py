@@ -72,7 +72,8 @@ def hf_cache() -> Path:
         return Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
 
 
-def diagnose(hub_timeout: float = 3.0, experiment: str = COST_EXPERIMENT, measure: bool = False) -> Report:
+def diagnose(hub_timeout: float = 3.0, experiment: str = COST_EXPERIMENT, measure: bool = False,
+             rates: Path | None = None) -> Report:
     import torch
 
     import xlr
@@ -110,7 +111,7 @@ def diagnose(hub_timeout: float = 3.0, experiment: str = COST_EXPERIMENT, measur
     if not usable:
         r.problems.append(f"table1 downloads bert-base-multilingual-cased and PAWS-X from the hub, which is not usable "
                           f"here ({hub}); offline, pass --model DIR and --data-dir DIR (docs/tasks.md)")
-    need_gb = add_cost(r, experiment, measure and info_ok(r), hub_usable=usable)
+    need_gb = add_cost(r, experiment, measure and info_ok(r), hub_usable=usable, rates=rates)
     hf = hf_cache()
     free = _free_gb(hf)
     r.add("HF cache", f"{hf} ({free:.1f} GB free)" if free is not None else f"{hf}")
@@ -139,9 +140,10 @@ def info_ok(r: Report) -> bool:
     return not any(key == "xlr would train on" and value.startswith("nothing") for key, value in r.rows)
 
 
-def add_cost(r: Report, experiment: str, measure: bool, hub_usable: bool = True) -> float | None:
-    """Rows for the experiment's cost: steps per method (one seed), checkpoint disk and, when `measure`, the time
-    from a short measured step on this device. Returns the disk it needs in GB, or None when unknown here."""
+def add_cost(r: Report, experiment: str, measure: bool, hub_usable: bool = True, rates: Path | None = None) -> float | None:
+    """Rows for the experiment's cost: steps per method (one seed), checkpoint disk and the time, from a short
+    measured step on this device when `measure`, or from the steady-state rates of `xlr bench throughput`
+    in `rates`. Returns the disk it needs in GB, or None when unknown here."""
     from xlr.engine import cost, throughput
     from xlr.experiments import load_experiment
 
@@ -153,24 +155,30 @@ def add_cost(r: Report, experiment: str, measure: bool, hub_usable: bool = True)
     plan = cost.plan(exp)
     seeds = len(exp.seeds)
     config = cost.model_config(exp.model, exp.task_def, local_only=not hub_usable)
+    measured, source = ({}, "measured here") if rates is None else \
+        throughput.read_rates(rates, exp.protocol().batch_size, [item.method for item in plan])
+    if rates is not None:
+        source = f"from {rates} ({source})"
     for item in plan:
         if item.steps is None:
             r.add(f"{experiment} {item.method}", "steps unknown (the training set's size is not known here)")
             continue
-        if measure and config is not None:
+        if item.method in measured:
+            item.seconds_per_step = measured[item.method]
+        elif measure and config is not None:
             device.configure(None, exp.protocol().precision)
             options = next(s.options for s in exp.runs() if s.method == item.method)
             timed = throughput.measure(config, item.method, options, exp.protocol(), steps=3, warmup=1)
             item.seconds_per_step = timed.seconds / timed.steps
-        timing = (f"; {item.seconds_per_step:.2f} s/step measured here, about {cost.human_seconds(item.seconds)}"
+        timing = (f"; {item.seconds_per_step:.3g} s/step, about {cost.human_seconds(item.seconds)}"
                   if item.seconds is not None else "")
         r.add(f"{experiment} {item.method}", f"{item.steps:,} steps per seed ({item.pairs:,} training pairs, "
                                              f"batch {exp.protocol().batch_size}){timing}")
     total = [item.seconds for item in plan]
     if all(t is not None for t in total) and total:
         r.add(f"{experiment} time", f"about {cost.human_seconds(sum(total) * seeds)} for {len(plan)} methods x "
-                                    f"{seeds} seed(s) in one worker, training only (full-length batches: an upper "
-                                    "bound; evaluation adds a little)")
+                                    f"{seeds} seed(s) in one worker, training only, at the rates {source} (full-length "
+                                    "batches: an upper bound; evaluation adds a little)")
     elif measure and config is None:
         r.add(f"{experiment} time", f"not measured: the config of {exp.model} is not available here")
     if config is None:
