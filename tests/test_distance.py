@@ -1,7 +1,6 @@
 """lang2vec distances, gain/distance correlations, and `xlr analyze distance` (offline)."""
 import math
 
-import numpy as np
 import pytest
 from scipy.stats import pearsonr, spearmanr
 
@@ -98,7 +97,7 @@ def test_analyze_distance_paper_cli_runs_offline_and_prints_correlations(tmp_pat
     rows = {(r["method"], r["language"]): r["accuracy"] for r in paper_mod.load(REPO / "paper_results").rows()}
     d = distance.distances("en", PAWSX, ("syntax_knn",)).values["syntax_knn"]
     rho, p = spearmanr([d[x] for x in PAWSX], [rows[("rs-rp", x)] - rows[("baseline", x)] for x in PAWSX])
-    assert f"| rs-rp    | syntax_knn    | 6   |" in proc.stdout and f"{rho:+.3f}" in proc.stdout and f"{p:.3f}" in proc.stdout
+    assert "| rs-rp    | syntax_knn    | 6   |" in proc.stdout and f"{rho:+.3f}" in proc.stdout and f"{p:.3f}" in proc.stdout
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -90,7 +90,7 @@ def test_a_shifted_language_fails_verification(shared_data, tmp_path, task, lang
         (folder / name).write_text("".join(lines), encoding="utf-8")
     shifted = open_source(tmp_path)
     sets = {x: shifted.load(task, "test", x) for x in task.languages}
-    with pytest.raises(XlrError, match=rf"misaligned data: .*test-\w\w\.tsv:\d+ has label"):
+    with pytest.raises(XlrError, match=r"misaligned data: .*test-\w\w\.tsv:\d+ has label"):
         generalized_pairs(task, sets)
 
 

@@ -1,6 +1,5 @@
 """Integration tests on the real data in ../shared/data and the real multilingual-e5-small encoder.
 They skip, with the reason, when ../shared is absent."""
-import pytest
 
 from conftest import run_xlr
 from xlr.tasks import TASKS, read_tsv

@@ -188,7 +188,7 @@ def chosen_toml(method: str, point: Point, axes: list[Axis], summary: Summary, c
     lines = [f"# chosen by: {command}",
              f"# best mean {point.experiment.source_language} dev accuracy over {summary.seeds} seed(s): "
              f"{summary.mean:.2f}; no test set was read",
-             f"# use: xlr reproduce EXPERIMENT --overrides THIS_FILE (with the same --profile)"]
+             "# use: xlr reproduce EXPERIMENT --overrides THIS_FILE (with the same --profile)"]
     tables: dict[str, dict] = {}
     values = dict(part.split("=", 1) for part in point.label.split(","))
     for a in axes:
