@@ -110,6 +110,62 @@ def test_compare_against_a_published_set_matches_models_by_name(store, tmp_path)
     assert proc.returncode == 1 and "de" in proc.stderr, proc.stdout + proc.stderr
 
 
+def later_store(root: Path, baseline_standard: float = 0.6, methods=(("r3f", 0.55, 0.7),), seeds=(1, 2)) -> Path:
+    """Another store: the baseline re-run (identical unless told otherwise) and methods run later."""
+    for seed in seeds:
+        run(root, "baseline", seed, same=0.5, mixed=0.5, standard=baseline_standard)
+        for method, mixed, standard in methods:
+            run(root, method, seed, same=0.5, mixed=mixed, standard=standard)
+    write_results(root / "exp")
+    return root / "exp"
+
+
+def test_add_puts_a_method_run_later_beside_the_published_ones(store, tmp_path):
+    results = tmp_path / "results"
+    published.publish(store, "xnli-test", results, "xlr reproduce xnli", resamples=100)
+    before = intervals(results / "xnli-test")
+    later = later_store(tmp_path / "later")
+    proc = run_xlr("results", "publish", later, "--name", "xnli-test", "--into", results, "--command",
+                   "xlr reproduce xnli --methods baseline,r3f", "--resamples", "100", "--add")
+    assert proc.returncode == 0, proc.stderr
+    pub = published.load(results / "xnli-test")
+    assert pub.methods == ["baseline", "adv", "r3f"] and pub.seeds("r3f") == [1, 2]
+    assert len(pub.rows) == 3 * 2 * (3 + 1 + 9 + 2)            # 3 methods, 2 seeds; 3 + avg, 9 pairs + 2 averages
+    found = intervals(results / "xnli-test")
+    assert {k: v for k, v in found.items() if k[0] == "adv"} == before  # adv's intervals are kept as they were
+    assert float(found[("r3f", "standard", "avg")]["diff"]) == pytest.approx(10.0)
+    assert pub.publication["added"] == [{"command": "xlr reproduce xnli --methods baseline,r3f", "source": "exp",
+                                         "runs": ["r3f 1", "r3f 2"], "reproduced": ["baseline 1", "baseline 2"]}]
+    assert {r["method"] for r in pub.provenance["runs"]} == {"baseline", "adv", "r3f"}
+    out = tmp_path / "results.md"
+    page.render(results, out)
+    assert "**Added** (method, seed): r3f 1, r3f 2, by `xlr reproduce xnli --methods baseline,r3f`; re-run there " \
+           "and identical to the published run in every test set: baseline 1, baseline 2." in out.read_text()
+
+
+@pytest.mark.parametrize("case", ["baseline differs", "seeds missing", "no set", "resamples", "new baseline seed"])
+def test_add_refuses_what_it_cannot_pair(store, tmp_path, case):
+    results = tmp_path / "results"
+    if case == "new baseline seed":  # adv has a seed 3 that the baseline lacks: a baseline seed 3 would pair with it
+        run(tmp_path / "runs", "adv", 3, same=0.5, mixed=0.6, standard=0.65)
+        write_results(store)
+    if case != "no set":
+        published.publish(store, "xnli-test", results, "xlr reproduce xnli", resamples=100)
+    later = {"baseline differs": lambda: later_store(tmp_path / "later", baseline_standard=0.61),
+             "seeds missing": lambda: later_store(tmp_path / "later", methods=(("adv", 0.6, 0.65),), seeds=(1, 3)),
+             "new baseline seed": lambda: later_store(tmp_path / "later", methods=(), seeds=(1, 2, 3))}.get(
+        case, lambda: later_store(tmp_path / "later"))()
+    before = (results / "xnli-test" / "results.csv").read_bytes() if results.is_dir() else None
+    proc = run_xlr("results", "publish", later, "--name", "xnli-test", "--into", results, "--command", "c",
+                   "--resamples", "50" if case == "resamples" else "100", "--add")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert {"baseline differs": "not the same run", "seeds missing": "adv seeds [2] are published",
+            "no set": "not a published set", "resamples": "--resamples 100",
+            "new baseline seed": "add adv's runs"}[case] in proc.stderr
+    if before is not None:
+        assert (results / "xnli-test" / "results.csv").read_bytes() == before   # nothing written
+
+
 def test_bad_input_is_one_line_exit_2(tmp_path):
     for args in (["publish", tmp_path, "--name", "x", "--command", "c"], ["render", "--results", tmp_path]):
         proc = run_xlr("results", *args)

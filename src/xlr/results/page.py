@@ -28,7 +28,11 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> str:
 def _describe(pub: Published) -> str:
     p = pub.provenance
     runs = p.get("runs") or []
-    revisions = sorted({(r.get("git_revision") or "unknown")[:7] for r in runs})
+    by_revision: dict[str, list[str]] = {}
+    for r in runs:
+        by_revision.setdefault((r.get("git_revision") or "unknown")[:7], []).append(f"{r.get('method')} {r.get('seed')}")
+    revisions = sorted(by_revision) if len(by_revision) < 2 else \
+        [f"{rev} ({', '.join(sorted(names))})" for rev, names in sorted(by_revision.items())]
     devices = sorted({r.get("device") or "unknown" for r in runs})
     versions = sorted({f"torch {v.get('torch')}, transformers {v.get('transformers')}"
                        for v in (r.get("versions") or {} for r in runs)})
@@ -57,6 +61,11 @@ def _describe(pub: Published) -> str:
                      "numbers.")
     if pub.publication.get("command"):
         lines.append(f"- **Command**: `{pub.publication['command']}`.")
+    for added in pub.publication.get("added") or []:
+        again = added.get("reproduced") or []
+        lines.append(f"- **Added** (method, seed): {', '.join(added.get('runs') or []) or 'no new run'}, by "
+                     f"`{added.get('command')}`" + (f"; re-run there and identical to the published run in every "
+                                                    f"test set: {', '.join(again)}" if again else "") + ".")
     b = pub.publication.get("bootstrap") or {}
     if b:
         lines.append(f"- **Intervals**: paired bootstrap over test items, {b.get('resamples')} resamples "

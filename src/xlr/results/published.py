@@ -6,7 +6,9 @@ options, and per run the git revision, versions and device), `intervals.csv` (ev
 baseline by a paired bootstrap over the stored test predictions, which stay in the run store), and
 `publication.json` (the command that made the runs, and the bootstrap's settings).
 
-`xlr results publish` writes a set; `xlr results render` (xlr.results.page) writes `docs/results.md` and its
+`xlr results publish` writes a set, and with `--add` adds a store's new runs to one (a method run later
+against the same baseline: every run both hold must be the same run, identical in every test set);
+`xlr results render` (xlr.results.page) writes `docs/results.md` and its
 figures from every set, and from nothing else, so the page can be rebuilt and checked from the repository alone.
 """
 from __future__ import annotations
@@ -59,9 +61,60 @@ def _interval_rows(experiment_dir: Path, method: str, setting: str, resamples: i
     return out
 
 
+SAME_SETTINGS = ("experiment", "profile", "task", "languages", "source_language", "max_test_examples", "generalized")
+
+
+def _runs(rows: list[dict]) -> dict[tuple[str, int], dict]:
+    """Per (method, seed): its accuracies by (setting, language)."""
+    out: dict[tuple[str, int], dict] = {}
+    for r in rows:
+        out.setdefault((r["method"], int(r["seed"])), {})[(r["setting"], r["language"])] = r["accuracy"]
+    return out
+
+
+def _merge(old: "Published", experiment_dir: Path, rows: list[dict], provenance: dict, command: str):
+    """The set's rows and provenance with the store's runs added; the methods whose intervals the set keeps;
+    the publication's record of the addition."""
+    where = f"{experiment_dir} and {old.folder}"
+    for key in SAME_SETTINGS:
+        if old.provenance.get(key) != provenance.get(key):
+            raise XlrError(f"--add: {key} differs between {where} ({old.provenance.get(key)} against "
+                           f"{provenance.get(key)}); publish it as a new set")
+    if model_name(old.provenance.get("model") or "") != model_name(provenance.get("model") or ""):
+        raise XlrError(f"--add: the model differs between {where}; publish it as a new set")
+    before, added = _runs(old.rows), _runs(rows)
+    for run in sorted(before.keys() & added.keys()):
+        differ = sum(before[run].get(k) != v for k, v in added[run].items()) + len(before[run].keys() - added[run].keys())
+        if differ:
+            raise XlrError(f"--add: {run[0]} seed {run[1]} in {experiment_dir} differs from the published run in "
+                           f"{differ} of {len(before[run])} test sets, so the two are not the same run; publish it as "
+                           "a new set")
+    seeds = lambda runs, m: {s for (method, s) in runs if method == m}  # noqa: E731
+    store_methods = {m for m, _ in added}
+    for m in store_methods - {BASELINE}:
+        if seeds(before, m) - seeds(added, m):
+            raise XlrError(f"--add: {m} seeds {sorted(seeds(before, m) - seeds(added, m))} are published but not in "
+                           f"{experiment_dir}: its intervals need every seed in one store")
+    kept = {m for m, _ in before} - store_methods
+    for m in kept - {BASELINE}:
+        if seeds(before, m) & (seeds(added, BASELINE) - seeds(before, BASELINE)):
+            raise XlrError(f"--add: {experiment_dir} adds baseline seeds that {m} has, which would change its "
+                           f"intervals; add {m}'s runs of those seeds too")
+    merged_rows = [r for r in old.rows if (r["method"], int(r["seed"])) not in added] + rows
+    merged = {**provenance,
+              "methods": {**(old.provenance.get("methods") or {}), **(provenance.get("methods") or {})},
+              "runs": [r for r in old.provenance.get("runs") or [] if (r["method"], int(r["seed"])) not in added]
+              + (provenance.get("runs") or [])}
+    record = {"command": command, "source": experiment_dir.name,
+              "runs": [f"{m} {s}" for m, s in sorted(added.keys() - before.keys())],
+              "reproduced": [f"{m} {s}" for m, s in sorted(added.keys() & before.keys())]}
+    return merged_rows, merged, kept, record
+
+
 def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples: int = 1000,
-            seed: int = 0, on_step=None) -> Path:
-    """Freeze an experiment folder of a run store as `INTO/NAME/`; returns that folder."""
+            seed: int = 0, on_step=None, add: bool = False) -> Path:
+    """Freeze an experiment folder of a run store as `INTO/NAME/`, or with `add` add its runs to that set;
+    returns the set's folder."""
     experiment_dir = Path(experiment_dir)
     if not RunStore.is_experiment_dir(experiment_dir) or not (experiment_dir / RESULTS).is_file():
         raise XlrError(f"{experiment_dir} is not an experiment folder with {RESULTS} (runs/<experiment>/)")
@@ -74,22 +127,43 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
     methods = list(dict.fromkeys(r["method"] for r in rows))
     if BASELINE not in methods:
         raise XlrError(f"{experiment_dir} has no {BASELINE} runs; the intervals are against the baseline")
-    intervals = []
+    folder = Path(into) / name
+    old, kept, record = None, set(), None
+    if add:
+        if not is_published(folder):
+            raise XlrError(f"--add: {folder} is not a published set; publish {experiment_dir} without --add first")
+        old = load(folder)
+        was = old.publication.get("bootstrap") or {}
+        if was and (was.get("resamples"), was.get("seed")) != (resamples, seed):
+            raise XlrError(f"--add: {folder}'s intervals use {was.get('resamples')} resamples with seed "
+                           f"{was.get('seed')}; pass --resamples {was.get('resamples')} --bootstrap-seed {was.get('seed')}")
+        rows, provenance, kept, record = _merge(old, experiment_dir, rows, provenance, command)
+    intervals = [r for r in old.intervals if r["method"] in kept] if old else []
     for method in (m for m in methods if m != BASELINE):
         for setting in ("standard", "generalized"):
             if any(r["method"] == method and r["setting"] == setting for r in rows):
                 if on_step:
                     on_step(f"{method} - {BASELINE}, {setting}")
                 intervals += _interval_rows(experiment_dir, method, setting, resamples, seed)
-    folder = Path(into) / name
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(folder / RESULTS, (experiment_dir / RESULTS).read_bytes())
-    atomic_write_bytes(folder / PROVENANCE, (experiment_dir / PROVENANCE).read_bytes())
+    if old:
+        atomic_write_text(folder / RESULTS, rows_to_csv(rows))
+        atomic_write_json(folder / PROVENANCE, provenance)
+    else:
+        atomic_write_bytes(folder / RESULTS, (experiment_dir / RESULTS).read_bytes())
+        atomic_write_bytes(folder / PROVENANCE, (experiment_dir / PROVENANCE).read_bytes())
     atomic_write_text(folder / INTERVALS, rows_to_csv(intervals, list(INTERVAL_COLUMNS)))
+    finished = {f"{r['method']} {r['seed']}" for r in rows}
     unfinished = [f"{RunStore.method_of(r)} {r.path.name.removeprefix('seed')}"
                   for r in RunStore.unfinished_in(experiment_dir)]
-    atomic_write_json(folder / PUBLICATION, {"command": command, "bootstrap": {"resamples": resamples, "seed": seed},
-                                             "source": experiment_dir.name, "unfinished": unfinished})
+    if old:
+        unfinished = list(dict.fromkeys(u for u in old.publication.get("unfinished", []) + unfinished
+                                        if u not in finished))
+        atomic_write_json(folder / PUBLICATION, {**old.publication, "unfinished": unfinished,
+                                                 "added": old.publication.get("added", []) + [record]})
+    else:
+        atomic_write_json(folder / PUBLICATION, {"command": command, "bootstrap": {"resamples": resamples, "seed": seed},
+                                                 "source": experiment_dir.name, "unfinished": unfinished})
     return folder
 
 
