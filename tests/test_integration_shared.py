@@ -84,3 +84,19 @@ def test_xnli_standard_and_generalized_through_the_cli(shared_data, e5_model, tm
     rows = (tmp_path / "xnli-cpu" / "results.csv").read_text().splitlines()
     pairs = [r for r in rows if ",generalized," in r and not r.split(",")[6].startswith("avg")]
     assert len([r for r in rows if ",standard," in r]) == 4 and len(pairs) == 9  # 3 languages + avg; 3 x 3 pairs
+
+
+def test_generalized_cpu_profile_runs_both_tasks_through_the_cli(shared_data, e5_model, tmp_path):
+    """`xlr reproduce generalized --profile cpu`: PAWS-X (its training file given to that part only) and XNLI
+    (trained on its own English dev rows), each tested on every pair, at a few steps."""
+    proc = run_xlr("reproduce", "generalized", "--profile", "cpu", "--data-dir", shared_data,
+                   "--train-file", f"pawsx={shared_data / 'pawsx' / 'train-en-small.tsv'}", "--model", e5_model,
+                   "--methods", "baseline", "--seeds", "1", "--set", "train.max_steps=1", "--set", "train.eval_steps=1",
+                   "--set", "train.max_dev_examples=12", "--set", "max_test_examples=4",
+                   "--set", 'languages=["en", "de"]', "--out", tmp_path, "--format", "csv",
+                   env={"HF_HUB_OFFLINE": "1"}, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    for experiment, pairs in (("table1-cpu", "6000 training pairs"), ("xnli-cpu", "2478 training pairs")):
+        rows = (tmp_path / experiment / "results.csv").read_text().splitlines()
+        assert sum(",generalized," in r and not r.split(",")[6].startswith("avg") for r in rows) == 4, rows
+        assert pairs in proc.stdout + proc.stderr
