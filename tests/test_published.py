@@ -3,13 +3,14 @@ paired-bootstrap intervals), `xlr results render` (docs/results.md from results/
 `xlr compare --against results/NAME`."""
 import csv
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import REPO, run_xlr
-from xlr.results import page, published
+from xlr.results import bootstrap, page, published
 from xlr.store import RESULT_COLUMNS, RunStore, rows_to_csv, write_results
 
 LANGS = ("en", "de", "fr")
@@ -143,7 +144,31 @@ def test_add_puts_a_method_run_later_beside_the_published_ones(store, tmp_path):
            "and identical to the published run in every test set: baseline 1, baseline 2." in out.read_text()
 
 
-@pytest.mark.parametrize("case", ["baseline differs", "seeds missing", "no set", "resamples", "new baseline seed"])
+def test_add_pools_seeds_from_two_stores_as_one_store_would(store, tmp_path):
+    """Seed 3 of both methods, made later in another store, joins seeds 1 and 2: the set's intervals are those
+    of one store holding all three seeds."""
+    results = tmp_path / "results"
+    published.publish(store, "xnli-test", results, "c", resamples=100)
+    later = later_store(tmp_path / "later", methods=(("adv", 0.7, 0.75),), seeds=(3,))
+    published.publish(later, "xnli-test", results, "c3", resamples=100, add=True)
+    merged = tmp_path / "merged" / "exp"
+    for part in (store, later):
+        for method in ("baseline", "adv"):
+            for run_dir in (part / method).glob("seed*"):
+                shutil.copytree(run_dir, merged / method / run_dir.name)
+    write_results(merged)
+    (_, seeds, diffs), = bootstrap.between([merged], "baseline", "adv", "generalized", 100, 0)
+    found = intervals(results / "xnli-test")
+    assert seeds == ["seed1", "seed2", "seed3"] and len(found) == len(published.load(results / "xnli-test").intervals)
+    for d in diffs:
+        row = found[("adv", "generalized", d.language)]
+        assert (row["seeds"], row["diff"], row["low"], row["high"]) == ("1 2 3", f"{d.diff:.2f}", f"{d.low:.2f}",
+                                                                        f"{d.high:.2f}")
+    assert found[("adv", "standard", "avg")]["per_seed"] == "5.00 5.00 15.00"
+    assert published.load(results / "xnli-test").seeds("adv") == [1, 2, 3]
+
+
+@pytest.mark.parametrize("case", ["baseline differs", "no outcomes", "no set", "resamples", "new baseline seed"])
 def test_add_refuses_what_it_cannot_pair(store, tmp_path, case):
     results = tmp_path / "results"
     if case == "new baseline seed":  # adv has a seed 3 that the baseline lacks: a baseline seed 3 would pair with it
@@ -151,17 +176,19 @@ def test_add_refuses_what_it_cannot_pair(store, tmp_path, case):
         write_results(store)
     if case != "no set":
         published.publish(store, "xnli-test", results, "xlr reproduce xnli", resamples=100)
+    if case in ("no outcomes", "new baseline seed"):  # a set published before sets kept their runs' outcomes
+        shutil.rmtree(results / "xnli-test" / published.OUTCOMES)
     later = {"baseline differs": lambda: later_store(tmp_path / "later", baseline_standard=0.61),
-             "seeds missing": lambda: later_store(tmp_path / "later", methods=(("adv", 0.6, 0.65),), seeds=(1, 3)),
+             "no outcomes": lambda: later_store(tmp_path / "later", methods=(("adv", 0.6, 0.65),), seeds=(1, 3)),
              "new baseline seed": lambda: later_store(tmp_path / "later", methods=(), seeds=(1, 2, 3))}.get(
         case, lambda: later_store(tmp_path / "later"))()
     before = (results / "xnli-test" / "results.csv").read_bytes() if results.is_dir() else None
     proc = run_xlr("results", "publish", later, "--name", "xnli-test", "--into", results, "--command", "c",
                    "--resamples", "50" if case == "resamples" else "100", "--add")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert {"baseline differs": "not the same run", "seeds missing": "adv seeds [2] are published",
+    assert {"baseline differs": "not the same run", "no outcomes": "need the per-item outcomes of adv 2, baseline 2",
             "no set": "not a published set", "resamples": "--resamples 100",
-            "new baseline seed": "add adv's runs"}[case] in proc.stderr
+            "new baseline seed": "need the per-item outcomes of adv 1, adv 2, adv 3,"}[case] in proc.stderr
     if before is not None:
         assert (results / "xnli-test" / "results.csv").read_bytes() == before   # nothing written
 
@@ -179,3 +206,12 @@ def test_docs_results_page_is_what_the_published_sets_render(tmp_path):
     page.render(REPO / "results", out)
     assert (REPO / "docs" / "results.md").read_text() == out.read_text(), \
         "docs/results.md is stale: run `xlr results render`"
+
+
+def test_a_corrupt_outcomes_file_is_one_line_exit_2(store, tmp_path):
+    results = tmp_path / "results"
+    published.publish(store, "xnli-test", results, "c", resamples=50)
+    (results / "xnli-test" / published.OUTCOMES / "adv-seed1.npz").write_bytes(b"not a zip")
+    proc = run_xlr("results", "publish", later_store(tmp_path / "later"), "--name", "xnli-test", "--into", results,
+                   "--command", "c", "--resamples", "50", "--add")
+    assert proc.returncode == 2 and "adv-seed1.npz is corrupt" in proc.stderr, proc.stderr

@@ -442,10 +442,9 @@ def results_publish(
     into: Annotated[Path, typer.Option(help="Where published sets live.")] = Path("results"),
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples of each interval.")] = 1000,
     bootstrap_seed: Annotated[int, typer.Option(help="Random seed of the resampling.")] = 0,
-    add: Annotated[bool, typer.Option("--add", help="Add this store's runs to the published set NAME (a method run "
-                                                    "later against the same baseline): every run both hold must be "
-                                                    "identical in every test set, and each added method's seeds "
-                                                    "all in this store.")] = False,
+    add: Annotated[bool, typer.Option("--add", help="Add this store's runs (more seeds, another method) to the "
+                                                    "published set NAME and recompute its intervals over every seed; "
+                                                    "a run both hold must be identical.")] = False,
 ):
     """Freeze an experiment's results as INTO/NAME/: results.csv, its provenance results.json, and every
     method against the baseline (paired bootstrap over the stored test predictions) in intervals.csv."""

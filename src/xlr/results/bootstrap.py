@@ -11,6 +11,7 @@ these runs of A on this test population, not that another seed would. So each ro
 difference seed by seed (`per_seed`), where the training-run variance shows."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,19 +74,61 @@ def _languages(run: RunDir, setting: str) -> list[str]:
     return [lang for lang in order if lang in files] + sorted(files - set(order))
 
 
-def correct_matrix(runs: list[RunDir], setting: str, language: str) -> tuple[np.ndarray, np.ndarray]:
-    """(correct, gold): a seeds x items boolean matrix of one method's runs, and the shared gold labels."""
-    rows, gold = [], None
-    for run in runs:
-        pred, g = run.load_predictions(setting, language)
-        if len(pred) != len(g):
-            raise XlrError(f"{run.prediction_path(setting, language)}: {len(pred)} predictions for {len(g)} labels")
-        if gold is None:
-            gold = g
-        elif len(g) != len(gold) or not np.array_equal(g, gold):
-            raise XlrError(f"{language}: gold labels differ between runs ({run.path}); not the same test set")
-        rows.append(pred == g)
-    return np.stack(rows), gold
+def gold_fingerprint(gold: np.ndarray) -> str:
+    """Which test set: a hash of its gold labels (that says nothing about the labels themselves)."""
+    return hashlib.sha256(np.asarray(gold, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
+@dataclass
+class Outcomes:
+    """One run's per-item right or wrong on each test set, keyed (setting, language) in the experiment's
+    order, with each set's gold fingerprint: all a paired bootstrap needs."""
+    sets: dict[tuple[str, str], tuple[np.ndarray, str]]
+
+    def languages(self, setting: str) -> list[str]:
+        return [lang for (s, lang) in self.sets if s == setting]
+
+    def same_as(self, other: "Outcomes") -> bool:
+        return self.sets.keys() == other.sets.keys() and all(
+            self.sets[k][1] == other.sets[k][1] and np.array_equal(self.sets[k][0], other.sets[k][0]) for k in self.sets)
+
+
+def run_outcomes(run: RunDir) -> Outcomes:
+    """A finished run's outcomes, from its stored predictions."""
+    sets = {}
+    for setting in ("standard", "generalized"):
+        for lang in _languages(run, setting):
+            pred, gold = run.load_predictions(setting, lang)
+            if len(pred) != len(gold):
+                raise XlrError(f"{run.prediction_path(setting, lang)}: {len(pred)} predictions for {len(gold)} labels")
+            sets[(setting, lang)] = (pred == gold, gold_fingerprint(gold))
+    return Outcomes(sets)
+
+
+def compare(runs_a: dict, runs_b: dict, setting: str, resamples: int, seed: int, only=None,
+            where: str = "") -> tuple[list, list[Diff]] | None:
+    """(paired seeds, diffs) of B against A, runs ({seed: Outcomes}) paired by seed; None when no seed is shared."""
+    paired = sorted(set(runs_a) & set(runs_b))
+    if not paired:
+        return None
+    langs = [lang for lang in runs_a[paired[0]].languages(setting)
+             if all(lang in r.languages(setting) for s in paired for r in (runs_a[s], runs_b[s]))
+             and (only is None or only(lang))]
+    if not langs:
+        raise XlrError(f"{where}: no {setting} predictions shared by the two methods "
+                       "(run `xlr evaluate` on the runs to write them)")
+    ca, cb = {}, {}
+    for lang in langs:
+        matrices = []
+        for runs in (runs_a, runs_b):
+            found = [runs[s].sets[(setting, lang)] for s in paired]
+            if len({fp for _, fp in found}) > 1:
+                raise XlrError(f"{where} {lang}: gold labels differ between runs of one method; not the same test set")
+            matrices.append((np.stack([c for c, _ in found]), found[0][1]))
+        if matrices[0][1] != matrices[1][1]:
+            raise XlrError(f"{where} {lang}: the two methods were tested on different items")
+        ca[lang], cb[lang] = matrices[0][0], matrices[1][0]
+    return paired, paired_bootstrap(ca, cb, resamples, seed)
 
 
 def resample_means(d: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -133,22 +176,12 @@ def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str
         runs_a, runs_b = _seeds(exp, method_a), _seeds(exp, method_b)
         seen.append(f"{exp.name}: {method_a} {','.join(sorted(runs_a)) or 'none'}, "
                     f"{method_b} {','.join(sorted(runs_b)) or 'none'}")
-        paired = sorted(set(runs_a) & set(runs_b))
-        if not paired:
-            continue
-        langs = [lang for lang in _languages(runs_a[paired[0]], setting)
-                 if all(lang in _languages(r, setting) for s in paired for r in (runs_a[s], runs_b[s]))
-                 and (only is None or only(lang))]
-        if not langs:
-            raise XlrError(f"{exp}: no {setting} predictions shared by {method_a} and {method_b} "
-                           f"(run `xlr evaluate` on the runs to write them)")
-        ca, cb = {}, {}
-        for lang in langs:
-            ca[lang], gold = correct_matrix([runs_a[s] for s in paired], setting, lang)
-            cb[lang], gold_b = correct_matrix([runs_b[s] for s in paired], setting, lang)
-            if not np.array_equal(gold, gold_b):
-                raise XlrError(f"{exp.name} {lang}: {method_a} and {method_b} were tested on different items")
-        out.append((exp.name, paired, paired_bootstrap(ca, cb, resamples, seed)))
+        paired = set(runs_a) & set(runs_b)
+        found = compare({s: run_outcomes(r) for s, r in runs_a.items() if s in paired},
+                        {s: run_outcomes(r) for s, r in runs_b.items() if s in paired},
+                        setting, resamples, seed, only, where=str(exp))
+        if found:
+            out.append((exp.name, *found))
     if not out:
         raise XlrError(f"no finished runs of both {method_a} and {method_b} with a common seed ("
                        + ("; ".join(seen) or "no experiment folders found") + ")")

@@ -2,13 +2,14 @@
 
 A published set is one experiment folder of a run store, frozen: its tidy `results.csv` (one row per
 method, seed, setting and language), its provenance `results.json` (experiment file and hash, profile,
-options, and per run the git revision, versions and device), `intervals.csv` (every method against the
-baseline by a paired bootstrap over the stored test predictions, which stay in the run store), and
+options, and per run the git revision, versions and device), `outcomes/` (per run, which test items it
+got right, as packed bits, with a fingerprint of each test set's gold labels but not the labels),
+`intervals.csv` (every method against the baseline by a paired bootstrap over those outcomes), and
 `publication.json` (the command that made the runs, and the bootstrap's settings).
 
-`xlr results publish` writes a set, and with `--add` adds a store's new runs to one (a method run later
-against the same baseline: every run both hold must be the same run, identical in every test set);
-`xlr results render` (xlr.results.page) writes `docs/results.md` and its
+`xlr results publish` writes a set, and with `--add` adds a store's runs to one: other methods or more
+seeds, made later in another store. A run both hold must be the same run (identical outcomes), and every
+method's intervals are recomputed over all its seeds from the outcomes. `xlr results render` (xlr.results.page) writes `docs/results.md` and its
 figures from every set, and from nothing else, so the page can be rebuilt and checked from the repository alone.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from xlr.store import PROVENANCE, RESULTS, RunStore, read_provenance, read_resul
 
 INTERVALS = "intervals.csv"
 PUBLICATION = "publication.json"
+OUTCOMES = "outcomes"
 INTERVAL_COLUMNS = ("method", "baseline", "setting", "language", "items", "seeds", "baseline_accuracy", "accuracy",
                     "diff", "low", "high", "per_seed")
 
@@ -39,13 +41,68 @@ def is_published(folder: Path) -> bool:
     return (Path(folder) / RESULTS).is_file() and (Path(folder) / PROVENANCE).is_file()
 
 
+# ------------------------------------------------------------------------------------------ outcomes
+
+def _outcome_path(folder: Path, method: str, seed: int) -> Path:
+    return Path(folder) / OUTCOMES / f"{method}-seed{seed}.npz"
+
+
+def write_outcomes(folder: Path, method: str, seed: int, outcomes) -> None:
+    """One run's outcomes as packed bits, with each test set's item count and gold fingerprint."""
+    import io
+
+    import numpy as np
+
+    keys = list(outcomes.sets)
+    correct = [outcomes.sets[k][0] for k in keys]
+    buf = io.BytesIO()
+    np.savez_compressed(buf, sets=np.array([f"{s}:{lang}" for s, lang in keys]),
+                        items=np.array([len(c) for c in correct], dtype=np.int64),
+                        gold=np.array([outcomes.sets[k][1] for k in keys]),
+                        bits=np.concatenate([np.packbits(c) for c in correct]) if correct else np.zeros(0, np.uint8))
+    path = _outcome_path(folder, method, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_outcomes(folder: Path) -> dict[tuple[str, int], object]:
+    """{(method, seed): Outcomes} of a published set; empty for a set published without them."""
+    import numpy as np
+
+    from xlr.results.bootstrap import Outcomes
+
+    out = {}
+    for path in sorted((Path(folder) / OUTCOMES).glob("*-seed*.npz")):
+        method, _, seed = path.stem.rpartition("-seed")
+        try:
+            with np.load(path) as z:
+                sets, items, gold, bits = list(z["sets"]), list(z["items"]), list(z["gold"]), z["bits"]
+            sets_ = {}
+            at = 0
+            for key, n, fp in zip(sets, items, gold):
+                size = (int(n) + 7) // 8
+                correct = np.unpackbits(bits[at:at + size])[:int(n)].astype(bool)
+                if len(correct) != n:
+                    raise ValueError("short")
+                at += size
+                setting, _, lang = str(key).partition(":")
+                sets_[(setting, lang)] = (correct, str(fp))
+            out[(method, int(seed))] = Outcomes(sets_)
+        except Exception:
+            raise XlrError(f"{path} is corrupt; restore it from git (`git checkout -- {path}`)") from None
+    return out
+
+
 # ------------------------------------------------------------------------------------------- publish
 
-def _interval_rows(experiment_dir: Path, method: str, setting: str, resamples: int, seed: int) -> list[dict]:
+def _interval_rows(outcomes: dict, method: str, setting: str, resamples: int, seed: int) -> list[dict]:
+    """`method` against the baseline on one setting (and the mixed pairs' average), from the runs' outcomes."""
     from xlr.results import bootstrap
 
+    runs = {m: {f"seed{s}": o for (name, s), o in outcomes.items() if name == m} for m in (BASELINE, method)}
+
     def rows(found, label=None) -> list[dict]:
-        (_, seeds, diffs), = found
+        seeds, diffs = found
         return [{"method": method, "baseline": BASELINE, "setting": setting, "language": label or d.language,
                  "items": d.items or "", "seeds": " ".join(s.removeprefix("seed") for s in seeds),
                  "baseline_accuracy": f"{d.acc_a:.2f}", "accuracy": f"{d.acc_b:.2f}", "diff": f"{d.diff:.2f}",
@@ -53,11 +110,13 @@ def _interval_rows(experiment_dir: Path, method: str, setting: str, resamples: i
                  "per_seed": " ".join(f"{x:.2f}" for x in d.per_seed)}
                 for d in diffs if label is None or d.language == "avg"]
 
-    out = rows(bootstrap.between([experiment_dir], BASELINE, method, setting, resamples, seed))
+    found = bootstrap.compare(runs[BASELINE], runs[method], setting, resamples, seed, where=f"{method} - {BASELINE}")
+    if found is None:
+        return []
+    out = rows(found)
     if setting == "generalized":
-        mixed = bootstrap.between([experiment_dir], BASELINE, method, setting, resamples, seed,
-                                  only=is_mixed_pair)
-        out += rows(mixed, MIXED_AVERAGE)
+        out += rows(bootstrap.compare(runs[BASELINE], runs[method], setting, resamples, seed, only=is_mixed_pair,
+                                      where=f"{method} - {BASELINE}"), MIXED_AVERAGE)
     return out
 
 
@@ -72,9 +131,9 @@ def _runs(rows: list[dict]) -> dict[tuple[str, int], dict]:
     return out
 
 
-def _merge(old: "Published", experiment_dir: Path, rows: list[dict], provenance: dict, command: str):
-    """The set's rows and provenance with the store's runs added; the methods whose intervals the set keeps;
-    the publication's record of the addition."""
+def _merge(old: "Published", experiment_dir: Path, rows: list[dict], provenance: dict, outcomes: dict,
+           command: str):
+    """The set's rows, provenance and outcomes with the store's runs added, and the publication's record of it."""
     where = f"{experiment_dir} and {old.folder}"
     for key in SAME_SETTINGS:
         if old.provenance.get(key) != provenance.get(key):
@@ -83,23 +142,15 @@ def _merge(old: "Published", experiment_dir: Path, rows: list[dict], provenance:
     if model_name(old.provenance.get("model") or "") != model_name(provenance.get("model") or ""):
         raise XlrError(f"--add: the model differs between {where}; publish it as a new set")
     before, added = _runs(old.rows), _runs(rows)
+    old_outcomes = read_outcomes(old.folder)
     for run in sorted(before.keys() & added.keys()):
         differ = sum(before[run].get(k) != v for k, v in added[run].items()) + len(before[run].keys() - added[run].keys())
+        if not differ and run in old_outcomes and not old_outcomes[run].same_as(outcomes[run]):
+            differ = 1
         if differ:
             raise XlrError(f"--add: {run[0]} seed {run[1]} in {experiment_dir} differs from the published run in "
                            f"{differ} of {len(before[run])} test sets, so the two are not the same run; publish it as "
                            "a new set")
-    seeds = lambda runs, m: {s for (method, s) in runs if method == m}  # noqa: E731
-    store_methods = {m for m, _ in added}
-    for m in store_methods - {BASELINE}:
-        if seeds(before, m) - seeds(added, m):
-            raise XlrError(f"--add: {m} seeds {sorted(seeds(before, m) - seeds(added, m))} are published but not in "
-                           f"{experiment_dir}: its intervals need every seed in one store")
-    kept = {m for m, _ in before} - store_methods
-    for m in kept - {BASELINE}:
-        if seeds(before, m) & (seeds(added, BASELINE) - seeds(before, BASELINE)):
-            raise XlrError(f"--add: {experiment_dir} adds baseline seeds that {m} has, which would change its "
-                           f"intervals; add {m}'s runs of those seeds too")
     merged_rows = [r for r in old.rows if (r["method"], int(r["seed"])) not in added] + rows
     merged = {**provenance,
               "methods": {**(old.provenance.get("methods") or {}), **(provenance.get("methods") or {})},
@@ -108,13 +159,15 @@ def _merge(old: "Published", experiment_dir: Path, rows: list[dict], provenance:
     record = {"command": command, "source": experiment_dir.name,
               "runs": [f"{m} {s}" for m, s in sorted(added.keys() - before.keys())],
               "reproduced": [f"{m} {s}" for m, s in sorted(added.keys() & before.keys())]}
-    return merged_rows, merged, kept, record
+    return merged_rows, merged, {**old_outcomes, **outcomes}, record
 
 
 def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples: int = 1000,
             seed: int = 0, on_step=None, add: bool = False) -> Path:
     """Freeze an experiment folder of a run store as `INTO/NAME/`, or with `add` add its runs to that set;
     returns the set's folder."""
+    from xlr.results.bootstrap import run_outcomes
+
     experiment_dir = Path(experiment_dir)
     if not RunStore.is_experiment_dir(experiment_dir) or not (experiment_dir / RESULTS).is_file():
         raise XlrError(f"{experiment_dir} is not an experiment folder with {RESULTS} (runs/<experiment>/)")
@@ -124,11 +177,12 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
     if provenance is None:
         raise XlrError(f"{experiment_dir} has no {PROVENANCE}; run `xlr evaluate` on one of its runs to write it")
     rows = read_results_csv(experiment_dir / RESULTS)
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    if BASELINE not in methods:
+    if BASELINE not in {r["method"] for r in rows}:
         raise XlrError(f"{experiment_dir} has no {BASELINE} runs; the intervals are against the baseline")
+    outcomes = {(RunStore.method_of(r), int(r.path.name.removeprefix("seed"))): run_outcomes(r)
+                for r in RunStore.finished_in(experiment_dir)}
     folder = Path(into) / name
-    old, kept, record = None, set(), None
+    old, record = None, None
     if add:
         if not is_published(folder):
             raise XlrError(f"--add: {folder} is not a published set; publish {experiment_dir} without --add first")
@@ -137,15 +191,29 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
         if was and (was.get("resamples"), was.get("seed")) != (resamples, seed):
             raise XlrError(f"--add: {folder}'s intervals use {was.get('resamples')} resamples with seed "
                            f"{was.get('seed')}; pass --resamples {was.get('resamples')} --bootstrap-seed {was.get('seed')}")
-        rows, provenance, kept, record = _merge(old, experiment_dir, rows, provenance, command)
-    intervals = [r for r in old.intervals if r["method"] in kept] if old else []
-    for method in (m for m in methods if m != BASELINE):
+        new_runs = set(_runs(rows))
+        rows, provenance, outcomes, record = _merge(old, experiment_dir, rows, provenance, outcomes, command)
+    runs = _runs(rows)
+    intervals = []
+    for method in dict.fromkeys(r["method"] for r in rows if r["method"] != BASELINE):
+        paired = {s for m, s in runs if m == method} & {s for m, s in runs if m == BASELINE}
+        lacking = sorted(f"{m} {s}" for s in paired for m in (BASELINE, method) if (m, s) not in outcomes)
+        if lacking:  # runs published before sets kept their outcomes: their intervals stay, if nothing changed
+            changed = old is None or any(m in (BASELINE, method) and s in paired for m, s in new_runs)
+            if changed:
+                raise XlrError(f"--add: {method}'s intervals need the per-item outcomes of {', '.join(lacking)}, which "
+                               f"{folder} does not hold (published before it kept them): re-run those into "
+                               f"{experiment_dir} too")
+            intervals += [r for r in old.intervals if r["method"] == method]
+            continue
         for setting in ("standard", "generalized"):
             if any(r["method"] == method and r["setting"] == setting for r in rows):
                 if on_step:
                     on_step(f"{method} - {BASELINE}, {setting}")
-                intervals += _interval_rows(experiment_dir, method, setting, resamples, seed)
+                intervals += _interval_rows(outcomes, method, setting, resamples, seed)
     folder.mkdir(parents=True, exist_ok=True)
+    for (method, run_seed), found in outcomes.items():
+        write_outcomes(folder, method, run_seed, found)
     if old:
         atomic_write_text(folder / RESULTS, rows_to_csv(rows))
         atomic_write_json(folder / PROVENANCE, provenance)
