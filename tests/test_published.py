@@ -144,6 +144,19 @@ def test_add_puts_a_method_run_later_beside_the_published_ones(store, tmp_path):
            "and identical to the published run in every test set: baseline 1, baseline 2." in out.read_text()
 
 
+def test_add_keeps_the_intervals_of_a_set_published_without_outcomes(store, tmp_path):
+    """A set from before outcomes were kept: a new method joins against an identical re-run of the baseline,
+    and the old method keeps its intervals."""
+    results = tmp_path / "results"
+    published.publish(store, "xnli-test", results, "c", resamples=100)
+    shutil.rmtree(results / "xnli-test" / published.OUTCOMES)
+    before = intervals(results / "xnli-test")
+    published.publish(later_store(tmp_path / "later"), "xnli-test", results, "c2", resamples=100, add=True)
+    found = intervals(results / "xnli-test")
+    assert {k: v for k, v in found.items() if k[0] == "adv"} == before
+    assert float(found[("r3f", "standard", "avg")]["diff"]) == pytest.approx(10.0)
+
+
 def test_add_pools_seeds_from_two_stores_as_one_store_would(store, tmp_path):
     """Seed 3 of both methods, made later in another store, joins seeds 1 and 2: the set's intervals are those
     of one store holding all three seeds."""

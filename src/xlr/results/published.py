@@ -191,7 +191,7 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
         if was and (was.get("resamples"), was.get("seed")) != (resamples, seed):
             raise XlrError(f"--add: {folder}'s intervals use {was.get('resamples')} resamples with seed "
                            f"{was.get('seed')}; pass --resamples {was.get('resamples')} --bootstrap-seed {was.get('seed')}")
-        new_runs = set(_runs(rows))
+        new_runs = set(_runs(rows)) - set(_runs(old.rows))  # a re-run of a published run changes nothing
         rows, provenance, outcomes, record = _merge(old, experiment_dir, rows, provenance, outcomes, command)
     runs = _runs(rows)
     intervals = []
