@@ -100,3 +100,5 @@ def test_generalized_cpu_profile_runs_both_tasks_through_the_cli(shared_data, e5
         rows = (tmp_path / experiment / "results.csv").read_text().splitlines()
         assert sum(",generalized," in r and not r.split(",")[6].startswith("avg") for r in rows) == 4, rows
         assert pairs in proc.stdout + proc.stderr
+        assert f"\n{experiment}: standard,baseline," in proc.stdout  # one CSV, each table named after its part
+    assert proc.stdout.count("table,row,") == 1, proc.stdout

@@ -126,6 +126,22 @@ def _show(results_csv: Path, title: str, languages: list[str] | None, fmt: str) 
         sys.stdout.write(text)
 
 
+def _show_all(done: list, fmt: str) -> None:
+    """The tables of every part of an experiment: one CSV (each table named after its part), or one after another."""
+    from xlr.env.distributed import is_main_process
+    from xlr.results.report import results_tables, tables_csv
+
+    if fmt == "csv" and len(done) > 1:
+        if is_main_process():
+            _write(tables_csv([t for part, results in done
+                               for t in results_tables(results, part.title, part.languages, f"{part.run_name}: ")]))
+        return
+    for i, (part, results) in enumerate(done):
+        if i and is_main_process():
+            _write("\n")
+        _show(results, part.title, part.languages, fmt)
+
+
 @app.command()
 @train_flags
 @method_flags
@@ -162,8 +178,7 @@ def train(
                            generalized=generalized or None, train=train_options or None)
     from xlr.engine.pipeline import run_experiment  # the engine only once the input has been checked
 
-    for part, results in run_experiment(exp, out, force=force, device_option=device):
-        _show(results, part.title, part.languages, fmt)
+    _show_all(run_experiment(exp, out, force=force, device_option=device), fmt)
     _container_notice(out)
 
 
@@ -247,8 +262,7 @@ def reproduce(
         preflight(exp)  # bad input and every download fail here, once, before the workers start
         resolve(exp)
         raise typer.Exit(distributed.relaunch(nproc, sys.argv[1:]))
-    for part, results in run_experiment(exp, out, force=force, device_option=device):
-        _show(results, part.title, part.languages, fmt)
+    _show_all(run_experiment(exp, out, force=force, device_option=device), fmt)
     _container_notice(out)
 
 

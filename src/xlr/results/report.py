@@ -226,17 +226,26 @@ def write_heatmaps(results_csv, title: str, folder=None) -> list:
     return written
 
 
-def show_results(results_csv, title: str, languages: list[str] | None, fmt: str = "rich") -> str | None:
-    """The standard-setting table of a results.csv, then the generalized matrices when present."""
+def results_tables(results_csv, title: str, languages: list[str] | None, prefix: str = "") -> list[tuple]:
+    """The tables of a results.csv for `tables_csv`, each named (after `prefix`) in its `table` column."""
     from xlr.store import read_results_csv
 
     rows = read_results_csv(results_csv)
     columns, body = method_table(rows, "standard", languages)
+    tables = [("standard", columns, body, "method")]
+    if any(r["setting"] == "generalized" for r in rows):
+        tables += [(t[0].removeprefix(f"{title}: "), *t[1:4]) for t in generalized_tables(title, rows)]
+    return [(prefix + name, *rest) for name, *rest in tables]
+
+
+def show_results(results_csv, title: str, languages: list[str] | None, fmt: str = "rich") -> str | None:
+    """The standard-setting table of a results.csv, then the generalized matrices when present."""
+    from xlr.store import read_results_csv
+
     if fmt == "csv":  # one CSV with one header, every table named in its `table` column
-        tables = [("standard", columns, body, "method")]
-        if any(r["setting"] == "generalized" for r in rows):
-            tables += [(t[0].removeprefix(f"{title}: "), *t[1:4]) for t in generalized_tables(title, rows)]
-        return tables_csv(tables)
+        return tables_csv(results_tables(results_csv, title, languages))
+    rows = read_results_csv(results_csv)
+    columns, body = method_table(rows, "standard", languages)
     text = render(title, columns, body, fmt)
     from xlr.results.table import seed_mismatches
 
