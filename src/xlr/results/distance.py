@@ -250,18 +250,15 @@ def plot_format(path) -> str:
 
 def plot(analyses: list[Analysis], path, feature: str | None = None) -> None:
     """A labelled scatter (distance vs gain, one marker per method) per group, written atomically."""
-    import io
     from pathlib import Path
 
-    from matplotlib.figure import Figure  # no pyplot: no display, no global backend state
-
-    from xlr.files import atomic_write_bytes
+    from xlr.results.figures import figure, save
     from xlr.results.table import group_label
 
     path = Path(path)
     kind = plot_format(path)
     feature = feature or analyses[0].distances.features[0]
-    fig = Figure(figsize=(6.4, 4.6 * len(analyses)))
+    fig = figure(6.4, 4.6 * len(analyses))
     axes = fig.subplots(len(analyses), 1, squeeze=False)[:, 0]
     for ax, a in zip(axes, analyses):
         dist = a.distances.values[feature]
@@ -279,7 +276,4 @@ def plot(analyses: list[Analysis], path, feature: str | None = None) -> None:
         ax.set_ylabel("gain over the baseline (accuracy points)")
         ax.set_title(group_label(a.group), fontsize=10)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format=kind, dpi=150)
-    atomic_write_bytes(path, buf.getvalue())
+    save(fig, path, dpi=150, kind=kind)

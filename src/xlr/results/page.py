@@ -4,14 +4,14 @@ accuracy with the seed spread, each method against the baseline with intervals a
 generalized averages and heatmaps, the gain against lang2vec distance, and the paper's claims."""
 from __future__ import annotations
 
-import io
 import math
 import statistics
 from pathlib import Path
 
 from xlr.errors import XlrError
-from xlr.files import atomic_write_bytes, atomic_write_text
+from xlr.files import atomic_write_text
 from xlr.methods import BASELINE
+from xlr.results.figures import figure, save
 from xlr.results.published import Published, load_all, model_name
 from xlr.sources import MIXED_AVERAGE
 
@@ -200,21 +200,8 @@ def render(root: Path, out: Path) -> list[Path]:
 
 # ------------------------------------------------------------------------------------------ figures
 
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure  # no pyplot: no display, no global state
-
-    return Figure(figsize=(width, height))
-
-
-def _save(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def _plot_languages(pub: Published, languages: list[str], path: Path) -> None:
-    fig = _figure(1.2 + 0.55 * len(languages), 3.6)
+    fig = figure(1.2 + 0.55 * len(languages), 3.6)
     ax = fig.subplots()
     methods = pub.methods
     width = 0.8 / max(1, len(methods))
@@ -234,11 +221,11 @@ def _plot_languages(pub: Published, languages: list[str], path: Path) -> None:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"{pub.name}: mean (bar) and each seed (dot)", fontsize=9)
     ax.legend(fontsize=7, ncol=len(methods))
-    _save(fig, path)
+    save(fig, path)
 
 
 def _plot_intervals(pub: Published, methods: list[str], cols, by: dict, path: Path) -> None:
-    fig = _figure(6.4, 0.9 + 0.5 * len(methods) * len(cols))
+    fig = figure(6.4, 0.9 + 0.5 * len(methods) * len(cols))
     ax = fig.subplots()
     labels, y = [], 0
     for s, lang, label in cols:
@@ -255,5 +242,5 @@ def _plot_intervals(pub: Published, methods: list[str], cols, by: dict, path: Pa
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("method − baseline (accuracy points): 95% interval, difference, each seed (orange)")
-    _save(fig, path)
+    save(fig, path)
 

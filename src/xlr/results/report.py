@@ -177,18 +177,15 @@ def write_heatmaps(results_csv, title: str, folder=None) -> list:
     (default: beside results.csv). Written atomically; returns the paths."""
     from pathlib import Path
 
-    from xlr.files import atomic_write_bytes
     from xlr.store import read_results_csv
 
     rows = read_results_csv(results_csv)
     langs, matrices = generalized_matrices(rows)
     if not matrices:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    from xlr.results.figures import figure, save
 
     folder = Path(folder or Path(results_csv).parent)
     written = []
@@ -199,7 +196,8 @@ def write_heatmaps(results_csv, title: str, folder=None) -> list:
             views.append(("minus-baseline", {k: v - base[k] for k, v in matrix.items() if k in base}, "RdBu", 0.0))
         for kind, values, cmap, centre in views:
             grid = np.array([[values.get((a, b), np.nan) for b in langs] for a in langs])
-            fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(langs), 0.8 + 0.5 * len(langs)))
+            fig = figure(1.0 + 0.55 * len(langs), 0.8 + 0.5 * len(langs))
+            ax = fig.subplots()
             if centre is None:
                 im = ax.imshow(grid, cmap=cmap)
             else:
@@ -216,13 +214,8 @@ def write_heatmaps(results_csv, title: str, folder=None) -> list:
             label = "accuracy (%)" if centre is None else "difference (points)"
             fig.colorbar(im, ax=ax, label=label, shrink=0.8)
             ax.set_title(f"{method}: {'accuracy' if centre is None else 'minus baseline'}", fontsize=9)
-            fig.tight_layout()
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=120)
-            plt.close(fig)
-            path = folder / f"generalized-{method}{'' if kind == 'accuracy' else '-minus-baseline'}.png"
-            atomic_write_bytes(path, buf.getvalue())
-            written.append(path)
+            written.append(save(fig, folder / f"generalized-{method}{'' if kind == 'accuracy' else '-minus-baseline'}.png",
+                                dpi=120))
     return written
 
 
