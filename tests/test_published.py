@@ -123,9 +123,11 @@ def later_store(root: Path, baseline_standard: float = 0.6, methods=(("r3f", 0.5
 
 def test_add_puts_a_method_run_later_beside_the_published_ones(store, tmp_path):
     results = tmp_path / "results"
+    (store / "rs-rp" / "seed1").mkdir(parents=True)  # still training in the first store, which is then gone
     published.publish(store, "xnli-test", results, "xlr reproduce xnli", resamples=100)
     before = intervals(results / "xnli-test")
     later = later_store(tmp_path / "later")
+    (later / "adv" / "seed3").mkdir(parents=True)    # still training in the later store
     proc = run_xlr("results", "publish", later, "--name", "xnli-test", "--into", results, "--command",
                    "xlr reproduce xnli --methods baseline,r3f", "--resamples", "100", "--add")
     assert proc.returncode == 0, proc.stderr
@@ -138,6 +140,7 @@ def test_add_puts_a_method_run_later_beside_the_published_ones(store, tmp_path):
     assert pub.publication["added"] == [{"command": "xlr reproduce xnli --methods baseline,r3f", "source": "exp",
                                          "runs": ["r3f 1", "r3f 2"], "reproduced": ["baseline 1", "baseline 2"]}]
     assert {r["method"] for r in pub.provenance["runs"]} == {"baseline", "adv", "r3f"}
+    assert pub.publication["unfinished"] == ["adv 3"]   # the newest store's state
     out = tmp_path / "results.md"
     page.render(results, out)
     assert "**Added** (method, seed): r3f 1, r3f 2, by `xlr reproduce xnli --methods baseline,r3f`; re-run there " \

@@ -224,9 +224,8 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
     finished = {f"{r['method']} {r['seed']}" for r in rows}
     unfinished = [f"{RunStore.method_of(r)} {r.path.name.removeprefix('seed')}"
                   for r in RunStore.unfinished_in(experiment_dir)]
-    if old:
-        unfinished = list(dict.fromkeys(u for u in old.publication.get("unfinished", []) + unfinished
-                                        if u not in finished))
+    if old:  # what is still training is the newest store's state; the set's earlier store is done with
+        unfinished = [u for u in unfinished if u not in finished]
         atomic_write_json(folder / PUBLICATION, {**old.publication, "unfinished": unfinished,
                                                  "added": old.publication.get("added", []) + [record]})
     else:
