@@ -69,8 +69,9 @@ def _describe(pub: Published) -> str:
     b = pub.publication.get("bootstrap") or {}
     if b:
         lines.append(f"- **Intervals**: paired bootstrap over test items, {b.get('resamples')} resamples "
-                     f"(seed {b.get('seed')}), runs paired by seed; `xlr compare --between baseline METHOD` "
-                     "recomputes them from the run store.")
+                     f"(seed {b.get('seed')}), runs paired by seed, over the per-item outcomes kept in "
+                     f"`results/{pub.name}/outcomes/` (runs published before sets kept them: over their run "
+                     "store's predictions); `xlr compare --between baseline METHOD` computes the same from a run store.")
     return "\n".join(lines) + "\n"
 
 
