@@ -231,3 +231,15 @@ def test_a_corrupt_outcomes_file_is_one_line_exit_2(store, tmp_path):
     proc = run_xlr("results", "publish", later_store(tmp_path / "later"), "--name", "xnli-test", "--into", results,
                    "--command", "c", "--resamples", "50", "--add")
     assert proc.returncode == 2 and "adv-seed1.npz is corrupt" in proc.stderr, proc.stderr
+
+
+def test_outcomes_are_the_same_bytes_when_written_again(store, tmp_path):
+    published.publish(store, "a", tmp_path / "results", "c", resamples=20)
+    first = (tmp_path / "results" / "a" / published.OUTCOMES / "adv-seed1.npz").read_bytes()
+    import time
+
+    time.sleep(2.1)  # a zip member stamped with the time of writing would differ now
+    published.publish(store, "a", tmp_path / "results", "c", resamples=20)
+    assert (tmp_path / "results" / "a" / published.OUTCOMES / "adv-seed1.npz").read_bytes() == first
+    found = published.read_outcomes(tmp_path / "results" / "a")[("adv", 1)]
+    assert found.same_as(bootstrap.run_outcomes(RunStore(store.parent).run("exp", "adv", 1)))

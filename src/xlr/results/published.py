@@ -48,7 +48,8 @@ def _outcome_path(folder: Path, method: str, seed: int) -> Path:
 
 
 def write_outcomes(folder: Path, method: str, seed: int, outcomes) -> None:
-    """One run's outcomes as packed bits, with each test set's item count and gold fingerprint."""
+    """One run's outcomes as packed bits, with each test set's item count and gold fingerprint (numpy's .npz
+    stamps its members with a fixed date, so the same outcomes are the same bytes: no churn in git)."""
     import io
 
     import numpy as np
