@@ -17,7 +17,7 @@ LANGS = ("en", "de", "fr")
 ITEMS = 200
 
 
-def run(root: Path, method: str, seed: int, same: float, mixed: float, standard: float):
+def run(root: Path, method: str, seed: int, same: float, mixed: float, standard: float, model="/models/e5-small"):
     """A finished run whose predictions are right on the given fraction of items: `standard` on the
     standard test, `same` on same-language generalized pairs, `mixed` on mixed pairs."""
     r = RunStore(root).run("exp", method, seed)
@@ -40,8 +40,8 @@ def run(root: Path, method: str, seed: int, same: float, mixed: float, standard:
                     "device": {"line": "device: CPU"}, "experiment": "exp", "profile": "cpu",
                     "max_test_examples": ITEMS,
                     "identity": {"method": method, "seed": seed, "task": "xnli", "model": "/models/e5-small",
-                                 "method_options": {}, "protocol": {}}})
-    r.write_metrics({"experiment": "exp", "task": "xnli", "model": "/models/e5-small", "method": method,
+                                 "method_options": {}, "protocol": {}}, "model": model})
+    r.write_metrics({"experiment": "exp", "task": "xnli", "model": model, "method": method,
                      "seed": seed, "test": test})
     r.mark_done()
 
@@ -112,11 +112,12 @@ def test_compare_against_a_published_set_matches_models_by_name(store, tmp_path)
 
 
 def later_store(root: Path, baseline_standard: float = 0.6, methods=(("r3f", 0.55, 0.7),), seeds=(1, 2)) -> Path:
-    """Another store: the baseline re-run (identical unless told otherwise) and methods run later."""
+    """Another store: the baseline re-run (identical unless told otherwise) and methods run later, with the
+    model loaded from another folder."""
     for seed in seeds:
-        run(root, "baseline", seed, same=0.5, mixed=0.5, standard=baseline_standard)
+        run(root, "baseline", seed, same=0.5, mixed=0.5, standard=baseline_standard, model="/elsewhere/e5-small")
         for method, mixed, standard in methods:
-            run(root, method, seed, same=0.5, mixed=mixed, standard=standard)
+            run(root, method, seed, same=0.5, mixed=mixed, standard=standard, model="/elsewhere/e5-small")
     write_results(root / "exp")
     return root / "exp"
 
@@ -141,6 +142,7 @@ def test_add_puts_a_method_run_later_beside_the_published_ones(store, tmp_path):
                                          "runs": ["r3f 1", "r3f 2"], "reproduced": ["baseline 1", "baseline 2"]}]
     assert {r["method"] for r in pub.provenance["runs"]} == {"baseline", "adv", "r3f"}
     assert pub.publication["unfinished"] == ["adv 3"]   # the newest store's state
+    assert {r["model"] for r in pub.rows} == {"/models/e5-small"}  # one model, one spelling: claims group by it
     out = tmp_path / "results.md"
     page.render(results, out)
     assert "**Added** (method, seed): r3f 1, r3f 2, by `xlr reproduce xnli --methods baseline,r3f`; re-run there " \

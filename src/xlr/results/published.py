@@ -152,8 +152,10 @@ def _merge(old: "Published", experiment_dir: Path, rows: list[dict], provenance:
             raise XlrError(f"--add: {run[0]} seed {run[1]} in {experiment_dir} differs from the published run in "
                            f"{differ} of {len(before[run])} test sets, so the two are not the same run; publish it as "
                            "a new set")
+    spelling = old.provenance.get("model") or rows[0]["model"]  # one model, spelled as the set first did
+    rows = [{**r, "model": spelling} for r in rows]
     merged_rows = [r for r in old.rows if (r["method"], int(r["seed"])) not in added] + rows
-    merged = {**provenance,
+    merged = {**provenance, "model": spelling,
               "methods": {**(old.provenance.get("methods") or {}), **(provenance.get("methods") or {})},
               "runs": [r for r in old.provenance.get("runs") or [] if (r["method"], int(r["seed"])) not in added]
               + (provenance.get("runs") or [])}
