@@ -155,10 +155,10 @@ def add_cost(r: Report, experiment: str, measure: bool, hub_usable: bool = True,
     plan = cost.plan(exp)
     seeds = len(exp.seeds)
     config = cost.model_config(exp.model, exp.task_def, local_only=not hub_usable)
-    measured, source = ({}, "measured here") if rates is None else \
-        throughput.read_rates(rates, exp.protocol().batch_size, [item.method for item in plan])
+    measured, source = {}, "measured here"
     if rates is not None:
-        source = f"from {rates} ({source})"
+        measured, what = throughput.read_rates(rates, exp.protocol().batch_size, [item.method for item in plan])
+        source = f"from {rates} ({what})"
     for item in plan:
         if item.steps is None:
             r.add(f"{experiment} {item.method}", "steps unknown (the training set's size is not known here)")

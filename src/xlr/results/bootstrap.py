@@ -93,10 +93,10 @@ class Outcomes:
             self.sets[k][1] == other.sets[k][1] and np.array_equal(self.sets[k][0], other.sets[k][0]) for k in self.sets)
 
 
-def run_outcomes(run: RunDir) -> Outcomes:
-    """A finished run's outcomes, from its stored predictions."""
+def run_outcomes(run: RunDir, settings: tuple[str, ...] = ("standard", "generalized")) -> Outcomes:
+    """A finished run's outcomes in `settings`, from its stored predictions."""
     sets = {}
-    for setting in ("standard", "generalized"):
+    for setting in settings:
         for lang in _languages(run, setting):
             pred, gold = run.load_predictions(setting, lang)
             if len(pred) != len(gold):
@@ -177,8 +177,8 @@ def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str
         seen.append(f"{exp.name}: {method_a} {','.join(sorted(runs_a)) or 'none'}, "
                     f"{method_b} {','.join(sorted(runs_b)) or 'none'}")
         paired = set(runs_a) & set(runs_b)
-        found = compare({s: run_outcomes(r) for s, r in runs_a.items() if s in paired},
-                        {s: run_outcomes(r) for s, r in runs_b.items() if s in paired},
+        found = compare({s: run_outcomes(r, (setting,)) for s, r in runs_a.items() if s in paired},
+                        {s: run_outcomes(r, (setting,)) for s, r in runs_b.items() if s in paired},
                         setting, resamples, seed, only, where=str(exp))
         if found:
             out.append((exp.name, *found))

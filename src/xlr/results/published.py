@@ -133,8 +133,9 @@ def _runs(rows: list[dict]) -> dict[tuple[str, int], dict]:
 
 
 def _merge(old: "Published", experiment_dir: Path, rows: list[dict], provenance: dict, outcomes: dict,
-           command: str):
-    """The set's rows, provenance and outcomes with the store's runs added, and the publication's record of it."""
+           command: str, before: dict, added: dict):
+    """The set's rows, provenance and outcomes with the store's runs added, and the publication's record of it;
+    `before` and `added` are the set's and the store's runs (`_runs`)."""
     where = f"{experiment_dir} and {old.folder}"
     for key in SAME_SETTINGS:
         if old.provenance.get(key) != provenance.get(key):
@@ -142,7 +143,6 @@ def _merge(old: "Published", experiment_dir: Path, rows: list[dict], provenance:
                            f"{provenance.get(key)}); publish it as a new set")
     if model_name(old.provenance.get("model") or "") != model_name(provenance.get("model") or ""):
         raise XlrError(f"--add: the model differs between {where}; publish it as a new set")
-    before, added = _runs(old.rows), _runs(rows)
     old_outcomes = read_outcomes(old.folder)
     for run in sorted(before.keys() & added.keys()):
         differ = sum(before[run].get(k) != v for k, v in added[run].items()) + len(before[run].keys() - added[run].keys())
@@ -194,8 +194,10 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
         if was and (was.get("resamples"), was.get("seed")) != (resamples, seed):
             raise XlrError(f"--add: {folder}'s intervals use {was.get('resamples')} resamples with seed "
                            f"{was.get('seed')}; pass --resamples {was.get('resamples')} --bootstrap-seed {was.get('seed')}")
-        new_runs = set(_runs(rows)) - set(_runs(old.rows))  # a re-run of a published run changes nothing
-        rows, provenance, outcomes, record = _merge(old, experiment_dir, rows, provenance, outcomes, command)
+        before, added = _runs(old.rows), _runs(rows)
+        new_runs = added.keys() - before.keys()  # a re-run of a published run changes nothing
+        rows, provenance, outcomes, record = _merge(old, experiment_dir, rows, provenance, outcomes, command,
+                                                    before, added)
     runs = _runs(rows)
     intervals = []
     for method in dict.fromkeys(r["method"] for r in rows if r["method"] != BASELINE):
