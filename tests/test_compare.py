@@ -319,6 +319,13 @@ def test_bootstrap_refuses_different_test_sets(tmp_path):
         bootstrap.between([tmp_path / "exp"], "baseline", "rs-rp")
 
 
+def test_bootstrap_without_shared_predictions_names_both_methods(tmp_path):
+    fake_runs(tmp_path, "baseline", [7], 0.5, languages=("en",))
+    fake_runs(tmp_path, "adv", [7], 0.5, languages=("de",))
+    with pytest.raises(XlrError, match=r"adv - baseline: no standard predictions shared"):
+        bootstrap.between([tmp_path / "exp"], "baseline", "adv")
+
+
 def test_compare_between_cli(tmp_path):
     fake_runs(tmp_path / "runs", "baseline", [7], 0.5)
     fake_runs(tmp_path / "runs", "rs-da", [7], 1.0)

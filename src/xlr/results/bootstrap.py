@@ -179,7 +179,7 @@ def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str
         paired = set(runs_a) & set(runs_b)
         found = compare({s: run_outcomes(r, (setting,)) for s, r in runs_a.items() if s in paired},
                         {s: run_outcomes(r, (setting,)) for s, r in runs_b.items() if s in paired},
-                        setting, resamples, seed, only, where=str(exp))
+                        setting, resamples, seed, only, where=f"{exp}: {method_b} - {method_a}")
         if found:
             out.append((exp.name, *found))
     if not out:
