@@ -1,6 +1,7 @@
 """The documentation cannot drift from the code: docs/cli.md is what the CLI generates, every command and
 flag shown in README.md and docs/ exists, every relative link resolves, and user-facing text names no
 development folder."""
+import functools
 import os
 import re
 import shlex
@@ -97,6 +98,7 @@ def experiment_problems(where: str, verb: str, args: list[str]) -> list[str]:
     return []
 
 
+@functools.cache
 def heading_anchors(page) -> set[str]:
     """The anchors GitHub gives the page's headings: lower case, punctuation dropped, spaces as hyphens,
     repeats numbered."""
