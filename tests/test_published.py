@@ -91,6 +91,7 @@ def test_render_writes_the_page_and_its_figures_from_the_published_sets(store, t
     assert "## xnli-test" in text and "commit abc1234" in text and "`xlr reproduce xnli`" in text
     assert re.search(r"\| adv +\| \+5\.00 \[", text), text         # the interval table
     assert "model `e5-small`" in text and "/models" not in text     # the model by name, not its folder
+    assert "- **Device**: CPU." in text                              # the device line once, without its label
     assert "baseline 1, 2; adv 1, 2, 3 (the methods have different seeds" in text
     assert "Not finished when published** (method, seed): rs-rp 1;" in text
     assert "Ranks nothing yet**: baseline has fewer than 3 seeds" in text

@@ -25,15 +25,21 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> str:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
 
 
+def _naming_runs(runs: list[dict], value) -> list[str]:
+    """The distinct values of one provenance field; where the runs differ, each names its runs."""
+    by_value: dict[str, list[str]] = {}
+    for r in runs:
+        by_value.setdefault(value(r), []).append(f"{r.get('method')} {r.get('seed')}")
+    if len(by_value) < 2:
+        return sorted(by_value)
+    return [f"{v} ({', '.join(sorted(names))})" for v, names in sorted(by_value.items())]
+
+
 def _describe(pub: Published) -> str:
     p = pub.provenance
     runs = p.get("runs") or []
-    by_revision: dict[str, list[str]] = {}
-    for r in runs:
-        by_revision.setdefault((r.get("git_revision") or "unknown")[:7], []).append(f"{r.get('method')} {r.get('seed')}")
-    revisions = sorted(by_revision) if len(by_revision) < 2 else \
-        [f"{rev} ({', '.join(sorted(names))})" for rev, names in sorted(by_revision.items())]
-    devices = sorted({r.get("device") or "unknown" for r in runs})
+    revisions = _naming_runs(runs, lambda r: (r.get("git_revision") or "unknown")[:7])
+    devices = _naming_runs(runs, lambda r: (r.get("device") or "unknown").removeprefix("device: "))
     versions = sorted({f"torch {v.get('torch')}, transformers {v.get('transformers')}"
                        for v in (r.get("versions") or {} for r in runs)})
     seeds = {m: pub.seeds(m) for m in pub.methods}
