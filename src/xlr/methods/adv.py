@@ -4,8 +4,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from xlr.errors import XlrError
-from xlr.methods.base import (DROPOUT_MASKS, EmbeddingPerturbation, check_choice, embed, median_embedding_norm,
-                              project, rng_state, set_rng_state, token_mask, uniform_in_ball, unwrap)
+from xlr.methods.base import (DROPOUT_MASKS, EmbeddingPerturbation, attack_start, check_choice, delta_gradient,
+                              embed, median_embedding_norm, project, rng_state, set_rng_state,
+                              uniform_in_ball)
 from xlr.methods.registry import Method, Option, needs_model, register
 
 if TYPE_CHECKING:
@@ -43,20 +44,11 @@ class Adversarial(EmbeddingPerturbation):
 
     def attack(self, model, inputs: dict) -> tuple:
         """(delta, the random-number state its passes started from: None unless dropout is shared)."""
-        import torch
-
-        core = unwrap(model)
-        with torch.no_grad():
-            e, rest = embed(model, inputs)
-        mask = token_mask(inputs, e)
+        core, e, rest, mask = attack_start(model, inputs)
         delta = uniform_in_ball(e.shape, self.epsilon, mask)
         state = rng_state(e.device) if self.dropout == "shared" else None
         for _ in range(self.steps):
-            if state is not None:
-                set_rng_state(state, e.device)
-            delta.requires_grad_(True)
-            loss = core(inputs_embeds=e + delta, **rest).loss
-            (grad,) = torch.autograd.grad(loss, delta)
+            grad = delta_gradient(core, e, delta, rest, state)
             step = grad / (grad.norm(dim=-1, keepdim=True) + 1e-12)  # per-token normalised ascent direction
             delta = project(delta.detach() + self.step_size * step, self.epsilon, mask)
         return delta.detach(), state

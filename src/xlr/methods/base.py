@@ -116,6 +116,28 @@ def set_rng_state(state: tuple, device) -> None:
         torch.cuda.set_rng_state(state[1], device)
 
 
+def attack_start(model, inputs: dict) -> tuple:
+    """(the unwrapped model, the batch's word embeddings without graph, the other inputs, the token mask):
+    what an attack on the embeddings starts from."""
+    import torch
+
+    with torch.no_grad():
+        e, rest = embed(model, inputs)
+    return unwrap(model), e, rest, token_mask(inputs, e)
+
+
+def delta_gradient(core, e: torch.Tensor, delta: torch.Tensor, rest: dict, state) -> torch.Tensor:
+    """d loss / d delta at `e + delta`, through the unwrapped model `core` (no parameter .grad is touched), with
+    the dropout masks drawn from the random-number `state` when one is given (None: fresh masks)."""
+    import torch
+
+    if state is not None:
+        set_rng_state(state, e.device)
+    delta = delta.detach().requires_grad_(True)
+    loss = core(inputs_embeds=e + delta, **rest).loss
+    return torch.autograd.grad(loss, delta)[0]
+
+
 def embed(model, inputs: dict) -> tuple:
     """(e, the other inputs): the word embeddings of the batch's input_ids, looked up in the unwrapped model
     with graph (the embedding matrix is trained too; wrap the call in torch.no_grad() for an attack's copy),

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from xlr.errors import XlrError
-from xlr.methods.base import (DROPOUT_MASKS, Objective, check_choice, embed, median_embedding_norm, rng_state,
-                              set_rng_state, token_mask, unwrap)
+from xlr.methods.base import (DROPOUT_MASKS, Objective, attack_start, check_choice, delta_gradient, embed,
+                              median_embedding_norm, rng_state, set_rng_state, unwrap)
 from xlr.methods.registry import Method, Option, needs_model, register
 
 
@@ -66,20 +66,13 @@ class FreeLB(Objective):
         """([delta_0, ..., delta_{K-1}], the random-number state the passes start from: None unless shared)."""
         import torch
 
-        core = unwrap(model)
-        with torch.no_grad():
-            e, rest = embed(model, inputs)
-        mask = token_mask(inputs, e)
+        core, e, rest, mask = attack_start(model, inputs)
         n = (mask.sum(dim=(1, 2)) * e.shape[-1]).clamp_min(1).view(-1, 1, 1)
         delta = self.project((torch.rand_like(e) * 2 - 1) * mask * self.init_mag / n.sqrt())
         state = rng_state(e.device) if self.dropout == "shared" else None
         out = [delta]
         for _ in range(self.steps - 1):
-            if state is not None:
-                set_rng_state(state, e.device)
-            delta = delta.detach().requires_grad_(True)
-            loss = core(inputs_embeds=e + delta, **rest).loss
-            (grad,) = torch.autograd.grad(loss, delta)
+            grad = delta_gradient(core, e, delta, rest, state)
             norm = grad.flatten(1).norm(dim=1).view(-1, 1, 1) + 1e-12
             delta = self.project((delta.detach() + self.adv_lr * grad / norm) * mask)
             out.append(delta)
