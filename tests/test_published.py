@@ -17,7 +17,8 @@ LANGS = ("en", "de", "fr")
 ITEMS = 200
 
 
-def run(root: Path, method: str, seed: int, same: float, mixed: float, standard: float, model="/models/e5-small"):
+def run(root: Path, method: str, seed: int, same: float, mixed: float, standard: float, model="/models/e5-small",
+        device="device: CPU"):
     """A finished run whose predictions are right on the given fraction of items: `standard` on the
     standard test, `same` on same-language generalized pairs, `mixed` on mixed pairs."""
     r = RunStore(root).run("exp", method, seed)
@@ -37,7 +38,7 @@ def run(root: Path, method: str, seed: int, same: float, mixed: float, standard:
     mixed_pairs = [v for k, v in test["generalized"].items() if "-" in k and k[:2] != k[3:]]
     test["generalized"]["avg-mixed"] = float(np.mean(mixed_pairs))
     r.write_config({"git_revision": "abc1234" + "0" * 33, "versions": {"torch": "2.13.0", "transformers": "5"},
-                    "device": {"line": "device: CPU"}, "experiment": "exp", "profile": "cpu",
+                    "device": {"line": device}, "experiment": "exp", "profile": "cpu",
                     "max_test_examples": ITEMS,
                     "identity": {"method": method, "seed": seed, "task": "xnli", "model": "/models/e5-small",
                                  "method_options": {}, "protocol": {}}, "model": model})
@@ -97,6 +98,15 @@ def test_render_writes_the_page_and_its_figures_from_the_published_sets(store, t
     assert "Ranks nothing yet**: baseline has fewer than 3 seeds" in text
     figures = re.findall(r"\]\((results/[^)]+\.png)\)", text)
     assert len(figures) >= 3 and all((out.parent / f).is_file() for f in figures), figures
+
+
+def test_the_device_line_names_only_the_runs_whose_device_differs(store, tmp_path):
+    run(tmp_path / "runs", "adv", 2, same=0.5, mixed=0.6, standard=0.65, device="device: CUDA (NVIDIA H200)")
+    write_results(store)
+    published.publish(store, "xnli-test", tmp_path / "results", "xlr reproduce xnli", resamples=20)
+    out = tmp_path / "results.md"
+    page.render(tmp_path / "results", out)
+    assert "- **Device**, by run:\n  - adv 2: CUDA (NVIDIA H200)\n  - the other runs: CPU\n" in out.read_text()
 
 
 def test_compare_against_a_published_set_matches_models_by_name(store, tmp_path):
