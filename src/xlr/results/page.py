@@ -41,23 +41,21 @@ def _naming_runs(runs: list[dict], value) -> list[str]:
     return [f"{v} ({', '.join(sorted(names))})" for v, names in sorted(by_value.items())]
 
 
-def _device_groups(runs: list[dict]) -> list[tuple[str, str]]:
-    """(device line, its runs), the line most runs share last as "the other runs": a device line is long, and
-    naming a dozen runs beside it hides the one that differs."""
-    by_value = _runs_by_value(runs, _device)
+def _device_lines(runs: list[dict]) -> list[str]:
+    """The Device line; where runs differ, one line per device, the one most runs share last as "the other
+    runs": a device line is long, and naming a dozen runs beside it hides the one that differs."""
+    by_value = _runs_by_value(runs, lambda r: (r.get("device") or "unknown").removeprefix("device: "))
+    if len(by_value) < 2:
+        return [f"- **Device**: {next(iter(by_value), 'unknown')}."]
     common = max(sorted(by_value), key=lambda v: len(by_value[v]))
-    return [(v, ", ".join(sorted(n))) for v, n in sorted(by_value.items()) if v != common] + [(common, "the other runs")]
-
-
-def _device(run: dict) -> str:
-    return (run.get("device") or "unknown").removeprefix("device: ")
+    return (["- **Device**, by run:"] + [f"  - {', '.join(sorted(n))}: {v}" for v, n in sorted(by_value.items())
+                                         if v != common] + [f"  - the other runs: {common}"])
 
 
 def _describe(pub: Published) -> str:
     p = pub.provenance
     runs = p.get("runs") or []
     revisions = _naming_runs(runs, lambda r: (r.get("git_revision") or "unknown")[:7])
-    devices = sorted({_device(r) for r in runs})
     versions = sorted({f"torch {v.get('torch')}, transformers {v.get('transformers')}"
                        for v in (r.get("versions") or {} for r in runs)})
     seeds = {m: pub.seeds(m) for m in pub.methods}
@@ -66,15 +64,13 @@ def _describe(pub: Published) -> str:
         seed_text += (" (the methods have different seeds: their means are not paired by seed, while the "
                       "intervals and per-seed differences below use the seeds both methods have)")
     items = p.get("max_test_examples")
-    device_lines = [f"- **Device**: {'; '.join(devices) or 'unknown'}."] if len(devices) < 2 else ["- **Device**, by run:"] + [
-        f"  - {names}: {value}" for value, names in _device_groups(runs)]
     lines = [
         f"- **Experiment** `{p.get('experiment')}` (profile `{p.get('profile') or 'none'}`), task `{p.get('task')}`, "
         f"model `{model_name(p.get('model') or '')}`; test: "
         + (f"the first {items} rows of each language" if items else "every test row") + ".",
         f"- **Seeds**: {seed_text}.",
         f"- **Code**: commit {', '.join(revisions)}; {'; '.join(versions)}.",
-    ] + device_lines
+    ] + _device_lines(runs)
     few = [m for m, s in seeds.items() if len(s) < MIN_SEEDS_TO_RANK]
     if few:
         lines.append(f"- **Ranks nothing yet**: {', '.join(few)} ha{'s' if len(few) == 1 else 've'} fewer than "
