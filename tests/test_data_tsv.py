@@ -72,7 +72,7 @@ def test_placeholder_rows_are_kept(tmp_path):
 
 
 def test_unknown_task_and_language_list_the_valid_ones():
-    with pytest.raises(XlrError, match="valid tasks: pawsx, xnli"):
+    with pytest.raises(XlrError, match="valid tasks: paws-wiki, pawsx, xnli"):
         get_task("paws")
     with pytest.raises(XlrError, match="unknown pawsx language it; valid: en de es fr ja ko zh"):
         check_languages(PAWSX, ["en", "it"])
@@ -117,3 +117,56 @@ def test_data_export_of_the_fixture_skips_what_it_lacks(tmp_path):
     assert "the source has no train-de" in proc.stderr and "--train-file" not in proc.stderr
     asked = run_xlr("data", "export", "--data-dir", "builtin:fixture", "--out", tmp_path / "x", "--splits", "train")
     assert asked.returncode == 2 and "has no train-de.tsv" in asked.stderr and "--train-file" not in asked.stderr
+
+
+def test_pawsx_cpu_train_drops_evaluation_rows_and_repeats_in_order(tmp_path):
+    from xlr.sources import pawsx_cpu_train
+
+    for folder, name, text in [("paws-wiki", "dev-en.tsv", "a\tb\t1\nheld\tout\t0\nc\td\t0\na\tb\t1\n"),
+                               ("paws-wiki", "test-en.tsv", "e\tf\t1\ntest\trow\t1\nc\td\t1\ng\th\t0\n"),
+                               ("pawsx", "dev-en.tsv", "held\tout\t0\n"), ("pawsx", "test-en.tsv", "test\trow\t0\n")]:
+        (tmp_path / folder).mkdir(exist_ok=True)
+        write(tmp_path / folder, text, name)
+    made = pawsx_cpu_train(open_source(tmp_path))
+    # dev rows before test rows, first occurrence kept, a held-out text dropped whatever its label
+    assert format_tsv(made.pairs, PAWSX) == "a\tb\t1\nc\td\t0\ne\tf\t1\ng\th\t0\n"
+    assert (made.candidates, made.held_out, made.repeats) == (8, 2, 2)
+
+
+def test_pawsx_cpu_train_rebuilds_the_published_file(shared_data, tmp_path):
+    """PAWS-Wiki is not at hand offline: its dev and test files are made from the published training file with
+    PAWS-X's English dev and test rows and repeats mixed in, and the command must give back that file exactly."""
+    import hashlib
+    from conftest import run_xlr
+    from xlr.sources import PAWSX_CPU_TRAIN_SHA256
+
+    published = (shared_data / "pawsx" / "train-en-small.tsv").read_text(encoding="utf-8").splitlines(True)
+    assert hashlib.sha256("".join(published).encode()).hexdigest() == PAWSX_CPU_TRAIN_SHA256
+    dev, test = [(shared_data / "pawsx" / f"{s}-en.tsv").read_text(encoding="utf-8").splitlines(True)
+                 for s in ("dev", "test")]
+    (tmp_path / "pawsx").mkdir()
+    (tmp_path / "paws-wiki").mkdir()
+    write(tmp_path / "pawsx", "".join(dev), "dev-en.tsv")
+    write(tmp_path / "pawsx", "".join(test), "test-en.tsv")
+    half = len(published) // 2
+    write(tmp_path / "paws-wiki", "".join(dev[:300] + published[:half] + published[:7] + dev[-300:]), "dev-en.tsv")
+    write(tmp_path / "paws-wiki", "".join(published[half:] + test[:500] + published[half:half + 5]), "test-en.tsv")
+    proc = run_xlr("data", "pawsx-cpu-train", "--data-dir", tmp_path, "--out", tmp_path / "out" / "train.tsv")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "train.tsv").read_text(encoding="utf-8") == "".join(published)
+    assert "1100 equal a PAWS-X English dev or test pair, 12 repeat" in proc.stderr
+    assert "the file behind xlr's published PAWS-X results" in proc.stderr
+
+
+def test_data_commands_refuse_an_unwritable_out_before_reading(tmp_path):
+    from conftest import run_xlr
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the output folder should be\n")
+    for args in (["export", "--data-dir", "builtin:fixture", "--out", blocker / "x"],
+                 # the data folder does not exist either: the output folder is checked first
+                 ["pawsx-cpu-train", "--data-dir", tmp_path / "nothing", "--out", blocker / "t.tsv"]):
+        proc = run_xlr("data", *args)
+        assert proc.returncode == 2 and "cannot write to the output folder" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert blocker.read_text() == "a file where the output folder should be\n"

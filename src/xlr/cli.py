@@ -14,6 +14,7 @@ import typer
 from xlr.errors import ChecksFailed, XlrError
 from xlr.methods import BASELINE, shared_options
 from xlr.store import DEFAULT_ROOT
+from xlr.tasks import TASKS
 
 app = typer.Typer(
     help="Reproduce 'Improving Zero-Shot Cross-Lingual Transfer Learning via Robust Training' "
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 
 FORMAT_HELP = "Output: rich (terminal table), markdown or csv."
+TASK_NAMES = f"A task name ({', '.join(TASKS)})"
 DataDir = Annotated[Optional[str], typer.Option(
     "--data-dir", help="Folder of {train,dev,test}-{lang}.tsv files (or one subfolder per task, as "
                        "`xlr data export` writes them), or builtin:fixture. Default: the Hugging Face hub.")]
@@ -146,7 +148,7 @@ def _show_all(done: list, fmt: str) -> None:
 @train_flags
 @method_flags
 def train(
-    task: Annotated[str, typer.Option(help="A task name (pawsx, xnli) or a task TOML file.")] = "pawsx",
+    task: Annotated[str, typer.Option(help=f"{TASK_NAMES} or a task TOML file.")] = "pawsx",
     method: Annotated[str, typer.Option(help="A method of the registry (docs/methods.md).")] = BASELINE,
     model: Annotated[str, typer.Option(help="Hugging Face id, local model folder, or builtin:tiny-bert.")]
     = "bert-base-multilingual-cased",
@@ -349,7 +351,7 @@ def augment(
     input: Annotated[Path, typer.Option("--input", help="Training TSV (sentence1, sentence2, label; text, label "
                                                         "for a single-sentence task).")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the augmented TSV.")],
-    task: Annotated[str, typer.Option(help="A task name (pawsx, xnli) or a task TOML file (for its columns and "
+    task: Annotated[str, typer.Option(help=f"{TASK_NAMES} or a task TOML file (for its columns and "
                                            "labels).")] = "pawsx",
     num: Annotated[int, typer.Option(help="Copies per pair (paper: 10 PAWS-X, 3 XNLI).")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed; the output is deterministic.")] = 7,
@@ -371,7 +373,7 @@ app.add_typer(data_app, name="data")
 @data_app.command("export")
 def data_export(
     out: Annotated[Path, typer.Option("--out", help="Folder to write {split}-{lang}.tsv (and {split}.ids) into.")],
-    task: Annotated[str, typer.Option(help="A task name (pawsx, xnli) or a task TOML file.")] = "pawsx",
+    task: Annotated[str, typer.Option(help=f"{TASK_NAMES} or a task TOML file.")] = "pawsx",
     languages: Annotated[Optional[list[str]], typer.Option(help="Languages (default: all of the task).")] = None,
     splits: Annotated[Optional[str], typer.Option(help="Comma-separated splits: train, dev, test (default: all "
                                                        "three; a local source's missing files are skipped).")]
@@ -383,13 +385,46 @@ def data_export(
     from xlr.sources import export, open_source
     from xlr.env.progress import quiet_libraries, say
 
+    from xlr.engine.preflight import check_writable
+
     quiet_libraries()
     t = get_task(task)
     langs = check_languages(t, _split(languages) or list(t.languages))
+    check_writable(out, "output folder", "--out")
     written, skipped = export(t, open_source(data_dir), out, langs, _split([splits or "train,dev,test"]),
                               skip_missing=languages is None and splits is None)
     say(f"wrote {len(written)} files to {out}" + (f"; the source has no {', '.join(skipped)}" if skipped else ""))
 
+
+@data_app.command("pawsx-cpu-train")
+def data_pawsx_cpu_train(
+    out: Annotated[Path, typer.Option("--out", help="The TSV file to write (e.g. DATA/pawsx/train-en-small.tsv).")],
+    data_dir: DataDir = None,
+):
+    """Write the English PAWS-X training file of xlr's CPU-scale PAWS-X results (pass it with --train-file):
+    PAWS-Wiki's labeled dev and test pairs minus PAWS-X's English dev and test pairs, and minus repeats.
+    Offline, --data-dir needs paws-wiki/ and pawsx/ folders (`xlr data export --task paws-wiki` and
+    `--task pawsx` write them)."""
+    import hashlib
+
+    from xlr.env.progress import quiet_libraries, say
+    from xlr.files import atomic_write_text
+    from xlr.sources import PAWSX_CPU_TRAIN_SHA256, open_source, pawsx_cpu_train
+    from xlr.tasks import format_tsv, get_task
+
+    from xlr.engine.preflight import check_writable
+
+    quiet_libraries()
+    check_writable(out.parent, "output folder", "--out")
+    made = pawsx_cpu_train(open_source(data_dir))
+    text = format_tsv(made.pairs, get_task("pawsx"))
+    atomic_write_text(out, text)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    say(f"wrote {len(made.pairs)} pairs to {out}, from {made.candidates} PAWS-Wiki pairs: {made.held_out} equal a "
+        f"PAWS-X English dev or test pair, {made.repeats} repeat an earlier pair")
+    say(f"sha256 {digest}: " + ("the file behind xlr's published PAWS-X results" if digest == PAWSX_CPU_TRAIN_SHA256
+                                else f"not the file behind xlr's published PAWS-X results (sha256 "
+                                     f"{PAWSX_CPU_TRAIN_SHA256}), so their numbers may differ from yours"))
 
 # ------------------------------------------------------------------------------------ compare, analyze
 
@@ -528,7 +563,7 @@ def analyze_distance(
 def analyze_geometry(
     model: Annotated[str, typer.Option(help="Hugging Face id, local model folder, or builtin:tiny-bert.")]
     = "bert-base-multilingual-cased",
-    task: Annotated[str, typer.Option(help="A task name (pawsx, xnli) or a task TOML file.")] = "pawsx",
+    task: Annotated[str, typer.Option(help=f"{TASK_NAMES} or a task TOML file.")] = "pawsx",
     data_dir: DataDir = None,
     pairs: Annotated[int, typer.Option(help="The first N source-language dev pairs.")] = 256,
     adv: Annotated[str, typer.Option(help="ADV radii, comma-separated, as fractions of the median word-embedding "
@@ -583,7 +618,7 @@ app.add_typer(bench_app, name="bench")
 def bench_throughput(
     model: Annotated[str, typer.Option(help="Hugging Face id, local model folder, or builtin:tiny-bert; only its "
                                             "config is read (random weights).")] = "bert-base-multilingual-cased",
-    task: Annotated[str, typer.Option(help="A task name (pawsx, xnli) or a task TOML file: its labels and its own "
+    task: Annotated[str, typer.Option(help=f"{TASK_NAMES} or a task TOML file: its labels and its own "
                                            "training settings.")] = "pawsx",
     methods: Annotated[str, typer.Option(help="Comma-separated methods to measure.")] = "baseline,adv",
     batch_size: Annotated[int, typer.Option(help="Examples per optimizer step.")] = 32,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from xlr.errors import XlrError
-from xlr.tasks import BUILTIN_FIXTURE, SPLITS, PairSet, Task, format_tsv, read_tsv
+from xlr.tasks import BUILTIN_FIXTURE, SPLITS, PairSet, Task, format_tsv, get_task, read_tsv
 
 
 class Source(Protocol):
@@ -269,3 +269,48 @@ def export(task: Task, source: Source, out: Path, languages: list[str], splits: 
             atomic_write_text(path, "".join(f"{i}\n" for i in next(iter(ids.values()))))
             written.append(path)
     return written, skipped
+
+
+# ------------------------------------------------------------------------- PAWS-X's CPU-scale training file
+
+# The file xlr's published PAWS-X numbers on multilingual-e5-small trained on (docs/experiments.md, "PAWS-X's
+# training file at CPU scale"): `pawsx_cpu_train` rebuilds it from PAWS-Wiki and says whether the result is it.
+PAWSX_CPU_TRAIN_SHA256 = "f425e197f2995bc94e77fb5c67f6074d38fd0aa50e0f86b436b882fda9e67a4c"
+
+
+@dataclass
+class Disjoint:
+    pairs: PairSet
+    candidates: int   # candidate rows read
+    held_out: int     # dropped: their texts equal a held-out row's
+    repeats: int      # dropped: their texts equal an earlier kept row's
+
+
+def disjoint_pairs(candidates: list[PairSet], held_out: list[PairSet], origin: str) -> Disjoint:
+    """The candidate rows in their order, minus every row whose texts equal a held-out row's (so that nothing
+    trained on is ever evaluated on) and minus repeats of an earlier row's texts."""
+    banned = {tuple(texts) for pairs in held_out for texts in zip(*pairs.texts)}
+    seen, kept, n, dropped, repeats = set(), [], 0, 0, 0
+    for pairs in candidates:
+        for texts, label in zip(zip(*pairs.texts), pairs.labels):
+            n += 1
+            if texts in banned:
+                dropped += 1
+            elif texts in seen:
+                repeats += 1
+            else:
+                seen.add(texts)
+                kept.append((texts, label))
+    columns = [list(c) for c in zip(*(t for t, _ in kept))] or [[] for _ in candidates[0].texts]
+    pairs = PairSet(columns[0], columns[1] if len(columns) > 1 else None, [y for _, y in kept], origin)
+    return Disjoint(pairs, n, dropped, repeats)
+
+
+def pawsx_cpu_train(source: Source) -> Disjoint:
+    """PAWS-Wiki's labeled dev and test pairs (in that order) minus PAWS-X's English dev and test pairs, which
+    were drawn from PAWS-Wiki's dev set, and minus repeats: English training pairs disjoint from every PAWS-X
+    evaluation row."""
+    wiki, pawsx = get_task("paws-wiki"), get_task("pawsx")
+    return disjoint_pairs([source.load(wiki, split, "en") for split in ("dev", "test")],
+                          [source.load(pawsx, split, "en") for split in ("dev", "test")],
+                          "PAWS-Wiki dev + test minus PAWS-X en dev + test")
