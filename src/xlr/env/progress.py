@@ -38,7 +38,7 @@ def quiet_libraries() -> None:
     # the libraries read these when they are imported; those already imported are told directly below
     for var, value in (("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1"), ("TRANSFORMERS_VERBOSITY", "error"),
                        ("DATASETS_VERBOSITY", "error"), ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1"),
-                       ("HF_HUB_DISABLE_PROGRESS_BARS", "1")):
+                       ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("HF_HUB_VERBOSITY", "error")):
         os.environ.setdefault(var, value)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*pkg_resources.*")
