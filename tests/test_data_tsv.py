@@ -123,14 +123,42 @@ def test_pawsx_cpu_train_drops_evaluation_rows_and_repeats_in_order(tmp_path):
     from xlr.sources import pawsx_cpu_train
 
     for folder, name, text in [("paws-wiki", "dev-en.tsv", "a\tb\t1\nheld\tout\t0\nc\td\t0\na\tb\t1\n"),
-                               ("paws-wiki", "test-en.tsv", "e\tf\t1\ntest\trow\t1\nc\td\t1\ng\th\t0\n"),
+                               ("paws-wiki", "test-en.tsv", "e\tf\t1\ntest\trow\t1\nc\td\t1\nheld\tout\t0\ng\th\t0\n"),
                                ("pawsx", "dev-en.tsv", "held\tout\t0\n"), ("pawsx", "test-en.tsv", "test\trow\t0\n")]:
         (tmp_path / folder).mkdir(exist_ok=True)
         write(tmp_path / folder, text, name)
     made = pawsx_cpu_train(open_source(tmp_path))
     # dev rows before test rows, first occurrence kept, a held-out text dropped whatever its label
     assert format_tsv(made.pairs, PAWSX) == "a\tb\t1\nc\td\t0\ne\tf\t1\ng\th\t0\n"
-    assert (made.candidates, made.held_out, made.repeats) == (8, 2, 2)
+    # a held-out row seen twice counts as held out both times, never as a repeat
+    assert (made.candidates, made.held_out, made.repeats) == (9, 3, 2)
+
+
+def test_pawsx_cpu_train_refuses_what_would_lose_or_fake_a_file(tmp_path):
+    from conftest import run_xlr
+
+    for folder in ("paws-wiki", "pawsx"):
+        (tmp_path / folder).mkdir()
+        write(tmp_path / folder, "x\ty\t1\n", "test-en.tsv")
+    write(tmp_path / "paws-wiki", "a\tb\t1\n", "dev-en.tsv")
+    write(tmp_path / "pawsx", "x\ty\t1\n", "dev-en.tsv")
+    out = tmp_path / "train.tsv"
+    out.write_text("the file results were trained on\n")
+    cases = [(["--out", out], "exists and differs", "--force"),
+             (["--out", tmp_path], "is a folder", "train-en-small.tsv"),
+             # one flat folder: PAWS-X's files would be read as PAWS-Wiki's
+             (["--out", tmp_path / "o.tsv", "--data-dir", tmp_path / "pawsx"], "need a subfolder each", "paws-wiki/")]
+    for args, what, fix in cases:
+        proc = run_xlr("data", "pawsx-cpu-train", *(["--data-dir", tmp_path] if "--data-dir" not in args else []), *args)
+        assert proc.returncode == 2 and what in proc.stderr and fix in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert out.read_text() == "the file results were trained on\n" and not (tmp_path / "o.tsv").exists()
+    write(tmp_path / "paws-wiki", "x\ty\t0\n", "dev-en.tsv")   # nothing left: an error, not an empty file
+    proc = run_xlr("data", "pawsx-cpu-train", "--data-dir", tmp_path, "--out", tmp_path / "o.tsv")
+    assert proc.returncode == 2 and "check that its paws-wiki/ folder" in proc.stderr and not (tmp_path / "o.tsv").exists()
+    write(tmp_path / "paws-wiki", "a\tb\t1\n", "dev-en.tsv")
+    proc = run_xlr("data", "pawsx-cpu-train", "--data-dir", tmp_path, "--out", out, "--force")
+    assert proc.returncode == 0 and out.read_text() == "a\tb\t1\n" and "NOT the file behind" in proc.stderr
 
 
 def test_pawsx_cpu_train_rebuilds_the_published_file(shared_data, tmp_path):
@@ -140,7 +168,10 @@ def test_pawsx_cpu_train_rebuilds_the_published_file(shared_data, tmp_path):
     from conftest import run_xlr
     from xlr.sources import PAWSX_CPU_TRAIN_SHA256
 
-    published = (shared_data / "pawsx" / "train-en-small.tsv").read_text(encoding="utf-8").splitlines(True)
+    source = shared_data / "pawsx" / "train-en-small.tsv"
+    if not source.is_file():
+        pytest.skip(f"{source} not found")
+    published = source.read_text(encoding="utf-8").splitlines(True)
     assert hashlib.sha256("".join(published).encode()).hexdigest() == PAWSX_CPU_TRAIN_SHA256
     dev, test = [(shared_data / "pawsx" / f"{s}-en.tsv").read_text(encoding="utf-8").splitlines(True)
                  for s in ("dev", "test")]
@@ -155,7 +186,7 @@ def test_pawsx_cpu_train_rebuilds_the_published_file(shared_data, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "train.tsv").read_text(encoding="utf-8") == "".join(published)
     assert "1100 equal a PAWS-X English dev or test pair, 12 repeat" in proc.stderr
-    assert "the file behind xlr's published PAWS-X results" in proc.stderr
+    assert f"sha256 {PAWSX_CPU_TRAIN_SHA256}: the file behind xlr's published PAWS-X results" in proc.stderr
 
 
 def test_data_commands_refuse_an_unwritable_out_before_reading(tmp_path):

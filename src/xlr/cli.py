@@ -398,33 +398,28 @@ def data_export(
 
 @data_app.command("pawsx-cpu-train")
 def data_pawsx_cpu_train(
-    out: Annotated[Path, typer.Option("--out", help="The TSV file to write (e.g. DATA/pawsx/train-en-small.tsv).")],
+    out: Annotated[Path, typer.Option("--out", help="The TSV file to write, e.g. data/pawsx/train-en-small.tsv. "
+                                                    "An existing file with other content is kept unless --force.")],
     data_dir: DataDir = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing --out file that differs.")] = False,
 ):
     """Write the English PAWS-X training file of xlr's CPU-scale PAWS-X results (pass it with --train-file):
     PAWS-Wiki's labeled dev and test pairs minus PAWS-X's English dev and test pairs, and minus repeats.
-    Offline, --data-dir needs paws-wiki/ and pawsx/ folders (`xlr data export --task paws-wiki` and
-    `--task pawsx` write them)."""
-    import hashlib
-
-    from xlr.env.progress import quiet_libraries, say
-    from xlr.files import atomic_write_text
-    from xlr.sources import PAWSX_CPU_TRAIN_SHA256, open_source, pawsx_cpu_train
-    from xlr.tasks import format_tsv, get_task
-
+    Offline, --data-dir DIR needs DIR/paws-wiki/ and DIR/pawsx/ (`xlr data export --task paws-wiki --out
+    DIR/paws-wiki`, and the same with --task pawsx)."""
     from xlr.engine.preflight import check_writable
+    from xlr.env.progress import quiet_libraries, say
+    from xlr.sources import PAWSX_CPU_TRAIN_SHA256, open_source, write_pawsx_cpu_train
 
     quiet_libraries()
     check_writable(out.parent, "output folder", "--out")
-    made = pawsx_cpu_train(open_source(data_dir))
-    text = format_tsv(made.pairs, get_task("pawsx"))
-    atomic_write_text(out, text)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    made, digest = write_pawsx_cpu_train(open_source(data_dir), out, force)
     say(f"wrote {len(made.pairs)} pairs to {out}, from {made.candidates} PAWS-Wiki pairs: {made.held_out} equal a "
         f"PAWS-X English dev or test pair, {made.repeats} repeat an earlier pair")
     say(f"sha256 {digest}: " + ("the file behind xlr's published PAWS-X results" if digest == PAWSX_CPU_TRAIN_SHA256
-                                else f"not the file behind xlr's published PAWS-X results (sha256 "
+                                else f"NOT the file behind xlr's published PAWS-X results (sha256 "
                                      f"{PAWSX_CPU_TRAIN_SHA256}), so their numbers may differ from yours"))
+
 
 # ------------------------------------------------------------------------------------ compare, analyze
 

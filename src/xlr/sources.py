@@ -52,7 +52,8 @@ class LocalSource:
         folder = self.folder(task)
         path = folder / f"{split}-{language}.tsv"
         if not path.is_file():
-            hint = " or pass --train-file PATH" if split == "train" else ""
+            hint = f" (or in {self.root / task.name}/)" if folder == self.root else ""
+            hint += " or pass --train-file PATH" if split == "train" else ""
             raise XlrError(f"{path} does not exist; put {split}-{language}.tsv in {folder}{hint}")
         ids_path = folder / f"{split}.ids"
         ids = ids_path.read_text(encoding="utf-8").split() if ids_path.is_file() else None
@@ -311,6 +312,37 @@ def pawsx_cpu_train(source: Source) -> Disjoint:
     were drawn from PAWS-Wiki's dev set, and minus repeats: English training pairs disjoint from every PAWS-X
     evaluation row."""
     wiki, pawsx = get_task("paws-wiki"), get_task("pawsx")
-    return disjoint_pairs([source.load(wiki, split, "en") for split in ("dev", "test")],
+    if wiki.labels != pawsx.labels:
+        raise XlrError(f"{wiki.origin}: labels {list(wiki.labels)} must be PAWS-X's, {list(pawsx.labels)}")
+    if hasattr(source, "folder") and source.folder(wiki) == source.folder(pawsx):
+        root = source.folder(wiki)
+        raise XlrError(f"--data-dir {root}: PAWS-Wiki and PAWS-X need a subfolder each, {root}/paws-wiki/ and "
+                       f"{root}/pawsx/ (`xlr data export --task paws-wiki --out {root}/paws-wiki`, and the same "
+                       "with --task pawsx)")
+    made = disjoint_pairs([source.load(wiki, split, "en") for split in ("dev", "test")],
                           [source.load(pawsx, split, "en") for split in ("dev", "test")],
                           "PAWS-Wiki dev + test minus PAWS-X en dev + test")
+    if not len(made.pairs):
+        raise XlrError(f"every one of the {made.candidates} PAWS-Wiki pairs from {source.description} equals a PAWS-X "
+                       "evaluation pair or an earlier pair: check that its paws-wiki/ folder holds PAWS-Wiki")
+    return made
+
+
+def write_pawsx_cpu_train(source: Source, out: Path, force: bool = False) -> tuple[Disjoint, str]:
+    """`pawsx_cpu_train` written to OUT as a PAWS-X TSV; returns it with the file's sha256. An existing OUT
+    with other content is kept unless `force` (it may be the file that results were trained on)."""
+    import hashlib
+
+    from xlr.files import atomic_write_bytes
+
+    out = Path(out)
+    if out.is_dir():
+        raise XlrError(f"--out {out} is a folder; give the file to write, e.g. {out / 'train-en-small.tsv'}")
+    made = pawsx_cpu_train(source)
+    data = format_tsv(made.pairs, get_task("pawsx")).encode("utf-8")
+    digest = hashlib.sha256(data).hexdigest()
+    if out.is_file() and not force and out.read_bytes() != data:
+        raise XlrError(f"{out} exists and differs from the file just built (sha256 {digest}); pass --force to "
+                       "replace it, or choose another --out")
+    atomic_write_bytes(out, data)
+    return made, digest
