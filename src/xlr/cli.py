@@ -384,8 +384,7 @@ def data_export(
     from xlr.tasks import check_languages, get_task
     from xlr.sources import export, open_source
     from xlr.env.progress import quiet_libraries, say
-
-    from xlr.engine.preflight import check_writable
+    from xlr.files import check_writable
 
     quiet_libraries()
     t = get_task(task)
@@ -407,8 +406,8 @@ def data_pawsx_cpu_train(
     PAWS-Wiki's labeled dev and test pairs minus PAWS-X's English dev and test pairs, and minus repeats.
     Offline, --data-dir DIR needs DIR/paws-wiki/ and DIR/pawsx/ (`xlr data export --task paws-wiki --out
     DIR/paws-wiki`, and the same with --task pawsx)."""
-    from xlr.engine.preflight import check_writable
     from xlr.env.progress import quiet_libraries, say
+    from xlr.files import check_writable
     from xlr.sources import PAWSX_CPU_TRAIN_SHA256, open_source, write_pawsx_cpu_train
 
     quiet_libraries()
@@ -659,12 +658,11 @@ def bench_throughput(
     train = {"batch_size": batch_size, "max_length": seq_length, "precision": precision, "compile": compile}
     protocol = protocol_for(the_task, {**train, **({"pooling": pooling} if pooling else {})})
     from xlr.engine.cost import model_config  # the engine only once the input has been checked
-    from xlr.engine.preflight import check_writable
     from xlr.engine.throughput import measure, torch_gpu_count, usable_positions
     from xlr.env import device as devices
     from xlr.env.progress import quiet_libraries, say
     from xlr.env.versions import versions
-    from xlr.files import atomic_write_json
+    from xlr.files import atomic_write_json, check_writable
     from xlr.results.report import render_rows
 
     quiet_libraries()

@@ -1,6 +1,7 @@
 """Files that survive a crash: every write goes to a temporary name in the same folder and is renamed into
-place, so a `kill -9` at any moment leaves either the old file or the new one, never half of one; and an
-advisory lock for read-modify-write of tables that several processes share."""
+place, so a `kill -9` at any moment leaves either the old file or the new one, never half of one; a check that
+a folder can be written before work that would write there starts; and an advisory lock for read-modify-write
+of tables that several processes share."""
 from __future__ import annotations
 
 import contextlib
@@ -15,6 +16,19 @@ from xlr.env import distributed
 from xlr.errors import XlrError
 
 log = logging.getLogger("xlr.files")
+
+
+def check_writable(folder: Path, what: str, variable: str) -> None:
+    """Create FOLDER if needed and write a file in it, or fail with one line naming the fix."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".xlr-write-check-"):
+            pass
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise XlrError(f"cannot write to the {what} {folder} ({reason}); make it writable (in Docker, create the "
+                       f"host folder yourself before `-v` mounts it, or `sudo chown -R $(id -u) FOLDER`), or set "
+                       f"{variable} to a writable folder") from None
 
 
 def _umask() -> int:

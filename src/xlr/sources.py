@@ -291,10 +291,9 @@ def disjoint_pairs(candidates: list[PairSet], held_out: list[PairSet], origin: s
     """The candidate rows in their order, minus every row whose texts equal a held-out row's (so that nothing
     trained on is ever evaluated on) and minus repeats of an earlier row's texts."""
     banned = {tuple(texts) for pairs in held_out for texts in zip(*pairs.texts)}
-    seen, kept, n, dropped, repeats = set(), [], 0, 0, 0
+    seen, kept, dropped, repeats = set(), [], 0, 0
     for pairs in candidates:
         for texts, label in zip(zip(*pairs.texts), pairs.labels):
-            n += 1
             if texts in banned:
                 dropped += 1
             elif texts in seen:
@@ -304,7 +303,7 @@ def disjoint_pairs(candidates: list[PairSet], held_out: list[PairSet], origin: s
                 kept.append((texts, label))
     columns = [list(c) for c in zip(*(t for t, _ in kept))] or [[] for _ in candidates[0].texts]
     pairs = PairSet(columns[0], columns[1] if len(columns) > 1 else None, [y for _, y in kept], origin)
-    return Disjoint(pairs, n, dropped, repeats)
+    return Disjoint(pairs, sum(map(len, candidates)), dropped, repeats)
 
 
 def pawsx_cpu_train(source: Source) -> Disjoint:

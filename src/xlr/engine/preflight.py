@@ -12,12 +12,12 @@ config.json stores it, and results.json gathers it.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from pathlib import Path
 
 from xlr.env import distributed
 from xlr.sources import offline_variable, open_source, verify_alignment
 from xlr.errors import XlrError
+from xlr.files import check_writable
 from xlr.experiments import Experiment
 from xlr.engine.models import BUILTIN_TINY_BERT, looks_like_path
 
@@ -86,19 +86,6 @@ def hub_cache_folders() -> dict[str, Path]:
     except Exception:  # pragma: no cover - datasets is a dependency; its config never fails to import
         pass
     return folders
-
-
-def check_writable(folder: Path, what: str, variable: str) -> None:
-    """Create FOLDER if needed and write a file in it, or fail with one line naming the fix."""
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".xlr-write-check-"):
-            pass
-    except OSError as e:
-        reason = e.strerror or type(e).__name__
-        raise XlrError(f"cannot write to the {what} {folder} ({reason}); make it writable (in Docker, create the "
-                       f"host folder yourself before `-v` mounts it, or `sudo chown -R $(id -u) FOLDER`), or set "
-                       f"{variable} to a writable folder") from None
 
 
 def check_caches_writable(exp: Experiment) -> None:
