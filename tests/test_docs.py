@@ -168,3 +168,29 @@ def test_no_help_text_holds_what_rich_would_eat_as_markup():
 
     walk(typer.main.get_command(app), "xlr")
     assert not found, "\n".join(found)
+
+
+def test_help_text_wraps_to_the_terminal_not_to_the_source():
+    """rich keeps a docstring's single line breaks, so a paragraph wrapped at the source's width comes out
+    ragged at any other width (`dev` alone on a line of `xlr sweep --help` at 100 columns). Every command's
+    paragraphs reach rich unbroken, and its first paragraph, the line in its group's command list, is short."""
+    import typer
+
+    from xlr.cli import app
+
+    found = []
+
+    def walk(command, path):
+        paragraphs = (command.help or "").split("\n\n")
+        found.extend(f"{path}: a line break inside {p[:60]!r}..." for p in paragraphs if "\n" in p)
+        if len(paragraphs[0]) > 110 and path.count(" ") > 0:
+            found.append(f"{path}: a first paragraph of {len(paragraphs[0])} characters; put a summary first")
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(typer.main.get_command(app), "xlr")
+    assert not found, "\n".join(found)
+    proc = subprocess.run([sys.executable, "-m", "xlr", "sweep", "--help"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "COLUMNS": "100", "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert not any(line.strip() == "dev" for line in proc.stdout.splitlines()), proc.stdout

@@ -4,6 +4,7 @@ Exit codes: 0 ok, 1 checks failed, 2 bad input (one line on stderr, no traceback
 """
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -334,8 +335,10 @@ def doctor(
                                                        "steps at the experiment's batch size, each method): estimate "
                                                        "the training time from its rates instead.")] = None,
 ):
-    """What this setup has (versions, driver, GPUs, bf16, hub, caches, free disk), what table1 costs, and
-    whether it can run `xlr reproduce table1`: exit 0 when it can, 1 with the reasons when it cannot."""
+    """What this setup has, what table1 costs here, and whether it can run `xlr reproduce table1`.
+
+    Shows versions, driver, GPUs, bf16, hub, caches and free disk. Exit 0 when it can run table1, 1 with the
+    reasons when it cannot."""
     from xlr.env import doctor as checking
 
     if measure and rates is not None:
@@ -402,8 +405,9 @@ def data_pawsx_cpu_train(
     data_dir: DataDir = None,
     force: Annotated[bool, typer.Option(help="Replace an existing --out file that differs.")] = False,
 ):
-    """Write the English PAWS-X training file of xlr's CPU-scale PAWS-X results (pass it with --train-file):
-    PAWS-Wiki's labeled dev and test pairs minus PAWS-X's English dev and test pairs, and minus repeats.
+    """Write the English training file of xlr's CPU-scale PAWS-X results, for --train-file.
+
+    It is PAWS-Wiki's labeled dev and test pairs minus PAWS-X's English dev and test pairs, and minus repeats.
     Offline, --data-dir DIR needs DIR/paws-wiki/ and DIR/pawsx/ (`xlr data export --task paws-wiki --out
     DIR/paws-wiki`, and the same with --task pawsx)."""
     from xlr.env.progress import quiet_libraries, say
@@ -489,8 +493,10 @@ def results_publish(
                                                     "published set NAME and recompute its intervals over every seed; "
                                                     "a run both hold must be identical.")] = False,
 ):
-    """Freeze an experiment's results as INTO/NAME/: results.csv, its provenance results.json, and every
-    method against the baseline (paired bootstrap over the stored test predictions) in intervals.csv."""
+    """Freeze an experiment's results as INTO/NAME/, with their provenance.
+
+    Writes results.csv, its provenance results.json, and every method against the baseline (paired
+    bootstrap over the stored test predictions) in intervals.csv."""
     from xlr.env.progress import say
     from xlr.results import published
 
@@ -507,9 +513,11 @@ def results_render(
     out: Annotated[Path, typer.Option("--out", help="The page; its figures go to a folder of the same name.")]
     = Path("docs/results.md"),
 ):
-    """Write docs/results.md and its figures from every published set: per-language accuracy with the seed
-    spread, each method against the baseline with intervals and per-seed points, the generalized averages
-    and heatmaps, and the gain against lang2vec distance."""
+    """Write docs/results.md and its figures from every published set.
+
+    The page shows per-language accuracy with the seed spread, each method against the baseline with
+    intervals and per-seed points, the generalized averages and heatmaps, and the gain against lang2vec
+    distance."""
     from xlr.env.progress import say
     from xlr.results import page
 
@@ -753,6 +761,20 @@ def docker_run(
     code = container.run(image, args or [], gpus="none" if no_gpus else gpus, runs=runs, hf_home=hf_home,
                          env=env or [], volumes=volume or [], network=network)
     raise typer.Exit(code)
+
+
+def _reflow_help(typer_app: typer.Typer) -> None:
+    """Join each docstring paragraph's source line breaks, so `--help` and docs/cli.md wrap it to the width
+    they have (rich keeps a single newline as a line break, which leaves ragged lines at any other width)."""
+    for info in typer_app.registered_commands:
+        if info.help is None and info.callback is not None and info.callback.__doc__:
+            paragraphs = inspect.cleandoc(info.callback.__doc__).split("\n\n")
+            info.help = "\n\n".join(" ".join(p.split("\n")) for p in paragraphs)
+    for group in typer_app.registered_groups:
+        _reflow_help(group.typer_instance)
+
+
+_reflow_help(app)
 
 
 def main() -> None:
