@@ -194,3 +194,50 @@ def test_help_text_wraps_to_the_terminal_not_to_the_source():
                           timeout=300, env={**os.environ, "COLUMNS": "100", "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr
     assert not any(line.strip() == "dev" for line in proc.stdout.splitlines()), proc.stdout
+
+
+def test_the_task_example_in_tasks_md_loads_inline_and_as_its_own_file(tmp_path):
+    """docs/tasks.md's tweet-sentiment experiment is what a user copies to start their own task: it must load
+    as written, and again after the page's offline recipe (the [task] table in a file of its own, with [hub]
+    for [task.hub]). Loading reads no data, so this runs offline."""
+    import dataclasses
+    import tomllib
+
+    from xlr.experiments import load_experiment
+    from xlr.tasks import load_task_file
+
+    page = (REPO / "docs" / "tasks.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", page, re.S)
+    assert len(blocks) == 1, "docs/tasks.md should hold one TOML example"
+    text = blocks[0]
+    name = re.match(r"# (\S+\.toml)\n", text).group(1)
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    inline = load_experiment(str(tmp_path / name))
+    task = inline.task_def
+    assert task.name == "tweet-sentiment" and task.text_columns == ("text",) and len(task.labels) == 3
+    assert task.hub.dataset == "mteb/tweet_sentiment_multilingual"
+    assert [task.hub.config_of(lang) for lang in ("en", "pt")] == ["english", "portuguese"]
+
+    task_table = tomllib.loads(text)["task"]
+    hub = task_table.pop("hub")
+    lines = [f"{k} = {toml_value(v)}" for k, v in task_table.items()]
+    lines += ["", "[hub]"] + [f"{k} = {toml_value(v)}" for k, v in hub.items()]
+    (tmp_path / "tweet-sentiment.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def same(other):
+        return dataclasses.replace(other, origin=None) == dataclasses.replace(task, origin=None)
+
+    assert same(load_task_file(tmp_path / "tweet-sentiment.toml"))
+    head, rest = text.split("[task]", 1)
+    tail = "[methods]" + rest.split("[methods]", 1)[1]
+    (tmp_path / "tweets-offline.toml").write_text(head + 'task = "tweet-sentiment.toml"\n\n' + tail, encoding="utf-8")
+    assert same(load_experiment(str(tmp_path / "tweets-offline.toml")).task_def)
+
+
+def toml_value(value) -> str:
+    """A TOML literal for the plain values of a task table (strings, lists of strings, inline tables)."""
+    import json
+
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
