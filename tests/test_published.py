@@ -252,7 +252,25 @@ def test_outcomes_are_the_same_bytes_when_written_again(store, tmp_path):
     import time
 
     time.sleep(2.1)  # a zip member stamped with the time of writing would differ now
-    published.publish(store, "a", tmp_path / "results", "c", resamples=20)
+    published.publish(store, "a", tmp_path / "results", "c", resamples=20, force=True)
     assert (tmp_path / "results" / "a" / published.OUTCOMES / "adv-seed1.npz").read_bytes() == first
     found = published.read_outcomes(tmp_path / "results" / "a")[("adv", 1)]
     assert found.same_as(bootstrap.run_outcomes(RunStore(store.parent).run("exp", "adv", 1)))
+
+
+def test_publish_refuses_to_replace_a_set_unless_forced(store, tmp_path):
+    """Publishing again under a published name would overwrite its numbers and leave other runs' outcomes
+    behind: it refuses in one line (exit 2) and changes nothing; --force replaces the whole set."""
+    into = tmp_path / "results"
+    args = ("results", "publish", store, "--name", "xnli-test", "--into", into, "--command", "c", "--resamples", "50")
+    assert run_xlr(*args).returncode == 0
+    stray = into / "xnli-test" / published.OUTCOMES / "r3f-seed9.npz"
+    stray.write_bytes(b"left from an earlier publication")
+    before = {p: p.read_bytes() for p in (into / "xnli-test").rglob("*") if p.is_file()}
+    proc = run_xlr(*args)
+    assert proc.returncode == 2 and "--add" in proc.stderr and "--force" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in (into / "xnli-test").rglob("*") if p.is_file()} == before
+    assert run_xlr(*args, "--add", "--force").returncode == 2
+    assert run_xlr(*args, "--force").returncode == 0
+    assert not stray.exists() and published.is_published(into / "xnli-test")

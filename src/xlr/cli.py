@@ -492,6 +492,7 @@ def results_publish(
     add: Annotated[bool, typer.Option("--add", help="Add this store's runs (more seeds, another method) to the "
                                                     "published set NAME and recompute its intervals over every seed; "
                                                     "a run both hold must be identical.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing published set NAME.")] = False,
 ):
     """Freeze an experiment's results as INTO/NAME/, with their provenance.
 
@@ -503,7 +504,7 @@ def results_publish(
     if resamples < 1:
         raise XlrError(f"--resamples must be at least 1, not {resamples}")
     folder = published.publish(experiment_dir, name, into, command, resamples, bootstrap_seed,
-                               on_step=lambda what: say(f"  bootstrap: {what}"), add=add)
+                               on_step=lambda what: say(f"  bootstrap: {what}"), add=add, force=force)
     say(f"wrote {folder}; render the page with `xlr results render`")
 
 

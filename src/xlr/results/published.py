@@ -15,6 +15,7 @@ figures from every set, and from nothing else, so the page can be rebuilt and ch
 from __future__ import annotations
 
 import csv
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,9 +167,9 @@ def _merge(old: "Published", experiment_dir: Path, rows: list[dict], provenance:
 
 
 def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples: int = 1000,
-            seed: int = 0, on_step=None, add: bool = False) -> Path:
+            seed: int = 0, on_step=None, add: bool = False, force: bool = False) -> Path:
     """Freeze an experiment folder of a run store as `INTO/NAME/`, or with `add` add its runs to that set;
-    returns the set's folder."""
+    an existing set is replaced only with `force`. Returns the set's folder."""
     from xlr.results.bootstrap import run_outcomes
 
     experiment_dir = Path(experiment_dir)
@@ -186,6 +187,11 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
                 for r in RunStore.finished_in(experiment_dir)}
     folder = Path(into) / name
     old, record = None, None
+    if add and force:
+        raise XlrError("--add keeps the published set and --force replaces it: pass one of them")
+    if not add and not force and folder.exists() and any(folder.iterdir()):
+        raise XlrError(f"{folder} already exists: --add adds these runs to it, --force replaces it, "
+                       f"or give another --name")
     if add:
         if not is_published(folder):
             raise XlrError(f"--add: {folder} is not a published set; publish {experiment_dir} without --add first")
@@ -216,6 +222,8 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
                 if on_step:
                     on_step(f"{method} - {BASELINE}, {setting}")
                 intervals += _interval_rows(outcomes, method, setting, resamples, seed)
+    if force and not add and folder.exists():  # everything is computed: only now does the old set go
+        shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for (method, run_seed), found in outcomes.items():
         write_outcomes(folder, method, run_seed, found)
