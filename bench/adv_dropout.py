@@ -22,14 +22,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED, e5_folder  # noqa: E402
+from common import DATA, e5_folder  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="encoder folder or hub id (default: the offline e5-small build)")
     ap.add_argument("--trained", default=None, help="a run's model folder (load_trained) instead of --model")
-    ap.add_argument("--data", default=str(SHARED / "data"))
+    ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--pairs", type=int, default=256)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--epsilon", default="0.005,0.02", help="ADV radii (fractions of the median norm)")

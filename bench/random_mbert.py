@@ -5,7 +5,7 @@ The tokenizer is a cased WordPiece trained here on the PAWS-X text in --data (al
 mBERT's 119,547 pieces; the model keeps mBERT's full vocabulary size, so its size, FLOPs and memory are
 mBERT's. Random weights cannot transfer: scores from this folder test the path, speed and memory only.
 
-    python bench/random_mbert.py OUT_DIR [--data ../shared/data]
+    python bench/random_mbert.py OUT_DIR [--data DATA]   # DATA/pawsx/*.tsv, as `xlr data export` writes them
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import DATA  # noqa: E402
 MBERT = dict(vocab_size=119547, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
              intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2)
 
@@ -29,8 +31,11 @@ def texts(data: Path):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
-    ap.add_argument("--data", default=str(HERE.parent.parent / "shared" / "data"))
+    ap.add_argument("--data", default=str(DATA), help="a data folder with pawsx/*.tsv (default: %(default)s)")
     args = ap.parse_args()
+    if not any((Path(args.data) / "pawsx").glob("*.tsv")):
+        sys.exit(f"error: no PAWS-X text in {args.data}/pawsx/: pass --data, a folder where "
+                 f"`xlr data export --task pawsx --out DIR/pawsx` wrote it")
     import transformers
     from tokenizers import BertWordPieceTokenizer, processors
     from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast

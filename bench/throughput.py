@@ -36,7 +36,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import REPO, SHARED, add_pooling_option, e5_folder  # noqa: E402
+from common import DATA, REPO, add_pooling_option, e5_folder  # noqa: E402
 
 from xlr.engine.throughput import (non_embedding_parameters, peak_memory_mib, peak_tflops,  # noqa: E402
                                   synchronize)
@@ -251,7 +251,7 @@ def mfu(result: dict) -> float | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model folder or id; 'random-mbert'; default: e5-small")
-    ap.add_argument("--data", default=str(SHARED / "data"))
+    ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--steps", type=int, default=200, help="optimizer steps per path (effective batch 32)")
     ap.add_argument("--eval-every", type=int, default=100, help="save + evaluate every N steps (both paths)")
     ap.add_argument("--precision", default="auto", help="xlr path: auto (bf16 on GPUs with native bf16, fp16 on older ones, fp32 on CPU), bf16, fp16 or fp32")

@@ -117,7 +117,8 @@ def identity_options(name: str, options: dict) -> dict:
 
 
 def make_objective(name: str, options: dict, model=None) -> Objective:
-    """The objective of a method with resolved options; `model` gives the embedding norm of radii."""
+    """The objective of a method with resolved options; `model` gives the embedding norm of radii. A method
+    with a `transform` (RS-DA) changes the training data, not the loss: apply that to the pairs as well."""
     return get_method(name).objective(model, options)
 
 
