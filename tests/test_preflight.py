@@ -46,6 +46,22 @@ def test_an_unwritable_cache_folder_is_one_line_before_training(tmp_path):
     assert not list(out.rglob("baseline"))
 
 
+@pytest.mark.parametrize("verb", [
+    ("reproduce", "smoke"),
+    ("train", "--model", "builtin:tiny-bert", "--data-dir", "builtin:fixture"),
+    ("sweep", "smoke", "--methods", "adv", "--grid", "epsilon=0.1"),
+])
+def test_a_run_store_that_cannot_be_written_is_one_line_before_anything_starts(tmp_path, verb):
+    """--out under a file (or on a read-only mount) gave a traceback from the first run's claim."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the run store should be\n")
+    proc = run_xlr(*verb, "--out", blocker / "runs", env={"HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    error = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "cannot write to the run store" in error[0] and "--out" in error[0], proc.stderr
+    assert "Traceback" not in proc.stderr and blocker.read_text().startswith("a file")
+
+
 def test_check_writable_names_the_variable(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -262,7 +262,7 @@ def reproduce(
     from xlr.engine.preflight import preflight, resolve
 
     if nproc > 1 and distributed.world_size() == 1:
-        preflight(exp)  # bad input and every download fail here, once, before the workers start
+        preflight(exp, out)  # bad input and every download fail here, once, before the workers start
         resolve(exp)
         raise typer.Exit(distributed.relaunch(nproc, sys.argv[1:]))
     _show_all(run_experiment(exp, out, force=force, device_option=device), fmt)

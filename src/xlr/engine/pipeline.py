@@ -349,7 +349,7 @@ def run_experiment(exp: Experiment, out: Path, force: bool = False,
                    keep_checkpoints: bool = False, device_option: str | None = None) -> list[tuple[Experiment, Path]]:
     """Run every (method, seed) of an experiment (or of each part); return (experiment, results.csv) pairs."""
     quiet_libraries()
-    preflight.preflight(exp)
+    preflight.preflight(exp, out)
     announce_device(exp, device_option)
     from xlr.env.container import unmounted_output_warning
 

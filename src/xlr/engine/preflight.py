@@ -25,8 +25,11 @@ from xlr.engine.models import BUILTIN_TINY_BERT, looks_like_path
 _RESOLVED: dict[tuple, dict] = {}
 
 
-def preflight(exp: Experiment) -> None:
-    """Cheap checks before anything heavy starts: data folders, the training file and local model folders."""
+def preflight(exp: Experiment, out: Path | None = None) -> None:
+    """Cheap checks before anything heavy starts: the run store OUT can be written, data folders, the
+    training file and local model folders."""
+    if out is not None:
+        check_writable(out, "run store", "--out")
     for part in exp.parts or [exp]:
         source = open_source(part.data)
         if part.train_file and not Path(part.train_file).expanduser().is_file():

@@ -257,7 +257,7 @@ def sweep(experiment: str, grid: list[str], methods: list[str] | None, profile: 
     from xlr.env.progress import quiet_libraries
 
     quiet_libraries()
-    preflight(base)
+    preflight(base, out)
     resolve(base)
     _, elsewhere = run_points(points, out, force, device_option)
     root = sweep_dir(out, base)
