@@ -56,6 +56,7 @@ def test_predictions_round_trip(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("a,b\n1,2\n", "missing columns"),
     ("experiment,task,model,method,seed,setting,language,accuracy,colour\n", "unknown columns colour"),
+    ('garbage,"\n', r"unknown columns garbage, '\\n'\)"),   # a broken quote: the message stays on one line
     ("experiment,task,model,method,seed,setting,language,accuracy\ne,pawsx,m,baseline,7,standard,en,high\n",
      ":2: accuracy 'high'"),
     ("experiment,task,model,method,seed,setting,language,accuracy\ne,pawsx,m,baseline,7,weird,en,1\n",
@@ -64,8 +65,9 @@ def test_predictions_round_trip(tmp_path):
 def test_bad_results_csv(tmp_path, text, message):
     p = tmp_path / "r.csv"
     p.write_text(text)
-    with pytest.raises(XlrError, match=message):
+    with pytest.raises(XlrError, match=message) as e:
         read_results_csv(p)
+    assert "\n" not in str(e.value)
 
 
 def test_corrupt_metrics_is_an_error_naming_the_file(tmp_path):
