@@ -340,9 +340,13 @@ def doctor(
     Shows versions, driver, GPUs, bf16, hub, caches and free disk. Exit 0 when it can run table1, 1 with the
     reasons when it cannot."""
     from xlr.env import doctor as checking
+    from xlr.experiments import load_experiment
 
     if measure and rates is not None:
         raise XlrError("--measure and --rates both time the steps: give one of them")
+    load_experiment(experiment)  # an unknown name or a broken TOML is bad input, not an unknown cost
+    if rates is not None and not rates.is_file():
+        raise XlrError(f"--rates {rates} does not exist; `xlr bench throughput --out DIR` writes DIR/throughput.json")
     report = checking.diagnose(hub_timeout, experiment, measure, rates)
     sys.stdout.write(checking.render(report))
     if report.problems:
