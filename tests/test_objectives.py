@@ -323,3 +323,24 @@ def test_r3f_noisy_copy_starts_from_detached_embeddings():
 
     assert torch.allclose(got, reference(detach=True), atol=1e-6)
     assert not torch.allclose(got, reference(detach=False), atol=1e-6)
+
+
+@pytest.mark.parametrize("method, key, value, floor", [
+    ("adv", "epsilon", -1, "0"), ("adv", "steps", 0, "1"), ("rs-rp", "epsilon", -0.1, "0"), ("rs-da", "copies", 0, "1"),
+    ("freelb", "steps", 0, "1"), ("freelb", "max_norm", -1, "0"), ("r3f", "sigma", -1e-5, "0"),
+])
+def test_out_of_range_method_options_are_refused_when_resolved(method, key, value, floor):
+    """Options are resolved when the experiment loads, so a negative radius or zero copies stops the command
+    before any run starts, not after the methods before it in the plan have trained."""
+    with pytest.raises(XlrError, match=f"{method} {key} must be >= {floor}"):
+        resolve_options(method, {key: value})
+    resolve_options(method, {key: int(floor)})
+
+
+def test_an_out_of_range_option_stops_reproduce_before_the_first_run(tmp_path):
+    from conftest import run_xlr
+
+    proc = run_xlr("reproduce", "smoke", "--methods", "baseline,adv", "--set", "methods.adv.epsilon=-1",
+                   "--out", tmp_path / "runs", env={"HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2 and "adv epsilon must be >= 0" in proc.stderr, proc.stderr
+    assert not (tmp_path / "runs").exists(), "a run started before the bad option was found"

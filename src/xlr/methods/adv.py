@@ -67,9 +67,9 @@ class Adversarial(EmbeddingPerturbation):
 register(Method(
     "adv", "adversarial training: PGD on per-token word-embedding perturbations",
     options=(Option("epsilon", "float", 0.005, "radius of each token's perturbation, as a fraction of the median "
-                    "word-embedding norm (chosen by an English-dev sweep on e5-small: docs/methods.md)"),
-             Option("steps", "int", 1, "gradient-ascent steps K"),
-             Option("step_size", "float", 1.25, "step size alpha, as a fraction of epsilon"),
+                    "word-embedding norm (chosen by an English-dev sweep on e5-small: docs/methods.md)", minimum=0),
+             Option("steps", "int", 1, "gradient-ascent steps K", minimum=1),
+             Option("step_size", "float", 1.25, "step size alpha, as a fraction of epsilon", minimum=0),
              Option("dropout", "str", "fresh", "dropout masks of the attack and training passes: fresh (each pass "
                     "its own) or shared (the training pass reuses the attack's; docs/methods.md)",
                     choices=DROPOUT_MASKS, added_later=True)),

@@ -107,13 +107,13 @@ class FreeLB(Objective):
 register(Method(
     "freelb", "FreeLB (Zhu et al. 2020): K-step adversarial training, gradients accumulated over the steps",
     options=(Option("steps", "int", 3, "perturbed passes K (K - 1 ascent steps), the parameter gradient "
-                    "averaged over them"),
+                    "averaged over them", minimum=1),
              Option("adv_lr", "float", 0.013, "ascent step size alpha, as a fraction of the median word-embedding "
-                    "norm"),
+                    "norm", minimum=0),
              Option("init_mag", "float", 0.013, "initial magnitude sigma: delta_0 ~ U(-sigma, sigma) / sqrt(tokens "
-                    "x hidden), as a fraction of the median word-embedding norm"),
+                    "x hidden), as a fraction of the median word-embedding norm", minimum=0),
              Option("max_norm", "float", 0.04, "bound eps on each example's whole-sequence Frobenius norm, as a "
-                    "fraction of the median word-embedding norm; 0: unbounded"),
+                    "fraction of the median word-embedding norm; 0: unbounded", minimum=0),
              Option("dropout", "str", "shared", "dropout masks of the K passes: shared (one set for all, as the "
                     "authors' code) or fresh (each copy its own, in one batch)", choices=DROPOUT_MASKS)),
     objective=lambda model, o: FreeLB(

@@ -65,10 +65,10 @@ class R3F(Objective):
 # (fairseq, examples/rxf); not tuned here (docs/methods.md)
 register(Method(
     "r3f", "R3F (Aghajanyan et al. 2021): embedding noise plus a symmetric KL between clean and noisy predictions",
-    options=(Option("sigma", "float", 1e-5, "noise scale on the word embeddings, absolute (R3F's unit)"),
+    options=(Option("sigma", "float", 1e-5, "noise scale on the word embeddings, absolute (R3F's unit)", minimum=0),
              Option("distribution", "str", "uniform", "U(-sigma, sigma) or N(0, sigma^2)",
                     choices=DISTRIBUTIONS),
-             Option("kl_weight", "float", 1.0, "lambda, the weight of the symmetric KL term")),
+             Option("kl_weight", "float", 1.0, "lambda, the weight of the symmetric KL term", minimum=0)),
     objective=lambda model, o: R3F(**o),
     paper=False,
     position=5))

@@ -29,6 +29,8 @@ class Option:
     default: object
     help: str
     choices: tuple = ()
+    # the smallest valid value of a number, checked when the options are resolved (before any run starts)
+    minimum: float | None = None
     # an option added after runs were stored, whose default is the behaviour from before it existed: at that
     # default it is left out of a run's identity, so those runs still count as finished
     added_later: bool = False
@@ -106,6 +108,8 @@ def resolve_options(name: str, given: dict | None) -> dict:
         if option.choices and given[key] not in option.choices:
             raise XlrError(f"methods.{name}.{key} = {value!r}: {name} {key} must be one of "
                            f"{', '.join(map(repr, option.choices))}")
+        if option.minimum is not None and given[key] < option.minimum:
+            raise XlrError(f"methods.{name}.{key} = {value!r}: {name} {key} must be >= {option.minimum:g}")
     return {**method.defaults, **given}
 
 

@@ -17,7 +17,8 @@ def _synonym_augmentation(pairs, options: dict, seed: int):
 
 register(Method(
     "rs-da", "randomized smoothing by synonym-substitution data augmentation",
-    options=(Option("copies", "int", 10, "synonym-substituted copies per training pair (paper: 10 PAWS-X, 3 XNLI)"),
+    options=(Option("copies", "int", 10, "synonym-substituted copies per training pair (paper: 10 PAWS-X, 3 XNLI)",
+                    minimum=1),
              Option("synonyms", "path", None, "a local counterfitted_neighbors.json (default: download, verify "
                     "sha256, cache; or $XLR_SYNONYMS)")),
     objective=lambda model, o: CrossEntropy(),

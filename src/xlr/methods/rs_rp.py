@@ -42,7 +42,7 @@ class RandomPerturbation(EmbeddingPerturbation):
 register(Method(
     "rs-rp", "randomized smoothing with random per-token embedding perturbations",
     options=(Option("epsilon", "float", 0.2, "radius of each token's perturbation, as a fraction of the median "
-                    "word-embedding norm (chosen by an English-dev sweep on e5-small: docs/methods.md)"),
+                    "word-embedding norm (chosen by an English-dev sweep on e5-small: docs/methods.md)", minimum=0),
              Option("noise", "str", "ball", "uniform in the ball, or gaussian with sigma = epsilon / sqrt(d)",
                     choices=NOISES)),
     objective=lambda model, o: RandomPerturbation(
