@@ -72,9 +72,14 @@ class TrainConfig:
         if self.pooling not in POOLING:
             raise XlrError(f"train.pooling must be cls (the model's own classification head, as in the paper) "
                            f"or mean (mean of the last hidden states), not '{self.pooling}'")
-        for name in ("batch_size", "max_length", "eval_steps", "eval_batch_size"):
-            if int(getattr(self, name)) <= 0:
-                raise XlrError(f"train.{name} must be positive, not {getattr(self, name)}")
+        for name in ("batch_size", "max_length", "eval_steps", "eval_batch_size", "per_device_batch_size",
+                     "max_train_examples", "max_dev_examples", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise XlrError(f"train.{name} must be positive, not {value}")
+        for name in ("learning_rate", "weight_decay", "warmup_steps", "max_grad_norm"):
+            if getattr(self, name) < 0:
+                raise XlrError(f"train.{name} must be >= 0, not {getattr(self, name)}")
         if self.epochs <= 0 and not self.max_steps:
             raise XlrError("train.epochs must be positive")
 
