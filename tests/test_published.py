@@ -274,3 +274,33 @@ def test_publish_refuses_to_replace_a_set_unless_forced(store, tmp_path):
     assert run_xlr(*args, "--add", "--force").returncode == 2
     assert run_xlr(*args, "--force").returncode == 0
     assert not stray.exists() and published.is_published(into / "xnli-test")
+    assert not [p.name for p in into.iterdir() if p.name.startswith(".")], "a temporary folder was left behind"
+
+
+def test_publish_force_never_deletes_what_is_not_a_published_set(store, tmp_path):
+    """--force replaces a published set, nothing else: not another folder under that name, and never the
+    run store itself (`--into runs --name EXPERIMENT` names the experiment folder)."""
+    other = tmp_path / "results" / "notes"
+    other.mkdir(parents=True)
+    (other / "mine.txt").write_text("keep me")
+    proc = run_xlr("results", "publish", store, "--name", "notes", "--into", tmp_path / "results", "--command", "c",
+                   "--force")
+    assert proc.returncode == 2 and "not a published set" in proc.stderr, proc.stderr
+    assert (other / "mine.txt").read_text() == "keep me"
+    for into, name in ((store.parent, store.name), (store, "inside"), (store.parent.parent, store.parent.name)):
+        proc = run_xlr("results", "publish", store, "--name", name, "--into", into, "--command", "c", "--force")
+        assert proc.returncode == 2 and "overlap" in proc.stderr, proc.stderr
+    assert (store / "results.csv").is_file() and RunStore.finished_in(store)
+
+
+def test_publish_force_keeps_the_old_set_when_writing_the_new_one_fails(store, tmp_path, monkeypatch):
+    published.publish(store, "a", tmp_path / "results", "c", resamples=20)
+    before = {p: p.read_bytes() for p in (tmp_path / "results").rglob("*") if p.is_file()}
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(published, "atomic_write_text", full_disk)
+    with pytest.raises(OSError):
+        published.publish(store, "a", tmp_path / "results", "c", resamples=20, force=True)
+    assert {p: p.read_bytes() for p in (tmp_path / "results").rglob("*") if p.is_file()} == before

@@ -15,6 +15,7 @@ figures from every set, and from nothing else, so the page can be rebuilt and ch
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,9 +190,15 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
     old, record = None, None
     if add and force:
         raise XlrError("--add keeps the published set and --force replaces it: pass one of them")
-    if not add and not force and folder.exists() and any(folder.iterdir()):
-        raise XlrError(f"{folder} already exists: --add adds these runs to it, --force replaces it, "
-                       f"or give another --name")
+    here, there = folder.resolve(), experiment_dir.resolve()
+    if here == there or here in there.parents or there in here.parents:
+        raise XlrError(f"{folder} and the run store's {experiment_dir} overlap: publish into another --into or --name")
+    if not add and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        if not is_published(folder):
+            raise XlrError(f"{folder} exists and is not a published set: give another --name or --into")
+        if not force:
+            raise XlrError(f"{folder} is already published: --add adds these runs to it, --force replaces it, "
+                           f"or give another --name")
     if add:
         if not is_published(folder):
             raise XlrError(f"--add: {folder} is not a published set; publish {experiment_dir} without --add first")
@@ -222,9 +229,28 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
                 if on_step:
                     on_step(f"{method} - {BASELINE}, {setting}")
                 intervals += _interval_rows(outcomes, method, setting, resamples, seed)
-    if force and not add and folder.exists():  # everything is computed: only now does the old set go
-        shutil.rmtree(folder)
+    if force and folder.exists():  # the new set is written beside the old one, which goes once the new one is whole
+        target = folder.with_name(f".{name}.new-{os.getpid()}")
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir()
+        try:
+            _write_set(target, experiment_dir, outcomes, rows, provenance, intervals, old, record, command,
+                       resamples, seed)
+            retired = folder.with_name(f".{name}.old-{os.getpid()}")
+            folder.rename(retired)
+            target.rename(folder)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        shutil.rmtree(retired, ignore_errors=True)
+        return folder
     folder.mkdir(parents=True, exist_ok=True)
+    _write_set(folder, experiment_dir, outcomes, rows, provenance, intervals, old, record, command, resamples, seed)
+    return folder
+
+
+def _write_set(folder: Path, experiment_dir: Path, outcomes: dict, rows: list, provenance: dict, intervals: list,
+               old, record, command: str, resamples: int, seed: int) -> None:
     for (method, run_seed), found in outcomes.items():
         write_outcomes(folder, method, run_seed, found)
     if old:
@@ -244,7 +270,6 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
     else:
         atomic_write_json(folder / PUBLICATION, {"command": command, "bootstrap": {"resamples": resamples, "seed": seed},
                                                  "source": experiment_dir.name, "unfinished": unfinished})
-    return folder
 
 
 # -------------------------------------------------------------------------------------------- a set
