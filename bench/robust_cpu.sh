@@ -16,7 +16,7 @@ export XLR_THREADS=${XLR_THREADS:-1}          # one core per worker: two workers
 OUT=${XLR_BENCH_RUNS:-bench/out/runs}
 SHARED=${XLR_SHARED:-../shared}
 DATA=${XLR_BENCH_DATA:-$SHARED/data}
-E5=$(cd bench && python3 -c "from common import e5_folder; print(e5_folder())")   # $XLR_E5 or the hub id (bench/common.py)
+E5=$(python3 -c "import sys; sys.path.insert(0, 'bench'); from common import e5_folder; print(e5_folder())")  # bench/common.py
 COMMON=(--profile cpu --model "$E5" --data-dir "$DATA" --train-file "$DATA/pawsx/train-en-small.tsv" --out "$OUT")
 
 if [[ $phase == sweep || $phase == all ]]; then

@@ -64,7 +64,11 @@ def load(model_spec: str, pooling: str = "mean"):
         try:
             tokenizer = AutoTokenizer.from_pretrained("bert-base-multilingual-cased")
         except OSError:  # offline: e5's tokenizer, with ids folded into mBERT's vocabulary size
-            tokenizer = AutoTokenizer.from_pretrained(e5_folder())
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(e5_folder())
+            except OSError:
+                sys.exit("error: offline, random-mbert needs a tokenizer folder: set XLR_E5 to a local copy of "
+                         "multilingual-e5-small")
         return model, tokenizer, task
     model, tokenizer = load_model(model_spec, task, seed=7, pooling=pooling)
     return model, tokenizer, task

@@ -92,8 +92,10 @@ def test_protocol_validation():
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("learning_rate", -1.0, ">= 0"), ("weight_decay", -0.1, ">= 0"), ("warmup_steps", -1, ">= 0"),
-    ("max_grad_norm", -1.0, ">= 0"), ("max_steps", -5, "positive"), ("max_train_examples", 0, "positive"),
+    ("learning_rate", -1.0, "a finite number >= 0"), ("learning_rate", float("nan"), "a finite number >= 0"),
+    ("weight_decay", -0.1, "a finite number >= 0"), ("warmup_steps", -1, "a finite number >= 0"),
+    ("max_grad_norm", float("inf"), "a finite number >= 0"), ("max_steps", -5, ">= 0"),
+    ("max_train_examples", 0, "positive"),
     ("max_dev_examples", -1, "positive"), ("per_device_batch_size", 0, "positive"),
 ])
 def test_out_of_range_training_settings_are_refused_at_load(key, value, message):
@@ -101,7 +103,7 @@ def test_out_of_range_training_settings_are_refused_at_load(key, value, message)
     negative max_steps silently trained the full epochs."""
     with pytest.raises(XlrError, match=f"train.{key} must be {message}"):
         TrainConfig(**{key: value})
-    TrainConfig(**{key: 0 if message == ">= 0" else 1})
+    TrainConfig(**{key: 1 if message == "positive" else 0})
 
 
 def test_train_file_by_task_reaches_only_that_tasks_parts(tmp_path):

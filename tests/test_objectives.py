@@ -328,6 +328,7 @@ def test_r3f_noisy_copy_starts_from_detached_embeddings():
 @pytest.mark.parametrize("method, key, value, floor", [
     ("adv", "epsilon", -1, "0"), ("adv", "steps", 0, "1"), ("rs-rp", "epsilon", -0.1, "0"), ("rs-da", "copies", 0, "1"),
     ("freelb", "steps", 0, "1"), ("freelb", "max_norm", -1, "0"), ("r3f", "sigma", -1e-5, "0"),
+    ("adv", "epsilon", float("nan"), "0"),
 ])
 def test_out_of_range_method_options_are_refused_when_resolved(method, key, value, floor):
     """Options are resolved when the experiment loads, so a negative radius or zero copies stops the command

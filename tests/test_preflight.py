@@ -62,6 +62,14 @@ def test_a_run_store_that_cannot_be_written_is_one_line_before_anything_starts(t
     assert "Traceback" not in proc.stderr and blocker.read_text().startswith("a file")
 
 
+def test_bad_input_creates_no_run_store(tmp_path):
+    """The run store is checked (and so created) only after the other inputs passed."""
+    proc = run_xlr("reproduce", "smoke", "--train-file", tmp_path / "missing.tsv", "--out", tmp_path / "runs",
+                   env={"HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2 and "--train-file" in proc.stderr, proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def test_check_writable_names_the_variable(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

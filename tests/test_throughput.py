@@ -108,11 +108,14 @@ def test_doctor_refuses_rates_it_cannot_use(tmp_path, fault):
     assert {"batch": "--batch-size 32", "method": "rs-da", "corrupt": "corrupt", "both": "give one"}[fault] in proc.stderr
 
 
-@pytest.mark.parametrize("experiment, message", [("nope", "unknown experiment 'nope'"), ("broken.toml", "not valid TOML")])
-def test_doctor_refuses_an_experiment_it_cannot_load(tmp_path, experiment, message):
-    """An unknown name or a broken TOML is bad input (exit 2, one line), not a report with an unknown cost."""
+@pytest.mark.parametrize("args, message", [
+    (("--experiment", "nope"), "unknown experiment 'nope'"), (("--experiment", "broken.toml"), "not valid TOML"),
+    (("--rates", "."), "is a folder; pass the throughput.json"), (("--rates", "none.json"), "does not exist"),
+])
+def test_doctor_refuses_input_it_cannot_use_before_the_report(tmp_path, args, message):
+    """An unknown name, a broken TOML or a --rates that is no file is bad input (exit 2, one line), not a
+    report with an unknown cost."""
     (tmp_path / "broken.toml").write_text('title = "x\n')
-    proc = run_xlr("doctor", "--experiment", experiment, "--hub-timeout", "1", env={"HF_HUB_OFFLINE": "1"},
-                   cwd=tmp_path)
+    proc = run_xlr("doctor", *args, "--hub-timeout", "1", env={"HF_HUB_OFFLINE": "1"}, cwd=tmp_path)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stdout + proc.stderr
     assert message in proc.stderr and not proc.stdout.strip()

@@ -8,6 +8,7 @@ one type check of experiments, tasks and method options. Nothing here imports to
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from xlr.errors import XlrError
@@ -73,13 +74,16 @@ class TrainConfig:
             raise XlrError(f"train.pooling must be cls (the model's own classification head, as in the paper) "
                            f"or mean (mean of the last hidden states), not '{self.pooling}'")
         for name in ("batch_size", "max_length", "eval_steps", "eval_batch_size", "per_device_batch_size",
-                     "max_train_examples", "max_dev_examples", "max_steps"):
+                     "max_train_examples", "max_dev_examples"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise XlrError(f"train.{name} must be positive, not {value}")
-        for name in ("learning_rate", "weight_decay", "warmup_steps", "max_grad_norm"):
-            if getattr(self, name) < 0:
-                raise XlrError(f"train.{name} must be >= 0, not {getattr(self, name)}")
+        if self.max_steps is not None and self.max_steps < 0:  # 0, like unset, trains train.epochs
+            raise XlrError(f"train.max_steps must be >= 0, not {self.max_steps}; leave it unset to train train.epochs")
+        for name in ("learning_rate", "weight_decay", "warmup_steps", "max_grad_norm", "epochs"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or (value < 0 and name != "epochs"):
+                raise XlrError(f"train.{name} must be a finite number >= 0, not {value}")
         if self.epochs <= 0 and not self.max_steps:
             raise XlrError("train.epochs must be positive")
 

@@ -353,7 +353,7 @@ def read_results_csv(path: Path, extra_columns: tuple[str, ...] = ()) -> list[di
     unknown = [c for c in header if c not in RESULT_COLUMNS and c not in extra_columns]
     if missing or unknown:
         what = "; ".join(filter(None, [f"missing columns {', '.join(missing)}" if missing else "",
-                                       f"unknown columns {', '.join(c if c.isprintable() and c.strip() == c else repr(c) for c in unknown)}"
+                                       f"unknown columns {', '.join(c if c and c.isprintable() and c.strip() == c else repr(c) for c in unknown)}"
                                        if unknown else ""]))
         raise XlrError(f"{path} is not a results table ({what}); expected columns {', '.join(RESULT_COLUMNS)}")
     rows = []

@@ -1,6 +1,6 @@
 """Everything a run will need, resolved before its first step, and where it came from.
 
-`preflight(exp)` checks the inputs (folders, files, the device comes after), then `resolve(exp)` fetches
+`preflight(exp, out)` checks the inputs (folders, files, the run store; the device comes after), then `resolve(exp)` fetches
 what every selected run will read: the model and its tokenizer, the training, dev and test sets of every
 language, and RS-DA's synonym table when a run uses RS-DA. A download that fails, or a cache folder that
 cannot be written, is one line naming the fix (exit 2) before any method trains, not hours later.
@@ -26,10 +26,8 @@ _RESOLVED: dict[tuple, dict] = {}
 
 
 def preflight(exp: Experiment, out: Path | None = None) -> None:
-    """Cheap checks before anything heavy starts: the run store OUT can be written, data folders, the
-    training file and local model folders."""
-    if out is not None:
-        check_writable(out, "run store", "--out")
+    """Cheap checks before anything heavy starts: data folders, the training file, local model folders and,
+    last (it creates the folder), that the run store OUT can be written."""
     for part in exp.parts or [exp]:
         source = open_source(part.data)
         if part.train_file and not Path(part.train_file).expanduser().is_file():
@@ -42,6 +40,8 @@ def preflight(exp: Experiment, out: Path | None = None) -> None:
             if missing:
                 raise XlrError(f"{source.description} has no test set for {', '.join(missing)} "
                                f"(test-{missing[0]}.tsv); pass --data-dir with all of them or choose the languages")
+    if out is not None:
+        check_writable(out, "run store", "--out")
 
 
 def resolve(exp: Experiment) -> dict:

@@ -108,7 +108,7 @@ def resolve_options(name: str, given: dict | None) -> dict:
         if option.choices and given[key] not in option.choices:
             raise XlrError(f"methods.{name}.{key} = {value!r}: {name} {key} must be one of "
                            f"{', '.join(map(repr, option.choices))}")
-        if option.minimum is not None and given[key] < option.minimum:
+        if option.minimum is not None and not given[key] >= option.minimum:  # NaN too
             raise XlrError(f"methods.{name}.{key} = {value!r}: {name} {key} must be >= {option.minimum:g}")
     return {**method.defaults, **given}
 

@@ -202,8 +202,7 @@ def render(root: Path, out: Path) -> list[Path]:
             "`xlr results publish`. Compare your own runs with one: `xlr compare --against results/NAME`. "
             "The first 3-seed PAWS-X comparison on multilingual-e5-small, run on an H200 before results were "
             "published as data, is in [results-pawsx-e5.md](results-pawsx-e5.md), as text with its commands. "
-            "In the commands, `$DATA`, `E5_DIR` and `STORE` stand for the data folder, the local e5 model and "
-            "the run store, as the top of [speed.md](speed.md) describes them.\n"]
+            "`$DATA`, `E5_DIR` and `STORE` in the commands: see the top of [speed.md](speed.md).\n"]
     written = []
     for pub in sets:
         figures = out.parent / out.stem / pub.name
