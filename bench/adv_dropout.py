@@ -27,7 +27,8 @@ from common import DATA, e5_folder  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=None, help="encoder folder or hub id (default: $XLR_E5, the offline e5-small build or the hub id; bench/common.py)")
+    ap.add_argument("--model", default=None, help="encoder folder or hub id (default: $XLR_E5, the offline "
+                                                  "e5-small build or the hub id; bench/common.py)")
     ap.add_argument("--trained", default=None, help="a run's model folder (load_trained) instead of --model")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--pairs", type=int, default=256)

@@ -304,3 +304,21 @@ def test_publish_force_keeps_the_old_set_when_writing_the_new_one_fails(store, t
     with pytest.raises(OSError):
         published.publish(store, "a", tmp_path / "results", "c", resamples=20, force=True)
     assert {p: p.read_bytes() for p in (tmp_path / "results").rglob("*") if p.is_file()} == before
+
+
+def test_publish_force_restores_the_old_set_when_the_swap_fails(store, tmp_path, monkeypatch):
+    """If the new set cannot be renamed into place, the old set goes back under its name."""
+    published.publish(store, "a", tmp_path / "results", "c", resamples=20)
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "results").rglob("*") if p.is_file()}
+    real_rename = Path.rename
+
+    def rename(self, target):
+        if self.name.startswith(".a.new-"):
+            raise OSError(16, "Device or resource busy")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(OSError):
+        published.publish(store, "a", tmp_path / "results", "c", resamples=20, force=True)
+    after = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "results").rglob("*") if p.is_file()}
+    assert after == before

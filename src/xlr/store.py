@@ -352,9 +352,9 @@ def read_results_csv(path: Path, extra_columns: tuple[str, ...] = ()) -> list[di
     missing = [c for c in RESULT_COLUMNS if c not in header]
     unknown = [c for c in header if c not in RESULT_COLUMNS and c not in extra_columns]
     if missing or unknown:
+        shown = [c if c and c.isprintable() and c.strip() == c else repr(c) for c in unknown]  # one line, always
         what = "; ".join(filter(None, [f"missing columns {', '.join(missing)}" if missing else "",
-                                       f"unknown columns {', '.join(c if c and c.isprintable() and c.strip() == c else repr(c) for c in unknown)}"
-                                       if unknown else ""]))
+                                       f"unknown columns {', '.join(shown)}" if unknown else ""]))
         raise XlrError(f"{path} is not a results table ({what}); expected columns {', '.join(RESULT_COLUMNS)}")
     rows = []
     for line, row in enumerate(reader, start=2):

@@ -233,12 +233,16 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
         target = folder.with_name(f".{name}.new-{os.getpid()}")
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir()
+        retired = folder.with_name(f".{name}.old-{os.getpid()}")
         try:
             _write_set(target, experiment_dir, outcomes, rows, provenance, intervals, old, record, command,
                        resamples, seed)
-            retired = folder.with_name(f".{name}.old-{os.getpid()}")
             folder.rename(retired)
-            target.rename(folder)
+            try:
+                target.rename(folder)
+            except BaseException:
+                retired.rename(folder)  # the old set goes back under its name
+                raise
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
