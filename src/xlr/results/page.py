@@ -14,9 +14,9 @@ from xlr.methods import BASELINE
 from xlr.results.figures import figure, save
 from xlr.results.published import Published, load_all, model_name
 from xlr.sources import MIXED_AVERAGE
+from xlr.store import RESULTS
 
 MIN_SEEDS_TO_RANK = 3  # seeds per method, with paired intervals, before a comparison ranks methods
-from xlr.store import RESULTS
 
 
 def _md_table(headers: list[str], rows: list[list[str]]) -> str:
