@@ -248,8 +248,9 @@ def plot_format(path) -> str:
     return kind
 
 
-def plot(analyses: list[Analysis], path, feature: str | None = None) -> None:
-    """A labelled scatter (distance vs gain, one marker per method) per group, written atomically."""
+def plot(analyses: list[Analysis], path, feature: str | None = None, title=None) -> None:
+    """A labelled scatter (distance vs gain, one marker per method) per group, written atomically; `title`
+    maps a group (experiment, task, model) to its title (default: all three, as the run store has them)."""
     from pathlib import Path
 
     from xlr.results.figures import figure, save
@@ -274,6 +275,6 @@ def plot(analyses: list[Analysis], path, feature: str | None = None) -> None:
         ax.axhline(0, color="grey", linewidth=0.5)
         ax.set_xlabel(f"lang2vec {feature} cosine distance from {a.distances.source}")
         ax.set_ylabel("gain over the baseline (accuracy points)")
-        ax.set_title(group_label(a.group), fontsize=10)
+        ax.set_title((title or group_label)(a.group), fontsize=10)
         ax.legend(fontsize=8)
     save(fig, path, dpi=150, kind=kind)

@@ -170,7 +170,9 @@ def _distance_section(pub: Published, figures: Path, rel: str) -> list[str]:
                              [[m, *[f"{c.spearman:+.2f} ({c.spearman_p:.2f})" if not math.isnan(c.spearman) else "–"
                                     for c in a.correlations if c.method == m]] for m in pub.methods if m in a.gains]))
         out.append(f"\n{n} target languages.\n")
-    distance.plot(analyses, figures / "distance.png")
+    # the set's name and the model's name, as the other figures have them, not the folder it was loaded from
+    distance.plot(analyses, figures / "distance.png",
+                  title=lambda group: f"{pub.name}: {group[1]}, {model_name(group[2])}")
     out.append(f"\n![gain against distance]({rel}/distance.png)\n")
     return out
 
@@ -251,19 +253,22 @@ def _plot_intervals(pub: Published, methods: list[str], cols, by: dict, path: Pa
     fig = figure(6.4, 0.9 + 0.5 * len(methods) * len(cols))
     ax = fig.subplots()
     labels, y = [], 0
+    legend = {"interval": "95% paired-bootstrap interval", "diff": "difference", "seed": "each seed"}
     for s, lang, label in cols:
         for m in methods:
             r = by.get((m, s, lang))
-            if r is not None:
-                ax.plot([float(r["low"]), float(r["high"])], [y, y], color="C0")
-                ax.scatter([float(r["diff"])], [y], color="C0", zorder=3)
+            if r is not None:  # each kind of mark carries its legend entry once
+                ax.plot([float(r["low"]), float(r["high"])], [y, y], color="C0", label=legend.pop("interval", None))
+                ax.scatter([float(r["diff"])], [y], color="C0", zorder=3, label=legend.pop("diff", None))
                 seeds = [float(x) for x in r["per_seed"].split()]
-                ax.scatter(seeds, [y + 0.18] * len(seeds), s=10, color="C1", zorder=3)
+                ax.scatter(seeds, [y + 0.18] * len(seeds), s=10, color="C1", zorder=3,
+                           label=legend.pop("seed", None))
             labels.append(f"{m}, {label}")
             y += 1
     ax.axvline(0, color="grey", linewidth=0.6)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("method − baseline (accuracy points): 95% interval, difference, each seed (orange)")
+    ax.set_xlabel("method − baseline (accuracy points)")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     save(fig, path)
 
