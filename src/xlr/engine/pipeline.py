@@ -372,7 +372,7 @@ def run_experiment(exp: Experiment, out: Path, force: bool = False,
                             force=False, keep_checkpoints=keep_checkpoints)
     results = write_results(RunStore(out).experiment_dir(exp.run_name))
     if distributed.is_main_process():
-        for png in write_heatmaps(results, exp.title):
+        for png in write_heatmaps(results, exp.run_name):  # a short title: the figure is narrow
             say(f"wrote {png}")
     distributed.barrier()
     return [(exp, results)]

@@ -213,7 +213,8 @@ def write_heatmaps(results_csv, title: str, folder=None) -> list:
                         ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", fontsize=7)
             label = "accuracy (%)" if centre is None else "difference (points)"
             fig.colorbar(im, ax=ax, label=label, shrink=0.8)
-            ax.set_title(f"{method}: {'accuracy' if centre is None else 'minus baseline'}", fontsize=9)
+            what = f"{method}, accuracy" if centre is None else f"{method} − baseline"
+            ax.set_title(f"{title}: {what} (mean over seeds)", fontsize=9)
             written.append(save(fig, folder / f"generalized-{method}{'' if kind == 'accuracy' else '-minus-baseline'}.png",
                                 dpi=120))
     return written
