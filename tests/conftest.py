@@ -25,6 +25,25 @@ def run_xlr(*args, cwd=None, timeout=600, env=None, check=False):
     return proc
 
 
+@pytest.fixture()
+def xlr_main(monkeypatch, capsys):
+    """Run `xlr ARGS` in this process, through the same main() as the console script (exit codes and one-line
+    errors included), for commands that answer in milliseconds; returns (exit code, stdout, stderr)."""
+    from xlr.cli import main
+
+    def call(*args):
+        monkeypatch.setattr(sys, "argv", ["xlr", *map(str, args)])
+        monkeypatch.setenv("COLUMNS", "200")
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = e.code or 0
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return call
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (DATA / "pawsx" / "test-en.tsv").is_file():

@@ -198,6 +198,7 @@ def test_data_commands_refuse_an_unwritable_out_before_reading(tmp_path):
                  # the data folder does not exist either: the output folder is checked first
                  ["pawsx-cpu-train", "--data-dir", tmp_path / "nothing", "--out", blocker / "t.tsv"]):
         proc = run_xlr("data", *args)
-        assert proc.returncode == 2 and "cannot write to the output folder" in proc.stderr, proc.stderr
+        assert proc.returncode == 2 and "cannot write to the" in proc.stderr and "set --out to another path" in \
+            proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
     assert blocker.read_text() == "a file where the output folder should be\n"

@@ -73,7 +73,7 @@ def test_bad_input_creates_no_run_store(tmp_path):
 def test_check_writable_names_the_variable(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(XlrError, match="set HF_HOME to a writable folder"):
+    with pytest.raises(XlrError, match="a file stands where a folder must be: set HF_HOME to another path"):
         preflight.check_writable(blocker / "hub", "Hugging Face hub cache", "HF_HOME")
     preflight.check_writable(tmp_path / "fine" / "hub", "Hugging Face hub cache", "HF_HOME")
 

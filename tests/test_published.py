@@ -322,3 +322,56 @@ def test_publish_force_restores_the_old_set_when_the_swap_fails(store, tmp_path,
         published.publish(store, "a", tmp_path / "results", "c", resamples=20, force=True)
     after = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "results").rglob("*") if p.is_file()}
     assert after == before
+
+
+@pytest.mark.parametrize("case", ["no results.csv", "no intervals.csv", "a word in intervals.csv",
+                                  "corrupt publication.json"])
+def test_a_broken_published_set_is_one_line_that_says_how_to_restore_it(store, tmp_path, xlr_main, case):
+    results = tmp_path / "results"
+    folder = published.publish(store, "xnli-test", results, "c", resamples=20)
+    if case == "no results.csv":
+        (folder / "results.csv").unlink()
+    elif case == "no intervals.csv":
+        (folder / published.INTERVALS).unlink()
+    elif case == "a word in intervals.csv":
+        text = (folder / published.INTERVALS).read_text().splitlines()
+        cells = text[1].split(",")
+        cells[list(published.INTERVAL_COLUMNS).index("low")] = "abc"
+        (folder / published.INTERVALS).write_text("\n".join([text[0], ",".join(cells), *text[2:]]) + "\n")
+    else:
+        (folder / published.PUBLICATION).write_text("{not json")
+    page_md = tmp_path / "docs" / "results.md"
+    page_md.parent.mkdir()
+    page_md.write_text("OLD\n")
+    for args in (["compare", store / "results.csv", "--against", folder],
+                 ["results", "render", "--results", results, "--out", page_md]):
+        code, _, err = xlr_main(*args)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and "restore it from git" in lines[0], (args, err)
+    assert page_md.read_text() == "OLD\n" and sorted(p.name for p in page_md.parent.iterdir()) == ["results.md"]
+
+
+def test_publish_refuses_bad_input_before_the_bootstrap(store, tmp_path, xlr_main):
+    (tmp_path / "afile").write_text("x\n")
+    for extra, expected in ((["--into", tmp_path / "afile"], "a file stands where a folder must be: set --into"),
+                            (["--command", " "], "--command is empty"),
+                            (["--bootstrap-seed", "-1"], "--bootstrap-seed must be >= 0")):
+        args = {"--into": tmp_path / "results", "--command": "c", **dict(zip(extra[::2], extra[1::2]))}
+        code, _, err = xlr_main("results", "publish", store, "--name", "x", *[x for kv in args.items() for x in kv])
+        assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "results").exists()
+
+
+def test_publish_force_replaces_a_broken_set(store, tmp_path):
+    folder = published.publish(store, "xnli-test", tmp_path / "results", "c", resamples=20)
+    (folder / "results.csv").unlink()
+    published.publish(store, "xnli-test", tmp_path / "results", "c", resamples=20, force=True)
+    assert published.is_published(folder)
+
+
+def test_render_leaves_out_a_set_that_publish_force_is_swapping(store, tmp_path):
+    folder = published.publish(store, "xnli-test", tmp_path / "results", "c", resamples=20)
+    shutil.copytree(folder, folder.with_name(".xnli-test.old-123"))
+    out = tmp_path / "docs" / "results.md"
+    page.render(tmp_path / "results", out)
+    assert "## xnli-test" in out.read_text() and ".xnli-test.old" not in out.read_text()

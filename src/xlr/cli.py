@@ -4,6 +4,7 @@ Exit codes: 0 ok, 1 checks failed, 2 bad input (one line on stderr, no traceback
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
@@ -342,6 +343,8 @@ def doctor(
     from xlr.env import doctor as checking
     from xlr.experiments import load_experiment
 
+    if not hub_timeout > 0 or hub_timeout == float("inf"):
+        raise XlrError(f"--hub-timeout must be a positive number of seconds, not {hub_timeout}")
     if measure and rates is not None:
         raise XlrError("--measure and --rates both time the steps: give one of them")
     load_experiment(experiment)  # an unknown name or a broken TOML is bad input, not an unknown cost
@@ -370,6 +373,8 @@ def augment(
     from xlr.env.progress import say
     from xlr.methods.synonyms import augment_file
 
+    if num < 1:
+        raise XlrError(f"--num must be at least 1, not {num}")
     stats = augment_file(task, input, out, num, seed, str(synonyms) if synonyms else None)
     say(f"wrote {stats.pairs * num} pairs to {out}")
     print(stats.summary())
@@ -390,17 +395,30 @@ def data_export(
     data_dir: DataDir = None,
 ):
     """Write a task's data (by default from the Hugging Face hub) in the local TSV layout, for offline use."""
-    from xlr.tasks import check_languages, get_task
-    from xlr.sources import export, open_source
+    from xlr.tasks import SPLITS, check_languages, get_task
+    from xlr.sources import check_splits, export, open_source
     from xlr.env.progress import quiet_libraries, say
     from xlr.files import check_writable
 
     quiet_libraries()
     t = get_task(task)
-    langs = check_languages(t, _split(languages) or list(t.languages))
-    check_writable(out, "output folder", "--out")
-    written, skipped = export(t, open_source(data_dir), out, langs, _split([splits or "train,dev,test"]),
-                              skip_missing=languages is None and splits is None)
+    asked = _split(languages) if languages is not None else list(t.languages)
+    wanted = list(dict.fromkeys(_split([splits]) or [])) if splits is not None else list(SPLITS)
+    if not asked or not wanted:
+        raise XlrError(f"--{'languages' if not asked else 'splits'} is empty; name at least one, or leave the "
+                       "option out for all of them")
+    langs = check_languages(t, list(dict.fromkeys(asked)))
+    check_splits(wanted)
+    source = open_source(data_dir)
+    existed = out.exists()
+    check_writable(out, "output folder", "--out")  # last: it creates the folder
+    try:
+        written, skipped = export(t, source, out, langs, wanted, skip_missing=languages is None and splits is None)
+    except BaseException:
+        if not existed:  # a folder this command created and left empty goes again
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     say(f"wrote {len(written)} files to {out}" + (f"; the source has no {', '.join(skipped)}" if skipped else ""))
 
 
@@ -417,11 +435,11 @@ def data_pawsx_cpu_train(
     Offline, --data-dir DIR needs DIR/paws-wiki/ and DIR/pawsx/ (`xlr data export --task paws-wiki --out
     DIR/paws-wiki`, and the same with --task pawsx)."""
     from xlr.env.progress import quiet_libraries, say
-    from xlr.files import check_writable
+    from xlr.files import check_output_file
     from xlr.sources import PAWSX_CPU_TRAIN_SHA256, open_source, write_pawsx_cpu_train
 
     quiet_libraries()
-    check_writable(out.parent, "output folder", "--out")
+    check_output_file(out, "--out", example="train-en-small.tsv")
     made, digest = write_pawsx_cpu_train(open_source(data_dir), out, force)
     say(f"wrote {len(made.pairs)} pairs to {out}, from {made.candidates} PAWS-Wiki pairs: {made.held_out} equal a "
         f"PAWS-X English dev or test pair, {made.repeats} repeat an earlier pair")
@@ -509,6 +527,10 @@ def results_publish(
 
     if resamples < 1:
         raise XlrError(f"--resamples must be at least 1, not {resamples}")
+    if bootstrap_seed < 0:
+        raise XlrError(f"--bootstrap-seed must be >= 0, not {bootstrap_seed}")
+    if not command.strip():
+        raise XlrError("--command is empty; give the command that made the runs, as a reader would type it")
     folder = published.publish(experiment_dir, name, into, command, resamples, bootstrap_seed,
                                on_step=lambda what: say(f"  bootstrap: {what}"), add=add, force=force)
     say(f"wrote {folder}; render the page with `xlr results render`")
@@ -558,8 +580,15 @@ def analyze_distance(
     from xlr.results import distance
 
     _check_format(fmt)
+    if against != "paper_results" and not paper:
+        raise XlrError("--against names the paper's numbers to analyze: use it with --paper")
+    if features is not None and not _split([features]):
+        raise XlrError("--features is empty; name lang2vec feature sets, or leave it out for the default ones")
     if plot:
+        from xlr.files import check_output_file
+
         distance.plot_format(plot)
+        check_output_file(plot, "--plot")
     rows = distance.load_rows(results, paper, against)
     analyses = distance.analyze(rows, source, _split([features]) if features else distance.FEATURES, baseline)
     _write(distance.show(analyses, fmt))

@@ -5,6 +5,7 @@ of tables that several processes share."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import logging
@@ -26,9 +27,23 @@ def check_writable(folder: Path, what: str, variable: str) -> None:
             pass
     except OSError as e:
         reason = e.strerror or type(e).__name__
-        raise XlrError(f"cannot write to the {what} {folder} ({reason}); make it writable (in Docker, create the "
-                       f"host folder yourself before `-v` mounts it, or `sudo chown -R $(id -u) FOLDER`), or set "
-                       f"{variable} to a writable folder") from None
+        if isinstance(e, (NotADirectoryError, FileExistsError)):
+            fix = f"a file stands where a folder must be: set {variable} to another path"
+        elif isinstance(e, PermissionError) or e.errno == errno.EROFS:
+            fix = (f"make it writable (in Docker, create the host folder yourself before `-v` mounts it, or "
+                   f"`sudo chown -R $(id -u) FOLDER`), or set {variable} to a writable folder")
+        else:
+            fix = f"set {variable} to a writable folder"
+        raise XlrError(f"cannot write to the {what} {folder} ({reason}); {fix}") from None
+
+
+def check_output_file(path: Path, option: str, example: str | None = None) -> None:
+    """Before the work whose result goes to the file PATH: PATH is not a folder and its folder can be written
+    (it is created if needed). `example`: a file name to suggest inside a folder given instead."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise XlrError(f"{option} {path} is a folder; give a file name" + (f", e.g. {path / example}" if example else ""))
+    check_writable(path.parent, f"folder of {option}", option)
 
 
 def _umask() -> int:
@@ -65,13 +80,13 @@ def atomic_write_json(path: Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: Path, fix: str = "delete it to redo that step") -> dict:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise XlrError(f"{path} does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise XlrError(f"{path} is corrupt ({e}); delete it to redo that step") from None
+        raise XlrError(f"{path} is corrupt ({e}); {fix}") from None
 
 
 @contextlib.contextmanager

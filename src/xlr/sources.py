@@ -35,7 +35,8 @@ class LocalSource:
     def __post_init__(self):
         self.root = Path(self.root)
         if not self.root.is_dir():
-            raise XlrError(f"data folder {self.root} does not exist; pass --data-dir with a folder of "
+            found = "is a file, not a folder" if self.root.exists() else "does not exist"
+            raise XlrError(f"data folder {self.root} {found}; pass --data-dir with a folder of "
                            "{split}-{lang}.tsv files")
         self.description = str(self.root)
 
@@ -237,39 +238,53 @@ def generalized_pairs(task: Task, sets: dict[str, PairSet]) -> dict[tuple[str, s
 
 # ------------------------------------------------------------------------------------------ export
 
+def check_splits(splits: list[str]) -> None:
+    bad = [s for s in splits if s not in SPLITS]
+    if bad:
+        raise XlrError(f"unknown split {', '.join(bad)} in --splits; valid: {', '.join(SPLITS)}")
+
+
 def export(task: Task, source: Source, out: Path, languages: list[str], splits: list[str],
            skip_missing: bool = False) -> tuple[list[Path], list[str]]:
     """Write `{split}-{lang}.tsv` (and `{split}.ids` when every language has the same ids) under `out`,
-    so later runs read the local layout offline. Each file is written atomically.
+    so later runs read the local layout offline. The files are written to a hidden folder inside `out` and
+    moved into place only once every one of them has been read, so a source that fails half-way (a malformed
+    file, a lost connection) leaves `out` as it was.
 
     A local source may lack some files (the fixture has English training data only): with `skip_missing`
     (nothing was asked for explicitly) they are skipped and named in the returned list; otherwise a
     missing file is an error."""
+    import shutil
+    import tempfile
+
     from xlr.files import atomic_write_text
 
-    bad = [s for s in splits if s not in SPLITS]
-    if bad:
-        raise XlrError(f"unknown split {', '.join(bad)}; valid: {', '.join(SPLITS)}")
-    written, skipped = [], []
-    for split in splits:
-        ids = {}
-        for lang in languages:
-            if hasattr(source, "has") and not source.has(task, split, lang):
-                if skip_missing:
-                    skipped.append(f"{split}-{lang}")
-                    continue
-                raise XlrError(f"{source.description} has no {split}-{lang}.tsv; choose --splits and --languages "
-                               "that it has")
-            pairs = source.load(task, split, lang)
-            path = Path(out) / f"{split}-{lang}.tsv"
-            atomic_write_text(path, format_tsv(pairs, task))
-            written.append(path)
-            ids[lang] = pairs.ids
-        if ids and all(v is not None for v in ids.values()) and len({tuple(v) for v in ids.values()}) == 1:
-            path = Path(out) / f"{split}.ids"
-            atomic_write_text(path, "".join(f"{i}\n" for i in next(iter(ids.values()))))
-            written.append(path)
-    return written, skipped
+    check_splits(splits)
+    out = Path(out)
+    stage = Path(tempfile.mkdtemp(prefix=".xlr-export-", dir=out))
+    try:
+        staged, skipped = [], []
+        for split in splits:
+            ids = {}
+            for lang in languages:
+                if hasattr(source, "has") and not source.has(task, split, lang):
+                    if skip_missing:
+                        skipped.append(f"{split}-{lang}")
+                        continue
+                    raise XlrError(f"{source.description} has no {split}-{lang}.tsv; choose --splits and "
+                                   "--languages that it has")
+                pairs = source.load(task, split, lang)
+                atomic_write_text(stage / f"{split}-{lang}.tsv", format_tsv(pairs, task))
+                staged.append(f"{split}-{lang}.tsv")
+                ids[lang] = pairs.ids
+            if ids and all(v is not None for v in ids.values()) and len({tuple(v) for v in ids.values()}) == 1:
+                atomic_write_text(stage / f"{split}.ids", "".join(f"{i}\n" for i in next(iter(ids.values()))))
+                staged.append(f"{split}.ids")
+        for name in staged:
+            os.replace(stage / name, out / name)
+        return [out / name for name in staged], skipped
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------- PAWS-X's CPU-scale training file

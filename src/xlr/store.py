@@ -314,19 +314,19 @@ def provenance(runs: list["RunDir"]) -> dict:
     return out
 
 
-def read_provenance(experiment_dir: Path) -> dict | None:
-    """The results.json of an experiment folder; None when it has none (folders from before it existed)."""
+def read_provenance(experiment_dir: Path, fix: str | None = None) -> dict | None:
+    """The results.json of an experiment folder; None when it has none (folders from before it existed).
+    `fix` is what the error tells the user to do (default: rewrite it from the run store)."""
     path = Path(experiment_dir) / PROVENANCE
     if not path.is_file():
         return None
+    fix = fix or "delete it and run `xlr evaluate` on one run of the experiment to rewrite it"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise XlrError(f"{path} is corrupt ({e}); delete it and run `xlr evaluate` on one run of the "
-                       "experiment to rewrite it") from None
+        raise XlrError(f"{path} is corrupt ({e}); {fix}") from None
     if not isinstance(data, dict):
-        raise XlrError(f"{path} is corrupt (not a JSON object); delete it and run `xlr evaluate` on one run "
-                       "of the experiment to rewrite it")
+        raise XlrError(f"{path} is corrupt (not a JSON object); {fix}")
     return data
 
 
@@ -349,6 +349,8 @@ def read_results_csv(path: Path, extra_columns: tuple[str, ...] = ()) -> list[di
         raise XlrError(f"{path} cannot be read as UTF-8 text ({e})") from None
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
+    if not header:
+        raise XlrError(f"{path} is empty; a results table has the columns {', '.join(RESULT_COLUMNS)}")
     missing = [c for c in RESULT_COLUMNS if c not in header]
     unknown = [c for c in header if c not in RESULT_COLUMNS and c not in extra_columns]
     if missing or unknown:

@@ -15,6 +15,7 @@ flattering). MFU is the achieved model FLOP/s over the device's dense bf16/fp16 
 """
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -97,14 +98,16 @@ def read_rates(path: Path, batch_size: int, methods: list[str]) -> tuple[dict[st
     from xlr.errors import XlrError
     from xlr.files import read_json
 
-    data = read_json(Path(path))
+    remeasure = "write one with `xlr bench throughput --out DIR`"
+    data = read_json(Path(path), fix=remeasure)
     try:
         measured = {r["method"]: float(r["ms_per_step"]) / 1000 for r in data["results"]}
+        if not all(math.isfinite(v) and v > 0 for v in measured.values()):
+            raise ValueError("a step time that is not a positive number")
         at = int(data["batch_size"])
         what = f"{data['model']}, compile {data.get('compile', 'off')}, on {data['device']['name']}"
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise XlrError(f"{path} is not a throughput.json of `xlr bench throughput`; write one with "
-                       "`xlr bench throughput --out DIR`") from None
+        raise XlrError(f"{path} is not a throughput.json of `xlr bench throughput`; {remeasure}") from None
     if at != batch_size:
         raise XlrError(f"{path} was measured at batch {at}, and the experiment trains at batch {batch_size}: "
                        f"measure with `xlr bench throughput --batch-size {batch_size}`")

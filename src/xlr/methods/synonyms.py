@@ -44,7 +44,8 @@ def _parse(data: bytes, origin: str) -> dict[str, list[str]]:
         table = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise XlrError(f"{origin} is not a JSON neighbour table ({e}); {FIX}") from None
-    if not isinstance(table, dict) or not all(isinstance(v, list) for v in table.values()):
+    if not isinstance(table, dict) or not all(isinstance(v, list) and all(isinstance(w, str) for w in v)
+                                              for v in table.values()):
         raise XlrError(f"{origin} is not a word -> [neighbours] JSON object; {FIX}")
     return table
 
@@ -185,12 +186,14 @@ def augment_file(task_name: str, source: Path, target: Path, copies: int, seed: 
                  synonyms: str | None = None) -> AugmentStats:
     """`xlr augment`: read a training TSV, write its augmented copies (the same columns), atomically."""
     from xlr.tasks import format_tsv, get_task, read_tsv
-    from xlr.files import atomic_write_text
+    from xlr.files import atomic_write_text, check_output_file
 
     task = get_task(task_name)
     pairs = read_tsv(source, task)
     if Path(target).resolve() == Path(source).resolve():
         raise XlrError(f"--out {target} is the input file; write the augmented data elsewhere")
-    augmented, stats = augment(pairs, load_neighbors(synonyms), copies, seed)
+    neighbors = load_neighbors(synonyms)
+    check_output_file(target, "--out")
+    augmented, stats = augment(pairs, neighbors, copies, seed)
     atomic_write_text(Path(target), format_tsv(augmented, task))
     return stats

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from xlr.errors import XlrError
-from xlr.store import DEFAULT_ROOT, RunDir, RunStore
+from xlr.store import DEFAULT_ROOT, SETTINGS, RunDir, RunStore
 
 CHUNK = 200  # resamples per vectorized step (bounds memory: CHUNK x items indices)
 
@@ -171,6 +171,10 @@ def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str
     keeps some languages (or pairs) only, e.g. the mixed pairs of the generalized setting."""
     if method_a == method_b:
         raise XlrError(f"--between needs two different methods, not {method_a} twice")
+    if setting not in SETTINGS:
+        raise XlrError(f"--setting {setting}: use {' or '.join(SETTINGS)}")
+    if seed < 0:
+        raise XlrError(f"--bootstrap-seed must be >= 0, not {seed}")
     out, seen = [], []
     for exp in experiment_dirs(paths):
         runs_a, runs_b = _seeds(exp, method_a), _seeds(exp, method_b)

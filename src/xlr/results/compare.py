@@ -79,6 +79,13 @@ def experiment_tolerances(sources: list[tuple[Path, list[dict], dict | None]]) -
             elif isinstance(prov.get("tolerance"), dict):
                 name = Path(str(prov.get("experiment_file") or experiment)).name
                 found = ({**DEFAULT_TOLERANCE, **prov["tolerance"]}, f"{name} (results.json)")
+                bad = {k: v for k, v in found[0].items() if isinstance(v, bool) or not isinstance(v, (int, float))
+                       or not v >= 0}
+                if bad:
+                    shown = ", ".join(f"{k} = {v!r}" for k, v in bad.items())
+                    raise XlrError(f"{source}: results.json's tolerance has {shown}, not a number of points >= 0; "
+                                   "fix [tolerance] in its experiment TOML and run `xlr evaluate` on one run to "
+                                   "rewrite it")
             else:
                 found = (dict(DEFAULT_TOLERANCE), "default: results.json records no tolerance (runs from before it did)")
             out.setdefault(experiment, found)
@@ -93,8 +100,8 @@ def compare(results: list[Path] | None = None, against: str | Path = "paper_resu
             tolerance_language: float | None = None, tolerance_average: float | None = None,
             any_model: bool = False) -> Comparison:
     for name, value in (("--tolerance-language", tolerance_language), ("--tolerance-average", tolerance_average)):
-        if value is not None and value < 0:
-            raise XlrError(f"{name} must be >= 0, not {value}")
+        if value is not None and not value >= 0:  # NaN too
+            raise XlrError(f"{name} must be a number >= 0, not {value}")
     paper = paper_mod.load(against)
     sources = tidy.load_sources(results)
     means = tidy.cell_means([row for _, rows, _ in sources for row in rows])

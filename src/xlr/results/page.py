@@ -5,11 +5,14 @@ generalized averages and heatmaps, the gain against lang2vec distance, and the p
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import statistics
+import tempfile
 from pathlib import Path
 
 from xlr.errors import XlrError
-from xlr.files import atomic_write_text
+from xlr.files import atomic_write_text, check_output_file
 from xlr.methods import BASELINE
 from xlr.results.figures import figure, save
 from xlr.results.published import Published, load_all, model_name
@@ -205,21 +208,35 @@ def render(root: Path, out: Path) -> list[Path]:
             "The first 3-seed PAWS-X comparison on multilingual-e5-small, run on an H200 before results were "
             "published as data, is in [results-pawsx-e5.md](results-pawsx-e5.md), as text with its commands. "
             "`$DATA`, `E5_DIR` and `STORE` in the commands: see the top of [speed.md](speed.md).\n"]
-    written = []
-    for pub in sets:
-        figures = out.parent / out.stem / pub.name
-        figures.mkdir(parents=True, exist_ok=True)
-        rel = f"{out.stem}/{pub.name}"
-        page += [f"\n## {pub.name}\n", _describe(pub), "\n"]
-        for old in figures.glob("*.png"):
-            old.unlink()
-        for section in (_standard_section, _interval_section, _generalized_section, _distance_section,
-                        _claims_section):
-            parts = section(pub, figures, rel)
-            if parts:
-                page += ["\n", *parts]
-        written += sorted(figures.glob("*.png"))
-    atomic_write_text(out, "".join(page).replace("\n\n\n", "\n\n"))
+    check_output_file(out, "--out")
+    figures_root = out.parent / out.stem
+    if figures_root.exists() and not figures_root.is_dir():
+        raise XlrError(f"{figures_root} is a file, and the figures of --out {out} go in a folder of that name: move "
+                       "it, or choose another --out")
+    # the figures are drawn into a hidden folder and replace the old ones only once every set has rendered, so
+    # a set that fails half-way leaves the page and its figures as they were
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.stem}.render-", dir=out.parent))
+    try:
+        for pub in sets:
+            (stage / pub.name).mkdir()
+            page += [f"\n## {pub.name}\n", _describe(pub), "\n"]
+            for section in (_standard_section, _interval_section, _generalized_section, _distance_section,
+                            _claims_section):
+                parts = section(pub, stage / pub.name, f"{out.stem}/{pub.name}")
+                if parts:
+                    page += ["\n", *parts]
+        written = []
+        for pub in sets:
+            figures = figures_root / pub.name
+            figures.mkdir(parents=True, exist_ok=True)
+            for old in figures.glob("*.png"):
+                old.unlink()
+            for png in sorted((stage / pub.name).glob("*.png")):
+                os.replace(png, figures / png.name)
+                written.append(figures / png.name)
+        atomic_write_text(out, "".join(page).replace("\n\n\n", "\n\n"))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return [out, *written]
 
 

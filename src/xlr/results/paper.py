@@ -9,7 +9,7 @@ from pathlib import Path
 from xlr.errors import XlrError
 from xlr.methods import BASELINE
 from xlr.resources import shipped_dir
-from xlr.store import read_results_csv
+from xlr.store import SETTINGS, read_results_csv
 from xlr.results.table import EXTRA_COLUMNS
 
 ROLES = ("target", "reference")
@@ -71,13 +71,27 @@ def read_claims(path: Path) -> tuple[list[Claim], dict]:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise XlrError(f"{path}: cannot be read as TOML ({e})") from None
+    if not isinstance(raw.get("baseline", BASELINE), str):
+        raise XlrError(f"{path}: baseline must be a method name (a string)")
+    methods = raw.get("robust_methods", [])
+    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+        raise XlrError(f"{path}: robust_methods must be a list of method names, e.g. [\"adv\", \"rs-rp\"]")
     claims = []
     for i, c in enumerate(raw.get("claims", []), start=1):
         missing = [k for k in ("id", "check", "statement", "source") if not isinstance(c.get(k), str)]
         if missing:
             raise XlrError(f"{path}: claim {i} lacks {', '.join(missing)}")
-        claims.append(Claim(c["id"], c["check"], c["statement"], c["source"],
-                            {k: v for k, v in c.items() if k not in ("id", "check", "statement", "source")}))
+        options = {k: v for k, v in c.items() if k not in ("id", "check", "statement", "source")}
+        for key, value in options.items():
+            want = float if key == "alpha" else str
+            if not isinstance(value, (int, float) if want is float else str) or isinstance(value, bool):
+                raise XlrError(f"{path}: claim {c['id']}: {key} must be a {'number' if want is float else 'string'}, "
+                               f"not {value!r}")
+        if "setting" in options and options["setting"] not in SETTINGS:
+            raise XlrError(f"{path}: claim {c['id']}: setting must be {' or '.join(SETTINGS)}, not {options['setting']!r}")
+        if "alpha" in options and not 0 < options["alpha"] < 1:
+            raise XlrError(f"{path}: claim {c['id']}: alpha must lie between 0 and 1, not {options['alpha']}")
+        claims.append(Claim(c["id"], c["check"], c["statement"], c["source"], options))
     return claims, {k: v for k, v in raw.items() if k != "claims"}
 
 
@@ -87,7 +101,7 @@ def load(against: str | Path = "paper_results") -> Paper:
     from xlr.results import published
 
     folder = locate(against)
-    if folder.is_dir() and published.is_published(folder):
+    if folder.is_dir() and published.looks_published(folder):
         rows = published.as_reference(folder)
         return Paper(folder, {tuple(r[k] for k in KEY): {**r, "file": folder} for r in rows}, [], [],
                      match_by_name=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xlr.errors import XlrError
-from xlr.files import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from xlr.files import atomic_write_bytes, atomic_write_json, atomic_write_text, check_writable, read_json
 from xlr.methods import BASELINE
 from xlr.sources import MIXED_AVERAGE, is_mixed_pair
 from xlr.store import PROVENANCE, RESULTS, RunStore, read_provenance, read_results_csv, rows_to_csv
@@ -194,13 +194,13 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
     if here == there or here in there.parents or there in here.parents:
         raise XlrError(f"{folder} and the run store's {experiment_dir} overlap: publish into another --into or --name")
     if not add and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        if not is_published(folder):
+        if not (is_published(folder) or looks_published(folder)):  # a broken set may be replaced too
             raise XlrError(f"{folder} exists and is not a published set: give another --name or --into")
         if not force:
             raise XlrError(f"{folder} is already published: --add adds these runs to it, --force replaces it, "
                            f"or give another --name")
     if add:
-        if not is_published(folder):
+        if not (is_published(folder) or looks_published(folder)):  # load() says what a broken set lacks
             raise XlrError(f"--add: {folder} is not a published set; publish {experiment_dir} without --add first")
         old = load(folder)
         was = old.publication.get("bootstrap") or {}
@@ -211,6 +211,7 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
         new_runs = added.keys() - before.keys()  # a re-run of a published run changes nothing
         rows, provenance, outcomes, record = _merge(old, experiment_dir, rows, provenance, outcomes, command,
                                                     before, added)
+    check_writable(Path(into), "folder of published sets", "--into")  # before the bootstrap's minutes
     runs = _runs(rows)
     intervals = []
     for method in dict.fromkeys(r["method"] for r in rows if r["method"] != BASELINE):
@@ -300,25 +301,62 @@ class Published:
         return sorted({int(r["seed"]) for r in self.rows if r["method"] == method})
 
 
+def _set_fix(folder: Path) -> str:
+    return (f"restore it from git (`git checkout -- {folder}`) or publish the set again with `xlr results publish "
+            "... --force`")
+
+
+def _read_intervals(path: Path) -> list[dict]:
+    """intervals.csv: its columns, and numbers where numbers belong (a hand edit or a bad merge shows here,
+    not as a traceback half-way through drawing the page)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise XlrError(f"{path} cannot be read ({e})") from None
+    missing = set(INTERVAL_COLUMNS) - set(reader.fieldnames or [])
+    if missing:
+        raise XlrError(f"{path}: missing columns {', '.join(sorted(missing))}")
+    for line, row in enumerate(rows, start=2):
+        try:
+            [float(row[c]) for c in ("diff", "low", "high")] + [float(x) for x in (row["per_seed"] or "").split()]
+        except (TypeError, ValueError):
+            raise XlrError(f"{path}:{line}: diff, low, high or per_seed is not a number") from None
+    return rows
+
+
 def load(folder: Path) -> Published:
     folder = Path(folder)
+    fix = _set_fix(folder)
     if not is_published(folder):
+        lacking = " and ".join(n for n in (RESULTS, PROVENANCE) if not (folder / n).is_file())
+        if looks_published(folder):
+            raise XlrError(f"{folder} is a published set without its {lacking}; {fix}")
         raise XlrError(f"{folder} is not a published results folder (it needs {RESULTS} and {PROVENANCE}; "
                        "`xlr results publish` writes one)")
-    intervals = []
-    if (folder / INTERVALS).is_file():
-        with open(folder / INTERVALS, encoding="utf-8", newline="") as f:
-            intervals = list(csv.DictReader(f))
-        missing = set(INTERVAL_COLUMNS) - set(intervals[0] if intervals else INTERVAL_COLUMNS)
-        if missing:
-            raise XlrError(f"{folder / INTERVALS}: missing columns {', '.join(sorted(missing))}")
-    publication = read_json(folder / PUBLICATION) if (folder / PUBLICATION).is_file() else {}
-    return Published(folder, read_results_csv(folder / RESULTS), read_provenance(folder), intervals, publication)
+    try:
+        if not (folder / INTERVALS).is_file():
+            raise XlrError(f"{folder} is a published set without its {INTERVALS}")
+        intervals = _read_intervals(folder / INTERVALS)
+        publication = read_json(folder / PUBLICATION, fix) if (folder / PUBLICATION).is_file() else {}
+        rows = read_results_csv(folder / RESULTS)
+    except XlrError as e:
+        raise XlrError(str(e) if fix in str(e) else f"{e}; {fix}") from None
+    return Published(folder, rows, read_provenance(folder, fix), intervals, publication)
+
+
+def looks_published(folder: Path) -> bool:
+    """A folder with any file only a published set has: one missing its results is a broken set, not a
+    folder of paper tables."""
+    return any((Path(folder) / name).exists() for name in (PUBLICATION, INTERVALS, OUTCOMES))
 
 
 def load_all(root: Path) -> list[Published]:
-    sets = [load(p) for p in sorted(Path(root).iterdir()) if p.is_dir() and is_published(p)] \
+    # a hidden folder is a set being written or retired by `publish --force`, not a set to show
+    folders = sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if Path(root).is_dir() else []
+    sets = [load(p) for p in folders if is_published(p) or looks_published(p)]
     if not sets:
         raise XlrError(f"{root} holds no published results (folders with {RESULTS} and {PROVENANCE}); "
                        "`xlr results publish` writes one")
