@@ -61,6 +61,10 @@ def test_override_parsing():
 @pytest.mark.parametrize("extra, message", [
     ('colour = "red"\n', "unknown key 'colour'"),
     ('[train]\nepoch = 1\n', "unknown training setting epoch"),
+    # a tolerance is used only by `xlr compare`, after the training: it is checked when the TOML is read
+    ('[tolerance]\nlanguage = "2"\n', "\\[tolerance\\] language must be a number of points >= 0, not '2'"),
+    ('[tolerance]\naverage = -1\n', "\\[tolerance\\] average must be a number of points >= 0, not -1"),
+    ('[tolerance]\navg = 1\n', "unknown \\[tolerance\\] key avg"),
 ])
 def test_bad_keys_are_named(tmp_path, extra, message):
     p = tmp_path / "bad.toml"

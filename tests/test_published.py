@@ -104,7 +104,7 @@ def test_the_device_line_names_only_the_runs_whose_device_differs(store, tmp_pat
     run(tmp_path / "runs", "adv", 2, same=0.5, mixed=0.6, standard=0.65, device="device: CUDA (NVIDIA H200)")
     write_results(store)
     published.publish(store, "xnli-test", tmp_path / "results", "xlr reproduce xnli", resamples=20)
-    out = tmp_path / "results.md"
+    out = tmp_path / "docs" / "results.md"
     page.render(tmp_path / "results", out)
     assert "- **Device**, by run:\n  - adv 2: CUDA (NVIDIA H200)\n  - the other runs: CPU\n" in out.read_text()
 
@@ -154,7 +154,7 @@ def test_add_puts_a_method_run_later_beside_the_published_ones(store, tmp_path):
     assert {r["method"] for r in pub.provenance["runs"]} == {"baseline", "adv", "r3f"}
     assert pub.publication["unfinished"] == ["adv 3"]   # the newest store's state
     assert {r["model"] for r in pub.rows} == {"/models/e5-small"}  # one model, one spelling: claims group by it
-    out = tmp_path / "results.md"
+    out = tmp_path / "docs" / "results.md"
     page.render(results, out)
     assert "**Added** (method, seed): r3f 1, r3f 2, by `xlr reproduce xnli --methods baseline,r3f`; re-run there " \
            "and identical to the published run in every test set: baseline 1, baseline 2." in out.read_text()
@@ -375,3 +375,51 @@ def test_render_leaves_out_a_set_that_publish_force_is_swapping(store, tmp_path)
     out = tmp_path / "docs" / "results.md"
     page.render(tmp_path / "results", out)
     assert "## xnli-test" in out.read_text() and ".xnli-test.old" not in out.read_text()
+
+
+def test_compare_against_a_run_store_experiment_folder_still_works(store):
+    proc = run_xlr("compare", store / "results.csv", "--against", store)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("out, expected", [("page", "ending in .md"), ("results.md", "into the published sets")])
+def test_render_refuses_an_out_whose_figures_would_overwrite_something(store, tmp_path, xlr_main, out, expected):
+    """Without .md the figures' folder is the page's own name; results.md beside results/ puts figures in the sets."""
+    published.publish(store, "xnli-test", tmp_path / "results", "c", resamples=20)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    code, _, err = xlr_main("results", "render", "--results", tmp_path / "results", "--out", tmp_path / out)
+    assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_render_that_fails_half_way_leaves_the_page_and_figures_as_they_were(store, tmp_path, monkeypatch):
+    for name in ("a", "b"):
+        published.publish(store, name, tmp_path / "results", "c", resamples=20)
+    out = tmp_path / "docs" / "results.md"
+    page.render(tmp_path / "results", out)
+    before = {p: p.read_bytes() for p in out.parent.rglob("*") if p.is_file()}
+    assert len(before) > 3
+    real = page._standard_section
+
+    def fails_on_b(pub, figures, rel):
+        if pub.name == "b":
+            raise RuntimeError("disk full")
+        return real(pub, figures, rel)
+
+    monkeypatch.setattr(page, "_standard_section", fails_on_b)
+    with pytest.raises(RuntimeError):
+        page.render(tmp_path / "results", out)
+    assert {p: p.read_bytes() for p in out.parent.rglob("*") if p.is_file()} == before   # no hidden folder either
+
+
+def test_publish_checks_the_folder_of_sets_before_the_bootstrap(store, tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("x\n")
+
+    def bootstrap(*args, **kwargs):
+        raise AssertionError("the bootstrap ran before --into was checked")
+
+    monkeypatch.setattr(published, "_interval_rows", bootstrap)
+    from xlr.errors import XlrError
+
+    with pytest.raises(XlrError, match="a file stands where a folder must be: set --into"):
+        published.publish(store, "x", tmp_path / "afile" / "sets", "c", resamples=20)

@@ -83,7 +83,7 @@ def test_an_export_that_fails_half_way_leaves_the_folder_as_it_was(xlr_main, tmp
     kept = tmp_path / "kept"
     kept.mkdir()
     (kept / "dev-en.tsv").write_text("OLD\n")
-    for out in (kept, tmp_path / "new"):
+    for out in (kept, tmp_path / "new" / "deeper"):
         code, _, err = xlr_main("data", "export", "--out", out, "--splits", "dev", "--languages", "en,de",
                                 "--data-dir", source)
         assert code == 2 and "dev-de.tsv" in one_line(err), err

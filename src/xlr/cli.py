@@ -4,7 +4,6 @@ Exit codes: 0 ok, 1 checks failed, 2 bad input (one line on stderr, no traceback
 """
 from __future__ import annotations
 
-import contextlib
 import inspect
 import os
 import sys
@@ -398,7 +397,7 @@ def data_export(
     from xlr.tasks import SPLITS, check_languages, get_task
     from xlr.sources import check_splits, export, open_source
     from xlr.env.progress import quiet_libraries, say
-    from xlr.files import check_writable
+    from xlr.files import check_can_write
 
     quiet_libraries()
     t = get_task(task)
@@ -410,15 +409,8 @@ def data_export(
     langs = check_languages(t, list(dict.fromkeys(asked)))
     check_splits(wanted)
     source = open_source(data_dir)
-    existed = out.exists()
-    check_writable(out, "output folder", "--out")  # last: it creates the folder
-    try:
-        written, skipped = export(t, source, out, langs, wanted, skip_missing=languages is None and splits is None)
-    except BaseException:
-        if not existed:  # a folder this command created and left empty goes again
-            with contextlib.suppress(OSError):
-                out.rmdir()
-        raise
+    check_can_write(out, "output folder", "--out")
+    written, skipped = export(t, source, out, langs, wanted, skip_missing=languages is None and splits is None)
     say(f"wrote {len(written)} files to {out}" + (f"; the source has no {', '.join(skipped)}" if skipped else ""))
 
 
@@ -524,11 +516,9 @@ def results_publish(
     bootstrap over the stored test predictions) in intervals.csv."""
     from xlr.env.progress import say
     from xlr.results import published
+    from xlr.results.bootstrap import check_resampling
 
-    if resamples < 1:
-        raise XlrError(f"--resamples must be at least 1, not {resamples}")
-    if bootstrap_seed < 0:
-        raise XlrError(f"--bootstrap-seed must be >= 0, not {bootstrap_seed}")
+    check_resampling(resamples, bootstrap_seed)
     if not command.strip():
         raise XlrError("--command is empty; give the command that made the runs, as a reader would type it")
     folder = published.publish(experiment_dir, name, into, command, resamples, bootstrap_seed,

@@ -309,6 +309,11 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
     if not seeds or not all(isinstance(s, int) for s in seeds):
         raise XlrError(f"{where}: seeds must be a non-empty list of integers")
     tolerance = {**DEFAULT_TOLERANCE, **raw.get("tolerance", {})}
+    for key, value in tolerance.items():
+        if key not in DEFAULT_TOLERANCE:
+            raise XlrError(f"{where}: unknown [tolerance] key {key}; known: {', '.join(DEFAULT_TOLERANCE)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise XlrError(f"{where}: [tolerance] {key} must be a number of points >= 0, not {value!r}")
     exp = Experiment(
         name=name, title=raw.get("title", name), task_def=task, model=raw["model"], source_language=source,
         languages=languages, methods=list(methods), seeds=list(seeds), data=raw.get("data"),

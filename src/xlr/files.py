@@ -10,6 +10,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,18 @@ from xlr.errors import XlrError
 log = logging.getLogger("xlr.files")
 
 
+def _cannot_write(folder: Path, what: str, variable: str, e: OSError) -> XlrError:
+    reason = e.strerror or type(e).__name__
+    if isinstance(e, (NotADirectoryError, FileExistsError)):
+        fix = f"a file stands where a folder must be: set {variable} to another path"
+    elif isinstance(e, PermissionError) or e.errno == errno.EROFS:
+        fix = (f"make it writable (in Docker, create the host folder yourself before `-v` mounts it, or "
+               f"`sudo chown -R $(id -u) FOLDER`), or set {variable} to a writable folder")
+    else:
+        fix = f"set {variable} to a writable folder"
+    return XlrError(f"cannot write to the {what} {folder} ({reason}); {fix}")
+
+
 def check_writable(folder: Path, what: str, variable: str) -> None:
     """Create FOLDER if needed and write a file in it, or fail with one line naming the fix."""
     try:
@@ -26,24 +39,56 @@ def check_writable(folder: Path, what: str, variable: str) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".xlr-write-check-"):
             pass
     except OSError as e:
-        reason = e.strerror or type(e).__name__
-        if isinstance(e, (NotADirectoryError, FileExistsError)):
-            fix = f"a file stands where a folder must be: set {variable} to another path"
-        elif isinstance(e, PermissionError) or e.errno == errno.EROFS:
-            fix = (f"make it writable (in Docker, create the host folder yourself before `-v` mounts it, or "
-                   f"`sudo chown -R $(id -u) FOLDER`), or set {variable} to a writable folder")
-        else:
-            fix = f"set {variable} to a writable folder"
-        raise XlrError(f"cannot write to the {what} {folder} ({reason}); {fix}") from None
+        raise _cannot_write(folder, what, variable, e) from None
+
+
+def nearest_existing(path: Path) -> Path:
+    """PATH, or the closest of its parents that exists."""
+    path = Path(path).expanduser().absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_can_write(folder: Path, what: str, variable: str) -> None:
+    """That FOLDER can be written, or created and then written, without creating anything: a check that can
+    come before the other input's, since a refusal leaves no folder behind."""
+    found = nearest_existing(folder)
+    try:
+        if not found.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory")
+        with tempfile.NamedTemporaryFile(dir=found, prefix=".xlr-write-check-"):
+            pass
+    except OSError as e:
+        raise _cannot_write(folder, what, variable, e) from None
 
 
 def check_output_file(path: Path, option: str, example: str | None = None) -> None:
-    """Before the work whose result goes to the file PATH: PATH is not a folder and its folder can be written
-    (it is created if needed). `example`: a file name to suggest inside a folder given instead."""
+    """Before the work whose result goes to the file PATH: PATH is not a folder and it can be written (its
+    folder is not created here). `example`: a file name to suggest inside a folder given instead."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise XlrError(f"{option} {path} is a folder; give a file name" + (f", e.g. {path / example}" if example else ""))
-    check_writable(path.parent, f"folder of {option}", option)
+    check_can_write(path.parent, f"folder of {option}", option)
+
+
+def swap_in(new: Path, target: Path) -> None:
+    """Put the folder NEW in TARGET's place: the old TARGET is renamed aside and goes only once NEW is in;
+    if that rename fails, the old folder goes back under its name."""
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        new.rename(target)
+        return
+    retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+    shutil.rmtree(retired, ignore_errors=True)
+    target.rename(retired)
+    try:
+        new.rename(target)
+    except BaseException:
+        retired.rename(target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def _umask() -> int:

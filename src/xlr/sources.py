@@ -247,9 +247,9 @@ def check_splits(splits: list[str]) -> None:
 def export(task: Task, source: Source, out: Path, languages: list[str], splits: list[str],
            skip_missing: bool = False) -> tuple[list[Path], list[str]]:
     """Write `{split}-{lang}.tsv` (and `{split}.ids` when every language has the same ids) under `out`,
-    so later runs read the local layout offline. The files are written to a hidden folder inside `out` and
-    moved into place only once every one of them has been read, so a source that fails half-way (a malformed
-    file, a lost connection) leaves `out` as it was.
+    so later runs read the local layout offline. The files are written to a hidden folder beside `out` and
+    moved into it (created then) only once every one of them has been read, so a source that fails half-way (a
+    malformed file, a lost connection) leaves `out` as it was, or absent.
 
     A local source may lack some files (the fixture has English training data only): with `skip_missing`
     (nothing was asked for explicitly) they are skipped and named in the returned list; otherwise a
@@ -257,11 +257,11 @@ def export(task: Task, source: Source, out: Path, languages: list[str], splits: 
     import shutil
     import tempfile
 
-    from xlr.files import atomic_write_text
+    from xlr.files import atomic_write_text, nearest_existing
 
     check_splits(splits)
     out = Path(out)
-    stage = Path(tempfile.mkdtemp(prefix=".xlr-export-", dir=out))
+    stage = Path(tempfile.mkdtemp(prefix=".xlr-export-", dir=nearest_existing(out)))
     try:
         staged, skipped = [], []
         for split in splits:
@@ -280,6 +280,7 @@ def export(task: Task, source: Source, out: Path, languages: list[str], splits: 
             if ids and all(v is not None for v in ids.values()) and len({tuple(v) for v in ids.values()}) == 1:
                 atomic_write_text(stage / f"{split}.ids", "".join(f"{i}\n" for i in next(iter(ids.values()))))
                 staged.append(f"{split}.ids")
+        out.mkdir(parents=True, exist_ok=True)
         for name in staged:
             os.replace(stage / name, out / name)
         return [out / name for name in staged], skipped

@@ -192,8 +192,7 @@ def augment_file(task_name: str, source: Path, target: Path, copies: int, seed: 
     pairs = read_tsv(source, task)
     if Path(target).resolve() == Path(source).resolve():
         raise XlrError(f"--out {target} is the input file; write the augmented data elsewhere")
-    neighbors = load_neighbors(synonyms)
-    check_output_file(target, "--out")
-    augmented, stats = augment(pairs, neighbors, copies, seed)
+    check_output_file(target, "--out")  # before the table, which may be a download
+    augmented, stats = augment(pairs, load_neighbors(synonyms), copies, seed)
     atomic_write_text(Path(target), format_tsv(augmented, task))
     return stats

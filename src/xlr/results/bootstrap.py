@@ -140,11 +140,18 @@ def resample_means(d: np.ndarray, resamples: int, rng: np.random.Generator) -> n
     return out
 
 
+def check_resampling(resamples: int, seed: int) -> None:
+    """--resamples and --bootstrap-seed, before any work."""
+    if resamples < 1:
+        raise XlrError(f"--resamples must be at least 1, not {resamples}")
+    if seed < 0:
+        raise XlrError(f"--bootstrap-seed must be >= 0, not {seed}")
+
+
 def paired_bootstrap(correct_a: dict[str, np.ndarray], correct_b: dict[str, np.ndarray], resamples: int = 1000,
                      seed: int = 0) -> list[Diff]:
     """Per language (seeds x items boolean matrices, paired row by row) and on the average, in percent."""
-    if resamples < 1:
-        raise XlrError(f"--resamples must be at least 1, not {resamples}")
+    check_resampling(resamples, seed)
     rng = np.random.default_rng(seed)
     out, boots, seed_diffs = [], [], []
     for lang in correct_a:
@@ -173,8 +180,7 @@ def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str
         raise XlrError(f"--between needs two different methods, not {method_a} twice")
     if setting not in SETTINGS:
         raise XlrError(f"--setting {setting}: use {' or '.join(SETTINGS)}")
-    if seed < 0:
-        raise XlrError(f"--bootstrap-seed must be >= 0, not {seed}")
+    check_resampling(resamples, seed)
     out, seen = [], []
     for exp in experiment_dirs(paths):
         runs_a, runs_b = _seeds(exp, method_a), _seeds(exp, method_b)

@@ -5,14 +5,13 @@ generalized averages and heatmaps, the gain against lang2vec distance, and the p
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import statistics
 import tempfile
 from pathlib import Path
 
 from xlr.errors import XlrError
-from xlr.files import atomic_write_text, check_output_file
+from xlr.files import atomic_write_text, check_output_file, nearest_existing, swap_in
 from xlr.methods import BASELINE
 from xlr.results.figures import figure, save
 from xlr.results.published import Published, load_all, model_name
@@ -209,13 +208,20 @@ def render(root: Path, out: Path) -> list[Path]:
             "published as data, is in [results-pawsx-e5.md](results-pawsx-e5.md), as text with its commands. "
             "`$DATA`, `E5_DIR` and `STORE` in the commands: see the top of [speed.md](speed.md).\n"]
     check_output_file(out, "--out")
+    if out.suffix.lower() != ".md":
+        raise XlrError(f"--out {out}: give the page a file name ending in .md (its figures go in a folder named "
+                       "after it)")
     figures_root = out.parent / out.stem
     if figures_root.exists() and not figures_root.is_dir():
         raise XlrError(f"{figures_root} is a file, and the figures of --out {out} go in a folder of that name: move "
                        "it, or choose another --out")
-    # the figures are drawn into a hidden folder and replace the old ones only once every set has rendered, so
-    # a set that fails half-way leaves the page and its figures as they were
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.stem}.render-", dir=out.parent))
+    here, sets_root = figures_root.resolve(), Path(root).resolve()
+    if here == sets_root or sets_root in here.parents:
+        raise XlrError(f"the figures of --out {out} would go into the published sets in {root}: choose an --out "
+                       "outside it")
+    # each set's figures are drawn into a hidden folder, and the sets' folders are swapped in only once every
+    # set has rendered: a set that fails half-way leaves the page and its figures as they were
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.stem}.render-", dir=nearest_existing(out.parent)))
     try:
         for pub in sets:
             (stage / pub.name).mkdir()
@@ -225,18 +231,12 @@ def render(root: Path, out: Path) -> list[Path]:
                 parts = section(pub, stage / pub.name, f"{out.stem}/{pub.name}")
                 if parts:
                     page += ["\n", *parts]
-        written = []
         for pub in sets:
-            figures = figures_root / pub.name
-            figures.mkdir(parents=True, exist_ok=True)
-            for old in figures.glob("*.png"):
-                old.unlink()
-            for png in sorted((stage / pub.name).glob("*.png")):
-                os.replace(png, figures / png.name)
-                written.append(figures / png.name)
+            swap_in(stage / pub.name, figures_root / pub.name)
         atomic_write_text(out, "".join(page).replace("\n\n\n", "\n\n"))
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+    written = [p for pub in sets for p in sorted((figures_root / pub.name).glob("*.png"))]
     return [out, *written]
 
 

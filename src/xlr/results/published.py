@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xlr.errors import XlrError
-from xlr.files import atomic_write_bytes, atomic_write_json, atomic_write_text, check_writable, read_json
+from xlr.files import (atomic_write_bytes, atomic_write_json, atomic_write_text, check_can_write, read_json,
+                       swap_in)
 from xlr.methods import BASELINE
 from xlr.sources import MIXED_AVERAGE, is_mixed_pair
 from xlr.store import PROVENANCE, RESULTS, RunStore, read_provenance, read_results_csv, rows_to_csv
@@ -211,7 +212,7 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
         new_runs = added.keys() - before.keys()  # a re-run of a published run changes nothing
         rows, provenance, outcomes, record = _merge(old, experiment_dir, rows, provenance, outcomes, command,
                                                     before, added)
-    check_writable(Path(into), "folder of published sets", "--into")  # before the bootstrap's minutes
+    check_can_write(Path(into), "folder of published sets", "--into")  # before the bootstrap's minutes
     runs = _runs(rows)
     intervals = []
     for method in dict.fromkeys(r["method"] for r in rows if r["method"] != BASELINE):
@@ -234,20 +235,13 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
         target = folder.with_name(f".{name}.new-{os.getpid()}")
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir()
-        retired = folder.with_name(f".{name}.old-{os.getpid()}")
         try:
             _write_set(target, experiment_dir, outcomes, rows, provenance, intervals, old, record, command,
                        resamples, seed)
-            folder.rename(retired)
-            try:
-                target.rename(folder)
-            except BaseException:
-                retired.rename(folder)  # the old set goes back under its name
-                raise
+            swap_in(target, folder)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
-        shutil.rmtree(retired, ignore_errors=True)
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     _write_set(folder, experiment_dir, outcomes, rows, provenance, intervals, old, record, command, resamples, seed)
@@ -328,7 +322,9 @@ def _read_intervals(path: Path) -> list[dict]:
 
 def load(folder: Path) -> Published:
     folder = Path(folder)
-    fix = _set_fix(folder)
+    # a run store's experiment folder loads too (as a reference for compare); only a published set has
+    # publication.json and intervals.csv, and is restored as a set
+    fix = _set_fix(folder) if looks_published(folder) else None
     if not is_published(folder):
         lacking = " and ".join(n for n in (RESULTS, PROVENANCE) if not (folder / n).is_file())
         if looks_published(folder):
@@ -336,20 +332,20 @@ def load(folder: Path) -> Published:
         raise XlrError(f"{folder} is not a published results folder (it needs {RESULTS} and {PROVENANCE}; "
                        "`xlr results publish` writes one)")
     try:
-        if not (folder / INTERVALS).is_file():
+        if fix and not (folder / INTERVALS).is_file():
             raise XlrError(f"{folder} is a published set without its {INTERVALS}")
-        intervals = _read_intervals(folder / INTERVALS)
-        publication = read_json(folder / PUBLICATION, fix) if (folder / PUBLICATION).is_file() else {}
+        intervals = _read_intervals(folder / INTERVALS) if (folder / INTERVALS).is_file() else []
+        publication = read_json(folder / PUBLICATION, fix) if fix else {}
         rows = read_results_csv(folder / RESULTS)
     except XlrError as e:
-        raise XlrError(str(e) if fix in str(e) else f"{e}; {fix}") from None
+        raise XlrError(f"{e}; {fix}" if fix and fix not in str(e) else str(e)) from None
     return Published(folder, rows, read_provenance(folder, fix), intervals, publication)
 
 
 def looks_published(folder: Path) -> bool:
-    """A folder with any file only a published set has: one missing its results is a broken set, not a
-    folder of paper tables."""
-    return any((Path(folder) / name).exists() for name in (PUBLICATION, INTERVALS, OUTCOMES))
+    """A folder with the file only a published set has (publication.json): one that lacks its results is a
+    broken set, not a folder of paper tables."""
+    return (Path(folder) / PUBLICATION).is_file()
 
 
 def load_all(root: Path) -> list[Published]:
