@@ -44,9 +44,11 @@ def test_model_flops_follow_nanogpt():
 @pytest.mark.parametrize("args", [["--steps", "0"], ["--methods", "nope"], ["--precision", "fp8"],
                                   ["--out", "/proc/no/such"], ["--methods", ","], ["--peak-tflops", "0"],
                                   ["--seq-length", "4096"]])
-def test_bad_input_is_one_line_exit_2(args):
-    proc = run_xlr("bench", "throughput", "--model", "builtin:tiny-bert", *args, env={"HF_HUB_OFFLINE": "1"})
+def test_bad_input_is_one_line_exit_2(args, tmp_path):
+    proc = run_xlr("bench", "throughput", "--model", "builtin:tiny-bert", *args, env={"HF_HUB_OFFLINE": "1"},
+                   cwd=tmp_path)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert list(tmp_path.iterdir()) == []  # not even the default --out folder
 
 
 def test_gpu_kernel_time_is_counted_once(tmp_path):

@@ -696,11 +696,11 @@ def bench_throughput(
     from xlr.env import device as devices
     from xlr.env.progress import quiet_libraries, say
     from xlr.env.versions import versions
-    from xlr.files import atomic_write_json, check_writable
+    from xlr.files import atomic_write_json, check_can_write
     from xlr.results.report import render_rows
 
     quiet_libraries()
-    check_writable(out, "output folder", "--out")
+    check_can_write(out, "output folder", "--out")  # created only when the measuring starts
     info = devices.configure(device, protocol.precision)
     config = model_config(model, the_task)
     if config is None:
@@ -713,6 +713,7 @@ def bench_throughput(
         raise XlrError("bench throughput measures one GPU, and several are visible: set CUDA_VISIBLE_DEVICES=0 "
                        "(or the GPU to measure)")
     say(info.line())
+    out.mkdir(parents=True, exist_ok=True)  # the traces go here as each method is measured
     results = []
     for m in names:
         say(f"{m}: {warmup} + {steps} steps" + (f" + {profile_steps} profiled" if profile_steps else ""))
