@@ -423,3 +423,56 @@ def test_publish_checks_the_folder_of_sets_before_the_bootstrap(store, tmp_path,
 
     with pytest.raises(XlrError, match="a file stands where a folder must be: set --into"):
         published.publish(store, "x", tmp_path / "afile" / "sets", "c", resamples=20)
+
+
+def test_render_keeps_a_users_file_beside_the_figures(store, tmp_path):
+    published.publish(store, "a", tmp_path / "results", "c", resamples=20)
+    out = tmp_path / "docs" / "results.md"
+    page.render(tmp_path / "results", out)
+    (out.parent / "results" / "a" / "notes.txt").write_text("mine\n")
+    page.render(tmp_path / "results", out)
+    assert (out.parent / "results" / "a" / "notes.txt").read_text() == "mine\n"
+
+
+def test_a_first_publish_that_fails_leaves_no_set(store, tmp_path, monkeypatch):
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(published, "atomic_write_text", full_disk)
+    with pytest.raises(OSError):
+        published.publish(store, "a", tmp_path / "results", "c", resamples=20)
+    assert list((tmp_path / "results").iterdir()) == []
+
+
+def test_a_half_written_set_is_refused_by_render(store, tmp_path, xlr_main):
+    """Sets written before publish staged them: results.csv and results.json, nothing else."""
+    folder = published.publish(store, "a", tmp_path / "results", "c", resamples=20)
+    for name in (published.INTERVALS, published.PUBLICATION):
+        (folder / name).unlink()
+    code, _, err = xlr_main("results", "render", "--results", tmp_path / "results", "--out", tmp_path / "d" / "r.md")
+    assert code == 2 and "without its intervals.csv and publication.json; restore it from git" in err, err
+
+
+def test_a_swap_killed_half_way_says_where_the_old_set_is(store, tmp_path, xlr_main):
+    folder = published.publish(store, "a", tmp_path / "results", "c", resamples=20)
+    hidden = folder.with_name(".a.old-k1ll3d")
+    folder.rename(hidden)  # what a kill between swap_in's two renames leaves
+    for args in (["results", "render", "--results", tmp_path / "results", "--out", tmp_path / "d" / "r.md"],
+                 ["results", "publish", store, "--name", "a", "--into", tmp_path / "results", "--command", "c",
+                  "--force"]):
+        code, _, err = xlr_main(*args)
+        assert code == 2 and f"restore them with `mv {hidden} {folder}`" in err, err
+    assert hidden.is_dir() and not folder.exists()
+
+
+def test_swap_in_replaces_the_folder_a_link_points_to(tmp_path):
+    from xlr.files import swap_in
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "old.txt").write_text("old")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "new.txt").write_text("new")
+    swap_in(tmp_path / "new", tmp_path / "link")
+    assert (tmp_path / "link").is_symlink() and [p.name for p in (tmp_path / "link").iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]

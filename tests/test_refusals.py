@@ -91,6 +91,13 @@ def test_an_export_that_fails_half_way_leaves_the_folder_as_it_was(xlr_main, tmp
     assert not (tmp_path / "new").exists()
 
 
+def test_an_out_that_is_a_broken_link_is_one_line(xlr_main, tmp_path):
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    code, _, err = xlr_main("data", "export", "--out", tmp_path / "link", "--splits", "dev", "--data-dir",
+                            "builtin:fixture")
+    assert code == 2 and "a file stands where a folder must be" in one_line(err), err
+
+
 def test_a_data_dir_that_is_a_file_says_so(xlr_main, tmp_path):
     (tmp_path / "data.tsv").write_text("x\n")
     code, _, err = xlr_main("data", "export", "--out", tmp_path / "out", "--data-dir", tmp_path / "data.tsv")

@@ -43,9 +43,9 @@ def check_writable(folder: Path, what: str, variable: str) -> None:
 
 
 def nearest_existing(path: Path) -> Path:
-    """PATH, or the closest of its parents that exists."""
-    path = Path(path).expanduser().absolute()
-    while not path.exists() and path != path.parent:
+    """PATH, or the closest of its parents that exists (a link counts, even a broken one)."""
+    path = Path(path).absolute()
+    while not os.path.lexists(path) and path != path.parent:
         path = path.parent
     return path
 
@@ -66,22 +66,26 @@ def check_can_write(folder: Path, what: str, variable: str) -> None:
 def check_output_file(path: Path, option: str, example: str | None = None) -> None:
     """Before the work whose result goes to the file PATH: PATH is not a folder and it can be written (its
     folder is not created here). `example`: a file name to suggest inside a folder given instead."""
-    path = Path(path).expanduser()
+    path = Path(path)
     if path.is_dir():
         raise XlrError(f"{option} {path} is a folder; give a file name" + (f", e.g. {path / example}" if example else ""))
     check_can_write(path.parent, f"folder of {option}", option)
 
 
 def swap_in(new: Path, target: Path) -> None:
-    """Put the folder NEW in TARGET's place: the old TARGET is renamed aside and goes only once NEW is in;
-    if that rename fails, the old folder goes back under its name."""
+    """Put the folder NEW in TARGET's place (the folder a link points to, if TARGET is a link): the old one is
+    renamed aside, under a name no other run uses, and goes only once NEW is in; if that rename fails, the old
+    folder goes back under its name. A process killed between the two renames leaves the old folder hidden
+    beside TARGET: `interrupted_swap` finds it."""
     new, target = Path(new), Path(target)
+    if target.is_symlink():
+        target = target.resolve()
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         new.rename(target)
         return
-    retired = target.with_name(f".{target.name}.old-{os.getpid()}")
-    shutil.rmtree(retired, ignore_errors=True)
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    retired.rmdir()
     target.rename(retired)
     try:
         new.rename(target)
@@ -89,6 +93,18 @@ def swap_in(new: Path, target: Path) -> None:
         retired.rename(target)
         raise
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def interrupted_swap(target: Path) -> XlrError | None:
+    """The error to raise when TARGET is missing because `swap_in` was killed half-way, else None."""
+    target = Path(target)
+    if os.path.lexists(target):
+        return None
+    kept = sorted(target.parent.glob(f".{target.name}.old-*"))
+    if not kept:
+        return None
+    return XlrError(f"{target} was being replaced when its process stopped, and its previous contents are in "
+                    f"{kept[-1]}: restore them with `mv {kept[-1]} {target}`, then run the command again")
 
 
 def _umask() -> int:

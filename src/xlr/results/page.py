@@ -5,13 +5,14 @@ generalized averages and heatmaps, the gain against lang2vec distance, and the p
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import statistics
 import tempfile
 from pathlib import Path
 
 from xlr.errors import XlrError
-from xlr.files import atomic_write_text, check_output_file, nearest_existing, swap_in
+from xlr.files import atomic_write_text, check_output_file, nearest_existing
 from xlr.methods import BASELINE
 from xlr.results.figures import figure, save
 from xlr.results.published import Published, load_all, model_name
@@ -219,8 +220,9 @@ def render(root: Path, out: Path) -> list[Path]:
     if here == sets_root or sets_root in here.parents:
         raise XlrError(f"the figures of --out {out} would go into the published sets in {root}: choose an --out "
                        "outside it")
-    # each set's figures are drawn into a hidden folder, and the sets' folders are swapped in only once every
-    # set has rendered: a set that fails half-way leaves the page and its figures as they were
+    # the figures are drawn into a hidden folder and replace the old ones (the PNGs only: a file of the user's
+    # beside them stays) once every set has rendered: a set that fails half-way leaves the page and its
+    # figures as they were
     stage = Path(tempfile.mkdtemp(prefix=f".{out.stem}.render-", dir=nearest_existing(out.parent)))
     try:
         for pub in sets:
@@ -232,7 +234,12 @@ def render(root: Path, out: Path) -> list[Path]:
                 if parts:
                     page += ["\n", *parts]
         for pub in sets:
-            swap_in(stage / pub.name, figures_root / pub.name)
+            figures = figures_root / pub.name
+            figures.mkdir(parents=True, exist_ok=True)
+            for old in figures.glob("*.png"):
+                old.unlink()
+            for png in (stage / pub.name).glob("*.png"):
+                os.replace(png, figures / png.name)
         atomic_write_text(out, "".join(page).replace("\n\n\n", "\n\n"))
     finally:
         shutil.rmtree(stage, ignore_errors=True)

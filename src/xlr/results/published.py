@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xlr.errors import XlrError
-from xlr.files import (atomic_write_bytes, atomic_write_json, atomic_write_text, check_can_write, read_json,
-                       swap_in)
+from xlr.files import (atomic_write_bytes, atomic_write_json, atomic_write_text, check_can_write,
+                       interrupted_swap, read_json, swap_in)
 from xlr.methods import BASELINE
 from xlr.sources import MIXED_AVERAGE, is_mixed_pair
 from xlr.store import PROVENANCE, RESULTS, RunStore, read_provenance, read_results_csv, rows_to_csv
@@ -188,6 +188,9 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
     outcomes = {(RunStore.method_of(r), int(r.path.name.removeprefix("seed"))): run_outcomes(r)
                 for r in RunStore.finished_in(experiment_dir)}
     folder = Path(into) / name
+    stopped = interrupted_swap(folder)
+    if stopped:
+        raise stopped
     old, record = None, None
     if add and force:
         raise XlrError("--add keeps the published set and --force replaces it: pass one of them")
@@ -231,20 +234,18 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
                 if on_step:
                     on_step(f"{method} - {BASELINE}, {setting}")
                 intervals += _interval_rows(outcomes, method, setting, resamples, seed)
-    if force and folder.exists():  # the new set is written beside the old one, which goes once the new one is whole
-        target = folder.with_name(f".{name}.new-{os.getpid()}")
+    # the set is written beside its place and renamed into it once whole (replacing the old one, for --add and
+    # --force): a set is either absent, the old one, or the new one, never half of one
+    target = folder.with_name(f".{name}.new-{os.getpid()}")
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    try:
+        _write_set(target, experiment_dir, outcomes, rows, provenance, intervals, old, record, command, resamples,
+                   seed)
+        swap_in(target, folder)
+    except BaseException:
         shutil.rmtree(target, ignore_errors=True)
-        target.mkdir()
-        try:
-            _write_set(target, experiment_dir, outcomes, rows, provenance, intervals, old, record, command,
-                       resamples, seed)
-            swap_in(target, folder)
-        except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
-            raise
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_set(folder, experiment_dir, outcomes, rows, provenance, intervals, old, record, command, resamples, seed)
+        raise
     return folder
 
 
@@ -320,20 +321,20 @@ def _read_intervals(path: Path) -> list[dict]:
     return rows
 
 
-def load(folder: Path) -> Published:
+def load(folder: Path, as_set: bool = True) -> Published:
+    """A published set; with `as_set=False` (compare's reference) a run store's experiment folder loads too,
+    as its results alone. Only a published set has publication.json and intervals.csv, and is restored as a set."""
     folder = Path(folder)
-    # a run store's experiment folder loads too (as a reference for compare); only a published set has
-    # publication.json and intervals.csv, and is restored as a set
-    fix = _set_fix(folder) if looks_published(folder) else None
-    if not is_published(folder):
-        lacking = " and ".join(n for n in (RESULTS, PROVENANCE) if not (folder / n).is_file())
-        if looks_published(folder):
-            raise XlrError(f"{folder} is a published set without its {lacking}; {fix}")
-        raise XlrError(f"{folder} is not a published results folder (it needs {RESULTS} and {PROVENANCE}; "
+    as_set = as_set or looks_published(folder)
+    fix = _set_fix(folder) if as_set else None
+    needs = (RESULTS, PROVENANCE) + ((INTERVALS, PUBLICATION) if as_set else ())
+    lacking = [n for n in needs if not (folder / n).is_file()]
+    if lacking and not (folder / RESULTS).is_file() and not looks_published(folder):
+        raise XlrError(f"{folder} is not a published results folder (it needs {', '.join(needs)}; "
                        "`xlr results publish` writes one)")
+    if lacking:
+        raise XlrError(f"{folder} is a published set without its {' and '.join(lacking)}; {fix or 'publish it again'}")
     try:
-        if fix and not (folder / INTERVALS).is_file():
-            raise XlrError(f"{folder} is a published set without its {INTERVALS}")
         intervals = _read_intervals(folder / INTERVALS) if (folder / INTERVALS).is_file() else []
         publication = read_json(folder / PUBLICATION, fix) if fix else {}
         rows = read_results_csv(folder / RESULTS)
@@ -349,7 +350,12 @@ def looks_published(folder: Path) -> bool:
 
 
 def load_all(root: Path) -> list[Published]:
-    # a hidden folder is a set being written or retired by `publish --force`, not a set to show
+    # a hidden folder is a set being written or retired by `publish`, not a set to show
+    hidden = sorted(p for p in Path(root).glob(".*.old-*") if p.is_dir()) if Path(root).is_dir() else []
+    for p in hidden:
+        stopped = interrupted_swap(p.with_name(p.name[1:].rsplit(".old-", 1)[0]))
+        if stopped:
+            raise stopped
     folders = sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if Path(root).is_dir() else []
     sets = [load(p) for p in folders if is_published(p) or looks_published(p)]
@@ -364,7 +370,7 @@ def as_reference(folder: Path) -> list[dict]:
     the model by its name only (a hub id and a local copy of the same model match)."""
     from xlr.results.table import cell_means
 
-    pub = load(folder)
+    pub = load(folder, as_set=False)
     means = cell_means([{**r, "model": model_name(r["model"])} for r in pub.rows])
     return [{"experiment": experiment, "task": task, "model": model, "method": method, "seed": None,
              "setting": setting, "language": language, "role": "target", "accuracy": mean,
