@@ -325,7 +325,7 @@ def test_publish_force_restores_the_old_set_when_the_swap_fails(store, tmp_path,
 
 
 @pytest.mark.parametrize("case", ["no results.csv", "no intervals.csv", "a word in intervals.csv",
-                                  "corrupt publication.json"])
+                                  "corrupt publication.json", "empty results.json"])
 def test_a_broken_published_set_is_one_line_that_says_how_to_restore_it(store, tmp_path, xlr_main, case):
     results = tmp_path / "results"
     folder = published.publish(store, "xnli-test", results, "c", resamples=20)
@@ -338,8 +338,10 @@ def test_a_broken_published_set_is_one_line_that_says_how_to_restore_it(store, t
         cells = text[1].split(",")
         cells[list(published.INTERVAL_COLUMNS).index("low")] = "abc"
         (folder / published.INTERVALS).write_text("\n".join([text[0], ",".join(cells), *text[2:]]) + "\n")
-    else:
+    elif case == "corrupt publication.json":
         (folder / published.PUBLICATION).write_text("{not json")
+    else:
+        (folder / "results.json").write_text("{}")
     page_md = tmp_path / "docs" / "results.md"
     page_md.parent.mkdir()
     page_md.write_text("OLD\n")

@@ -340,7 +340,11 @@ def load(folder: Path, as_set: bool = True) -> Published:
         rows = read_results_csv(folder / RESULTS)
     except XlrError as e:
         raise XlrError(f"{e}; {fix}" if fix and fix not in str(e) else str(e)) from None
-    return Published(folder, rows, read_provenance(folder, fix), intervals, publication)
+    provenance = read_provenance(folder, fix)
+    missing = [k for k in ("experiment", "task", "model") if as_set and not provenance.get(k)]
+    if missing:  # the page would say "Experiment None"
+        raise XlrError(f"{folder / PROVENANCE} lacks {', '.join(missing)}; {fix}")
+    return Published(folder, rows, provenance, intervals, publication)
 
 
 def looks_published(folder: Path) -> bool:
