@@ -478,3 +478,14 @@ def test_swap_in_replaces_the_folder_a_link_points_to(tmp_path):
     swap_in(tmp_path / "new", tmp_path / "link")
     assert (tmp_path / "link").is_symlink() and [p.name for p in (tmp_path / "link").iterdir()] == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+def test_an_added_run_made_by_the_same_command_does_not_repeat_it(store, tmp_path):
+    results = tmp_path / "results"
+    published.publish(store, "a", results, "xlr reproduce xnli --seeds S", resamples=20)
+    published.publish(later_store(tmp_path / "later"), "a", results, "xlr reproduce xnli --seeds S", resamples=20,
+                      add=True)
+    out = tmp_path / "docs" / "results.md"
+    page.render(results, out)
+    text = out.read_text()
+    assert text.count("xlr reproduce xnli --seeds S") == 1 and "r3f 1, r3f 2, by the same command;" in text, text

@@ -87,9 +87,11 @@ def _describe(pub: Published) -> str:
         lines.append(f"- **Command**: `{pub.publication['command']}`.")
     for added in pub.publication.get("added") or []:
         again = added.get("reproduced") or []
+        same = added.get("command") == pub.publication.get("command")  # said once, above
         lines.append(f"- **Added** (method, seed): {', '.join(added.get('runs') or []) or 'no new run'}, by "
-                     f"`{added.get('command')}`" + (f"; re-run there and identical to the published run in every "
-                                                    f"test set: {', '.join(again)}" if again else "") + ".")
+                     + ("the same command" if same else f"`{added.get('command')}`")
+                     + (f"; re-run there and identical to the published run in every test set: {', '.join(again)}"
+                        if again else "") + ".")
     b = pub.publication.get("bootstrap") or {}
     if b:
         lines.append(f"- **Intervals**: paired bootstrap over test items, {b.get('resamples')} resamples "
