@@ -101,7 +101,7 @@ def load(against: str | Path = "paper_results") -> Paper:
     from xlr.results import published
 
     folder = locate(against)
-    if folder.is_dir() and (published.is_published(folder) or published.looks_published(folder)):
+    if folder.is_dir() and published.holds_a_set(folder):
         rows = published.as_reference(folder)
         return Paper(folder, {tuple(r[k] for k in KEY): {**r, "file": folder} for r in rows}, [], [],
                      match_by_name=True)

@@ -198,13 +198,13 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
     if here == there or here in there.parents or there in here.parents:
         raise XlrError(f"{folder} and the run store's {experiment_dir} overlap: publish into another --into or --name")
     if not add and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        if not (is_published(folder) or looks_published(folder)):  # a broken set may be replaced too
+        if not holds_a_set(folder):  # a broken set may be replaced too
             raise XlrError(f"{folder} exists and is not a published set: give another --name or --into")
         if not force:
             raise XlrError(f"{folder} is already published: --add adds these runs to it, --force replaces it, "
                            f"or give another --name")
     if add:
-        if not (is_published(folder) or looks_published(folder)):  # load() says what a broken set lacks
+        if not holds_a_set(folder):  # load() says what a broken set lacks
             raise XlrError(f"--add: {folder} is not a published set; publish {experiment_dir} without --add first")
         old = load(folder)
         was = old.publication.get("bootstrap") or {}
@@ -347,6 +347,11 @@ def load(folder: Path, as_set: bool = True) -> Published:
     return Published(folder, rows, provenance, intervals, publication)
 
 
+def holds_a_set(folder: Path) -> bool:
+    """A published set, whole or broken (load says what a broken one lacks)."""
+    return is_published(folder) or looks_published(folder)
+
+
 def looks_published(folder: Path) -> bool:
     """A folder with the file only a published set has (publication.json): one that lacks its results is a
     broken set, not a folder of paper tables."""
@@ -362,7 +367,7 @@ def load_all(root: Path) -> list[Published]:
             raise stopped
     folders = sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if Path(root).is_dir() else []
-    sets = [load(p) for p in folders if is_published(p) or looks_published(p)]
+    sets = [load(p) for p in folders if holds_a_set(p)]
     if not sets:
         raise XlrError(f"{root} holds no published results (folders with {RESULTS} and {PROVENANCE}); "
                        "`xlr results publish` writes one")
