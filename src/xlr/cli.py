@@ -397,7 +397,7 @@ def data_export(
     from xlr.tasks import SPLITS, check_languages, get_task
     from xlr.sources import check_splits, export, open_source
     from xlr.env.progress import quiet_libraries, say
-    from xlr.files import check_can_write
+    from xlr.files import check_writable
 
     quiet_libraries()
     t = get_task(task)
@@ -409,7 +409,7 @@ def data_export(
     langs = check_languages(t, list(dict.fromkeys(asked)))
     check_splits(wanted)
     source = open_source(data_dir)
-    check_can_write(out, "output folder", "--out")
+    check_writable(out, "output folder", "--out", create=False)
     written, skipped = export(t, source, out, langs, wanted, skip_missing=languages is None and splits is None)
     say(f"wrote {len(written)} files to {out}" + (f"; the source has no {', '.join(skipped)}" if skipped else ""))
 
@@ -696,11 +696,11 @@ def bench_throughput(
     from xlr.env import device as devices
     from xlr.env.progress import quiet_libraries, say
     from xlr.env.versions import versions
-    from xlr.files import atomic_write_json, check_can_write
+    from xlr.files import atomic_write_json, check_writable
     from xlr.results.report import render_rows
 
     quiet_libraries()
-    check_can_write(out, "output folder", "--out")  # created only when the measuring starts
+    check_writable(out, "output folder", "--out", create=False)  # created only when the measuring starts
     info = devices.configure(device, protocol.precision)
     config = model_config(model, the_task)
     if config is None:

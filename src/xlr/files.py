@@ -32,16 +32,6 @@ def _cannot_write(folder: Path, what: str, variable: str, e: OSError) -> XlrErro
     return XlrError(f"cannot write to the {what} {folder} ({reason}); {fix}")
 
 
-def check_writable(folder: Path, what: str, variable: str) -> None:
-    """Create FOLDER if needed and write a file in it, or fail with one line naming the fix."""
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".xlr-write-check-"):
-            pass
-    except OSError as e:
-        raise _cannot_write(folder, what, variable, e) from None
-
-
 def nearest_existing(path: Path) -> Path:
     """PATH, or the closest of its parents that exists (a link counts, even a broken one)."""
     path = Path(path).absolute()
@@ -50,14 +40,19 @@ def nearest_existing(path: Path) -> Path:
     return path
 
 
-def check_can_write(folder: Path, what: str, variable: str) -> None:
-    """That FOLDER can be written, or created and then written, without creating anything: a check that can
-    come before the other input's, since a refusal leaves no folder behind."""
-    found = nearest_existing(folder)
+def check_writable(folder: Path, what: str, variable: str, *, create: bool = True) -> None:
+    """That a file can be written in FOLDER, or fail with one line naming the fix. `create`: make FOLDER
+    first; without it nothing is created (the nearest existing parent is probed), so the check can come
+    before the other input's and a refusal leaves no folder behind."""
     try:
-        if not found.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, "Not a directory")
-        with tempfile.NamedTemporaryFile(dir=found, prefix=".xlr-write-check-"):
+        if create:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            probe = Path(folder)
+        else:
+            probe = nearest_existing(folder)
+            if not probe.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "Not a directory")
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".xlr-write-check-"):
             pass
     except OSError as e:
         raise _cannot_write(folder, what, variable, e) from None
@@ -69,7 +64,7 @@ def check_output_file(path: Path, option: str, example: str | None = None) -> No
     path = Path(path)
     if path.is_dir():
         raise XlrError(f"{option} {path} is a folder; give a file name" + (f", e.g. {path / example}" if example else ""))
-    check_can_write(path.parent, f"folder of {option}", option)
+    check_writable(path.parent, f"folder of {option}", option, create=False)
 
 
 def swap_in(new: Path, target: Path) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xlr.errors import XlrError
-from xlr.files import (atomic_write_bytes, atomic_write_json, atomic_write_text, check_can_write,
+from xlr.files import (atomic_write_bytes, atomic_write_json, atomic_write_text, check_writable,
                        interrupted_swap, read_json, swap_in)
 from xlr.methods import BASELINE
 from xlr.sources import MIXED_AVERAGE, is_mixed_pair
@@ -215,7 +215,7 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
         new_runs = added.keys() - before.keys()  # a re-run of a published run changes nothing
         rows, provenance, outcomes, record = _merge(old, experiment_dir, rows, provenance, outcomes, command,
                                                     before, added)
-    check_can_write(Path(into), "folder of published sets", "--into")  # before the bootstrap's minutes
+    check_writable(Path(into), "folder of published sets", "--into", create=False)  # before the bootstrap's minutes
     runs = _runs(rows)
     intervals = []
     for method in dict.fromkeys(r["method"] for r in rows if r["method"] != BASELINE):
