@@ -346,12 +346,12 @@ def doctor(
         raise XlrError(f"--hub-timeout must be a positive number of seconds, not {hub_timeout}")
     if measure and rates is not None:
         raise XlrError("--measure and --rates both time the steps: give one of them")
-    load_experiment(experiment)  # an unknown name or a broken TOML is bad input, not an unknown cost
+    exp = load_experiment(experiment)  # an unknown name or a broken TOML is bad input, not an unknown cost
     if rates is not None and not rates.is_file():
         found = "is a folder" if rates.is_dir() else "does not exist"
         raise XlrError(f"--rates {rates} {found}; pass the throughput.json that `xlr bench throughput --out DIR` "
                        f"writes in DIR")
-    report = checking.diagnose(hub_timeout, experiment, measure, rates)
+    report = checking.diagnose(exp, hub_timeout, experiment, measure, rates)
     sys.stdout.write(checking.render(report))
     if report.problems:
         raise typer.Exit(1)

@@ -72,8 +72,9 @@ def hf_cache() -> Path:
         return Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
 
 
-def diagnose(hub_timeout: float = 3.0, experiment: str = COST_EXPERIMENT, measure: bool = False,
+def diagnose(exp, hub_timeout: float = 3.0, experiment: str = COST_EXPERIMENT, measure: bool = False,
              rates: Path | None = None) -> Report:
+    """The report of `xlr doctor` for the loaded experiment EXP, named EXPERIMENT on the command line."""
     import torch
 
     import xlr
@@ -111,7 +112,7 @@ def diagnose(hub_timeout: float = 3.0, experiment: str = COST_EXPERIMENT, measur
     if not usable:
         r.problems.append(f"table1 downloads bert-base-multilingual-cased and PAWS-X from the hub, which is not usable "
                           f"here ({hub}); offline, pass --model DIR and --data-dir DIR (docs/tasks.md)")
-    need_gb = add_cost(r, experiment, measure and info_ok(r), hub_usable=usable, rates=rates)
+    need_gb = add_cost(r, experiment, exp, measure and info_ok(r), hub_usable=usable, rates=rates)
     hf = hf_cache()
     free = _free_gb(hf)
     r.add("HF cache", f"{hf} ({free:.1f} GB free)" if free is not None else f"{hf}")
@@ -140,18 +141,12 @@ def info_ok(r: Report) -> bool:
     return not any(key == "xlr would train on" and value.startswith("nothing") for key, value in r.rows)
 
 
-def add_cost(r: Report, experiment: str, measure: bool, hub_usable: bool = True, rates: Path | None = None) -> float | None:
+def add_cost(r: Report, experiment: str, exp, measure: bool, hub_usable: bool = True, rates: Path | None = None) -> float | None:
     """Rows for the experiment's cost: steps per method (one seed), checkpoint disk and the time, from a short
     measured step on this device when `measure`, or from the steady-state rates of `xlr bench throughput`
     in `rates`. Returns the disk it needs in GB, or None when unknown here."""
     from xlr.engine import cost, throughput
-    from xlr.experiments import load_experiment
 
-    try:
-        exp = load_experiment(experiment)
-    except XlrError as e:
-        r.add(f"{experiment} cost", f"unknown: {e}")
-        return None
     plan = cost.plan(exp)
     seeds = len(exp.seeds)
     config = cost.model_config(exp.model, exp.task_def, local_only=not hub_usable)
