@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The robust-training evidence on a real encoder (multilingual-e5-small, CPU), in phases (on a GPU the
 # same commands, with --set train.precision=fp32 and several workers, take minutes):
-#   sweep    radii and learning rate chosen on ENGLISH DEV only (xlr sweep; seed 1)
+#   sweep    radii and learning rate chosen on ENGLISH DEV only (xlr sweep; seeds 1, 2, 3)
 #   compare  every method on 3 seeds at the chosen settings, test on all 7 PAWS-X languages, then
 #            paired-bootstrap intervals against the baseline, the generalized setting, lang2vec distance
 #   beyond   optional rows beyond the paper (FreeLB, R3F) on the same budget and seeds
@@ -32,7 +32,7 @@ if [[ $phase == compare || $phase == all ]]; then
     xlr compare --between baseline "$m" "$OUT/table1-cpu" --setting generalized --format markdown
   done
   # group_by_length: the baseline again, length-grouped, in its own store (compare by copying its runs
-  # beside the baseline's under another method folder name, as bench/README.md shows)
+  # beside the baseline's under another method folder name, as docs/choosing-defaults.md shows)
   xlr reproduce table1 "${COMMON[@]}" --seeds 1,2,3 --methods baseline --set train.group_by_length=true \
       --out "$OUT-grouped" --format markdown
   xlr analyze distance "$OUT/table1-cpu" --format markdown
