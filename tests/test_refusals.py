@@ -60,6 +60,10 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_the_work(xlr_ma
     (["compare", "--between", "baseline", "adv", "--bootstrap-seed", "-1"], "--bootstrap-seed must be >= 0"),
     (["augment", "--input", "x.tsv", "--out", "y.tsv", "--num", "0"], "--num must be at least 1, not 0"),
     (["doctor", "--hub-timeout", "nan"], "--hub-timeout must be a positive number of seconds"),
+    (["analyze", "geometry", "--pairs", "0"], "--pairs must be at least 1, not 0"),
+    (["analyze", "geometry", "--steps", "0"], "--steps must be at least 1, not 0"),
+    (["analyze", "geometry", "--adv", "-1"], "--adv '-1' must be comma-separated numbers >= 0"),
+    (["analyze", "geometry", "--rs-rp", "0.1,nan"], "--rs-rp '0.1,nan' must be comma-separated numbers >= 0"),
 ])
 def test_an_empty_or_impossible_option_is_one_line(xlr_main, tmp_path, monkeypatch, args, expected):
     monkeypatch.chdir(tmp_path)

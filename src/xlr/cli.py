@@ -587,6 +587,17 @@ def analyze_distance(
         sys.stderr.write(f"plot written to {plot}\n")
 
 
+def _radii(option: str, text: str) -> list[float]:
+    """Comma-separated radii: finite numbers >= 0, or one line naming OPTION."""
+    try:
+        radii = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        radii = [float("nan")]
+    if not all(0 <= r < float("inf") for r in radii):
+        raise XlrError(f"{option} '{text}' must be comma-separated numbers >= 0, e.g. 0.01,0.02")
+    return radii
+
+
 @analyze_app.command("geometry")
 def analyze_geometry(
     model: Annotated[str, typer.Option(help="Hugging Face id, local model folder, or builtin:tiny-bert.")]
@@ -615,11 +626,11 @@ def analyze_geometry(
     _check_format(fmt)
     if pooling not in POOLING:
         raise XlrError(f"--pooling must be one of {', '.join(POOLING)}, not '{pooling}'")
-    try:
-        adv_radii = [float(x) for x in adv.split(",") if x.strip()]
-        rp_radii = [float(x) for x in rs_rp.split(",") if x.strip()]
-    except ValueError:
-        raise XlrError(f"--adv '{adv}' and --rs-rp '{rs_rp}' must be comma-separated numbers, e.g. 0.01,0.02")
+    if pairs < 1:
+        raise XlrError(f"--pairs must be at least 1, not {pairs}")
+    if steps < 1:
+        raise XlrError(f"--steps must be at least 1, not {steps}")
+    adv_radii, rp_radii = _radii("--adv", adv), _radii("--rs-rp", rs_rp)
     the_task = get_task(task)
     dev = open_source(data_dir).load(the_task, "dev", the_task.source_language).head(pairs)
     from xlr.engine.geometry import measure  # the engine only once the input has been checked
