@@ -1,4 +1,5 @@
 """The run store: atomic writes, the tidy results table, skip-if-done."""
+import json
 import os
 from pathlib import Path
 
@@ -183,3 +184,23 @@ def test_a_run_finished_with_another_configuration_is_refused_not_reused(tmp_pat
     with pytest.raises(XlrError, match=r"finished with a different configuration \(method_options changed\)"):
         run_unclaimed([other], tmp_path, announce=lambda *a: None)
     assert rd.is_done()  # nothing already written is lost
+
+
+def test_a_corrupt_run_config_names_the_fix_that_keeps_the_model(xlr_main, tmp_path):
+    """A run's config.json that is not JSON: one line saying to delete it and rerun; the rerun writes it again
+    from the command and evaluates the model it has instead of training again."""
+    def train(languages):
+        return xlr_main("train", "--model", "builtin:tiny-bert", "--data-dir", "builtin:fixture", "--epochs", "1",
+                        "--languages", languages, "--name", "cfg", "--out", tmp_path)
+    assert train("en,de")[0] == 0
+    run = tmp_path / "cfg" / "baseline" / "seed7"
+    trained = (run / "model" / "xlr-training.json").stat().st_mtime_ns
+    (run / "config.json").write_text("{")
+    code, _, err = xlr_main("evaluate", run)
+    assert code == 2 and "config.json is corrupt" in err and "run the command that made this run again" in err
+    assert len(err.strip().splitlines()) == 1, err
+    (run / "config.json").unlink()
+    code, _, err = train("en,de,fr")  # a finished run asked for a test set it does not have yet
+    assert code == 0, err
+    assert (run / "model" / "xlr-training.json").stat().st_mtime_ns == trained
+    assert json.loads((run / "config.json").read_text())["languages"] == ["en", "de", "fr"]

@@ -127,7 +127,9 @@ class RunDir:
             atomic_write_json(self.config_path, config)
 
     def read_config(self) -> dict | None:
-        return read_json(self.config_path) if self.config_path.is_file() else None
+        return (read_json(self.config_path, fix="delete it and run the command that made this run again: it writes "
+                          "the settings again and keeps the trained model")
+                if self.config_path.is_file() else None)
 
     def publish_model(self, trainer, training_info: dict) -> None:
         """Save the trainer's (best) model into model/ whole: write model.partial/, then rename."""

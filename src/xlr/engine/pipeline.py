@@ -248,12 +248,12 @@ def run_one(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: boo
         rd.mark_done()
         return rd
     if rd.is_done():
-        previous = rd.read_config()
+        previous = rd.read_config() or {}  # {}: its config.json was deleted, this command's settings stand
         if evaluation_covered(rd, config):
             say(f"[dim]skip {rd.path}: already finished (delete its DONE file or pass --force to redo it)[/]")
             return rd
         # a finished model asked for more test sets (say, the generalized pairs): evaluate only those
-        config["languages"] = list(dict.fromkeys(previous["languages"] + config["languages"]))
+        config["languages"] = list(dict.fromkeys(previous.get("languages", []) + config["languages"]))
         config["generalized"] = bool(previous.get("generalized") or config["generalized"])
         say(f"{rd.path}: finished model, evaluating the test sets it does not have yet")
         rd.write_config(config)
