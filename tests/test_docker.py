@@ -105,6 +105,15 @@ def test_run_defaults_all_gpus_and_no_gpus_means_none(tmp_path, monkeypatch):
     assert client.containers.create.call_args.kwargs["device_requests"] == []
 
 
+def test_build_finds_this_checkouts_dockerfile_from_any_folder(tmp_path, monkeypatch):
+    """`xlr docker build` without --context builds the checkout xlr runs from, wherever it is started."""
+    monkeypatch.chdir(tmp_path)
+    if container.Path(container.__file__).resolve().is_relative_to(REPO):
+        assert container.default_context() == REPO
+    else:  # an installed (not editable) xlr: the current folder
+        assert container.default_context() == tmp_path
+
+
 def test_no_daemon_is_one_line_exit_2(tmp_path):
     env = {"DOCKER_HOST": f"unix://{tmp_path}/missing.sock"}
     for args in (["docker", "run", "--no-gpus", "--runs", tmp_path / "runs", "--", "reproduce", "smoke"],

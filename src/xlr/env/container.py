@@ -30,8 +30,9 @@ GPU = [["gpu"]]
 
 
 def default_context() -> Path:
-    """The checkout this package runs from (it holds the Dockerfile), else the current folder."""
-    checkout = Path(__file__).resolve().parents[2]
+    """The checkout this package runs from (src/xlr/env/ here; it holds the Dockerfile), else the current
+    folder."""
+    checkout = Path(__file__).resolve().parents[3]
     return checkout if (checkout / "Dockerfile").is_file() else Path.cwd()
 
 
