@@ -85,7 +85,7 @@ def test_bad_values_are_named(toml):
     with pytest.raises(XlrError, match="expected comma-separated integers"):
         cli_overrides(seeds="1,x")
     for seeds in ("-1", "1,4294967296"):  # outside numpy's seeding range: a traceback after the data loaded
-        with pytest.raises(XlrError, match="a seed must be from 0 to 4294967295, not (-1|4294967296)"):
+        with pytest.raises(XlrError, match=r"a seed \(seeds, --seeds or --seed\) must be from 0 to 4294967295, not (-1|4294967296)"):
             load_experiment(str(toml), overrides=cli_overrides(seeds=seeds))
     with pytest.raises(XlrError, match="seeds must be a non-empty list of integers"):
         load_experiment(str(toml), overrides=[parse_override("seeds=[true]")])

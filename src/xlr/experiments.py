@@ -311,7 +311,7 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
         raise XlrError(f"{where}: seeds must be a non-empty list of integers")
     if not all(0 <= s < 2**32 for s in seeds):  # numpy's and torch's seeding range
         bad = next(s for s in seeds if not 0 <= s < 2**32)
-        raise XlrError(f"{where}: a seed must be from 0 to {2**32 - 1}, not {bad}")
+        raise XlrError(f"{where}: a seed (seeds, --seeds or --seed) must be from 0 to {2**32 - 1}, not {bad}")
     tolerance = {**DEFAULT_TOLERANCE, **raw.get("tolerance", {})}
     for key, value in tolerance.items():
         if key not in DEFAULT_TOLERANCE:
