@@ -45,6 +45,13 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
+def _at_least(*checks: tuple[str, float, float]) -> None:
+    """(flag, value, least) for each numeric option with a lower bound: one line naming the first one below it."""
+    for name, value, least in checks:
+        if value < least:
+            raise XlrError(f"{name} must be at least {least}, not {value}")
+
+
 Synonyms = Annotated[Optional[Path], typer.Option(
     help="A local counterfitted_neighbors.json (default: download, verify sha256, cache; or $XLR_SYNONYMS).")]
 _PY_TYPES = {"float": float, "int": int, "str": str, "path": Path, "bool": bool}
@@ -372,8 +379,7 @@ def augment(
     from xlr.env.progress import say
     from xlr.methods.synonyms import augment_file
 
-    if num < 1:
-        raise XlrError(f"--num must be at least 1, not {num}")
+    _at_least(("--num", num, 1))
     stats = augment_file(task, input, out, num, seed, str(synonyms) if synonyms else None)
     say(f"wrote {stats.pairs * num} pairs to {out}")
     print(stats.summary())
@@ -590,7 +596,7 @@ def analyze_distance(
 def _radii(option: str, text: str) -> list[float]:
     """Comma-separated radii: finite numbers >= 0, or one line naming OPTION."""
     try:
-        radii = [float(x) for x in text.split(",") if x.strip()]
+        radii = [float(x) for x in _split([text]) or []]
     except ValueError:
         radii = [float("nan")]
     if not all(0 <= r < float("inf") for r in radii):
@@ -626,10 +632,7 @@ def analyze_geometry(
     _check_format(fmt)
     if pooling not in POOLING:
         raise XlrError(f"--pooling must be one of {', '.join(POOLING)}, not '{pooling}'")
-    if pairs < 1:
-        raise XlrError(f"--pairs must be at least 1, not {pairs}")
-    if steps < 1:
-        raise XlrError(f"--steps must be at least 1, not {steps}")
+    _at_least(("--pairs", pairs, 1), ("--steps", steps, 1))
     adv_radii, rp_radii = _radii("--adv", adv), _radii("--rs-rp", rs_rp)
     the_task = get_task(task)
     dev = open_source(data_dir).load(the_task, "dev", the_task.source_language).head(pairs)
@@ -689,10 +692,8 @@ def bench_throughput(
     from xlr.tasks import get_task, protocol_for
 
     _check_format(fmt)
-    for name, value, least in (("--batch-size", batch_size, 1), ("--seq-length", seq_length, 8),
-                               ("--steps", steps, 1), ("--warmup", warmup, 1), ("--profile-steps", profile_steps, 0)):
-        if value < least:
-            raise XlrError(f"{name} must be at least {least}, not {value}")
+    _at_least(("--batch-size", batch_size, 1), ("--seq-length", seq_length, 8), ("--steps", steps, 1),
+              ("--warmup", warmup, 1), ("--profile-steps", profile_steps, 0))
     names = list(dict.fromkeys(_split([methods]) or []))
     if not names:
         raise XlrError("--methods names no method; e.g. --methods baseline,adv")

@@ -309,9 +309,9 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
                                                            for s in seeds):
         raise XlrError(f"{where}: seeds must be a non-empty list of integers")
-    if not all(0 <= s < 2**32 for s in seeds):  # numpy's and torch's seeding range
-        bad = next(s for s in seeds if not 0 <= s < 2**32)
-        raise XlrError(f"{where}: a seed (seeds, --seeds or --seed) must be from 0 to {2**32 - 1}, not {bad}")
+    bad = [s for s in seeds if not 0 <= s < 2**32]  # numpy's and torch's seeding range
+    if bad:
+        raise XlrError(f"{where}: a seed (seeds, --seeds or --seed) must be from 0 to {2**32 - 1}, not {bad[0]}")
     tolerance = {**DEFAULT_TOLERANCE, **raw.get("tolerance", {})}
     for key, value in tolerance.items():
         if key not in DEFAULT_TOLERANCE:
