@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_xlr
+from xlr.errors import XlrError
 from xlr.results import bootstrap, page, published
 from xlr.store import RESULT_COLUMNS, RunStore, rows_to_csv, write_results
 
@@ -17,8 +18,11 @@ LANGS = ("en", "de", "fr")
 ITEMS = 200
 
 
-def run(root: Path, method: str, seed: int, same: float, mixed: float, standard: float, model="/models/e5-small",
-        device="device: CPU"):
+WEIGHTS = "ab12" * 16  # the model folder's fingerprint, as a run records it
+
+
+def run(root: Path, method: str, seed: int, same: float, mixed: float, standard: float, model="org/e5-small",
+        device="device: CPU", weights=WEIGHTS):
     """A finished run whose predictions are right on the given fraction of items: `standard` on the
     standard test, `same` on same-language generalized pairs, `mixed` on mixed pairs."""
     r = RunStore(root).run("exp", method, seed)
@@ -40,8 +44,11 @@ def run(root: Path, method: str, seed: int, same: float, mixed: float, standard:
     r.write_config({"git_revision": "abc1234" + "0" * 33, "versions": {"torch": "2.13.0", "transformers": "5"},
                     "device": {"line": device}, "experiment": "exp", "profile": "cpu",
                     "max_test_examples": ITEMS,
-                    "identity": {"method": method, "seed": seed, "task": "xnli", "model": "/models/e5-small",
-                                 "method_options": {}, "protocol": {}}, "model": model})
+                    "identity": {"method": method, "seed": seed, "task": "xnli", "model": model,
+                                 "method_options": {}, "protocol": {}}, "model": model,
+                    "data": "/data/xnli", "train_file": "/home/me/train-en.tsv",
+                    "sources": {"model": {"model": model, "sha256": weights},
+                                "data": {"test-en": {"path": "/data/xnli/test-en.tsv", "sha256": "cd" * 32}}}})
     r.write_metrics({"experiment": "exp", "task": "xnli", "model": model, "method": method,
                      "seed": seed, "test": test})
     r.mark_done()
@@ -68,14 +75,20 @@ def test_publish_freezes_results_with_intervals(store, tmp_path):
                    "--command", "xlr reproduce xnli --profile cpu", "--resamples", "200")
     assert proc.returncode == 0, proc.stderr
     folder = tmp_path / "results" / "xnli-test"
-    assert (folder / "results.csv").read_bytes() == (store / "results.csv").read_bytes()
+    # the store's rows, with the model named with its weights' fingerprint
+    spelled = [{**r, "model": f"org/e5-small@sha256:{WEIGHTS[:16]}"} for r in csv.DictReader(open(store / "results.csv"))]
+    assert (folder / "results.csv").read_text() == rows_to_csv(spelled)
     found = intervals(folder)
     assert float(found[("adv", "standard", "avg")]["diff"]) == pytest.approx(5.0)
     assert found[("adv", "standard", "avg")]["per_seed"] == "5.00 5.00"
     # all 9 pairs: 6 mixed pairs gain 10 points, 3 same-language pairs nothing
     assert float(found[("adv", "generalized", "avg")]["diff"]) == pytest.approx(10 * 6 / 9, abs=0.01)
     mixed = found[("adv", "generalized", "avg-mixed")]
-    assert float(mixed["diff"]) == pytest.approx(10.0) and float(mixed["low"]) > 0
+    assert float(mixed["diff"]) == pytest.approx(10.0) and float(mixed["item_low"]) > 0
+    assert mixed["item_draw"] == "joint"  # xnli's test sets are translations of the same items
+    # two seeds that agree exactly: the t-interval is a point, and the verdicts are Holm-corrected over the set
+    assert (mixed["t_low"], mixed["t_high"], mixed["decided_by"], mixed["verdict"]) == ("10.00", "10.00", "t", "")
+    assert found[("adv", "generalized", "avg")]["verdict"] == "holds"  # the verdict is on the average of every pair
     assert ("baseline", "standard", "avg") not in found
     assert published.load(folder).publication["unfinished"] == ["r3f 1"]
 
@@ -90,12 +103,14 @@ def test_render_writes_the_page_and_its_figures_from_the_published_sets(store, t
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
     assert "## xnli-test" in text and "commit abc1234" in text and "`xlr reproduce xnli`" in text
-    assert re.search(r"\| adv +\| \+5\.00 \[", text), text         # the interval table
-    assert "model `e5-small`" in text and "/models" not in text     # the model by name, not its folder
+    assert re.search(r"\| adv +\| standard avg +\| \+5\.00 +\|", text), text  # the interval table
+    assert "model `org/e5-small` (weights `sha256:" in text          # the model by name, with its weights
+    assert ", recorded by every run)" in text
     assert "- **Device**: CPU." in text                              # the device line once, without its label
     assert "baseline 1, 2; adv 1, 2, 3 (the methods have different seeds" in text
     assert "Not finished when published** (method, seed): rs-rp 1;" in text
-    assert "Ranks nothing yet**: baseline has fewer than 3 seeds" in text
+    assert "seed-level 95% interval" in text and "items only (runs fixed)" in text
+    assert "Fewer than 5 seeds" in text  # the t-interval's warning
     figures = re.findall(r"\]\((results/[^)]+\.png)\)", text)
     assert len(figures) >= 3 and all((out.parent / f).is_file() for f in figures), figures
 
@@ -147,30 +162,21 @@ def test_add_puts_a_method_run_later_beside_the_published_ones(store, tmp_path):
     assert pub.methods == ["baseline", "adv", "r3f"] and pub.seeds("r3f") == [1, 2]
     assert len(pub.rows) == 3 * 2 * (3 + 1 + 9 + 2)            # 3 methods, 2 seeds; 3 + avg, 9 pairs + 2 averages
     found = intervals(results / "xnli-test")
-    assert {k: v for k, v in found.items() if k[0] == "adv"} == before  # adv's intervals are kept as they were
+    # adv's intervals are kept as they were; its Holm-corrected p now counts r3f's comparisons too
+    unchanged = lambda rows: {k: {c: x for c, x in v.items() if c != "p_holm"} for k, v in rows.items()  # noqa: E731
+                              if k[0] == "adv"}
+    assert unchanged(found) == unchanged(before)
     assert float(found[("r3f", "standard", "avg")]["diff"]) == pytest.approx(10.0)
     assert pub.publication["added"] == [{"command": "xlr reproduce xnli --methods baseline,r3f", "source": "exp",
                                          "runs": ["r3f 1", "r3f 2"], "reproduced": ["baseline 1", "baseline 2"]}]
     assert {r["method"] for r in pub.provenance["runs"]} == {"baseline", "adv", "r3f"}
     assert pub.publication["unfinished"] == ["adv 3"]   # the newest store's state
-    assert {r["model"] for r in pub.rows} == {"/models/e5-small"}  # one model, one spelling: claims group by it
+    # one model, one spelling (claims group by it): the name and the weights' fingerprint
+    assert {r["model"] for r in pub.rows} == {f"org/e5-small@sha256:{WEIGHTS[:16]}"}
     out = tmp_path / "docs" / "results.md"
     page.render(results, out)
     assert "**Added** (method, seed): r3f 1, r3f 2, by `xlr reproduce xnli --methods baseline,r3f`; re-run there " \
            "and identical to the published run in every test set: baseline 1, baseline 2." in out.read_text()
-
-
-def test_add_keeps_the_intervals_of_a_set_published_without_outcomes(store, tmp_path):
-    """A set from before outcomes were kept: a new method joins against an identical re-run of the baseline,
-    and the old method keeps its intervals."""
-    results = tmp_path / "results"
-    published.publish(store, "xnli-test", results, "c", resamples=100)
-    shutil.rmtree(results / "xnli-test" / published.OUTCOMES)
-    before = intervals(results / "xnli-test")
-    published.publish(later_store(tmp_path / "later"), "xnli-test", results, "c2", resamples=100, add=True)
-    found = intervals(results / "xnli-test")
-    assert {k: v for k, v in found.items() if k[0] == "adv"} == before
-    assert float(found[("r3f", "standard", "avg")]["diff"]) == pytest.approx(10.0)
 
 
 def test_add_pools_seeds_from_two_stores_as_one_store_would(store, tmp_path):
@@ -191,8 +197,9 @@ def test_add_pools_seeds_from_two_stores_as_one_store_would(store, tmp_path):
     assert seeds == ["seed1", "seed2", "seed3"] and len(found) == len(published.load(results / "xnli-test").intervals)
     for d in diffs:
         row = found[("adv", "generalized", d.language)]
-        assert (row["seeds"], row["diff"], row["low"], row["high"]) == ("1 2 3", f"{d.diff:.2f}", f"{d.low:.2f}",
-                                                                        f"{d.high:.2f}")
+        assert (row["seeds"], row["diff"], row["item_low"], row["item_high"], row["t_low"], row["t_high"]) == (
+            "1 2 3", f"{d.diff:.2f}", f"{d.item_interval.low:.2f}", f"{d.item_interval.high:.2f}", f"{d.t.low:.2f}",
+            f"{d.t.high:.2f}")
     assert found[("adv", "standard", "avg")]["per_seed"] == "5.00 5.00 15.00"
     assert published.load(results / "xnli-test").seeds("adv") == [1, 2, 3]
 
@@ -336,7 +343,7 @@ def test_a_broken_published_set_is_one_line_that_says_how_to_restore_it(store, t
     elif case == "a word in intervals.csv":
         text = (folder / published.INTERVALS).read_text().splitlines()
         cells = text[1].split(",")
-        cells[list(published.INTERVAL_COLUMNS).index("low")] = "abc"
+        cells[list(published.INTERVAL_COLUMNS).index("t_low")] = "abc"
         (folder / published.INTERVALS).write_text("\n".join([text[0], ",".join(cells), *text[2:]]) + "\n")
     elif case == "corrupt publication.json":
         (folder / published.PUBLICATION).write_text("{not json")
@@ -489,3 +496,76 @@ def test_an_added_run_made_by_the_same_command_does_not_repeat_it(store, tmp_pat
     page.render(results, out)
     text = out.read_text()
     assert text.count("xlr reproduce xnli --seeds S") == 1 and "r3f 1, r3f 2, by the same command;" in text, text
+
+
+def test_a_published_set_names_its_model_and_holds_no_local_path(tmp_path):
+    for seed in (1, 2):
+        for method in ("baseline", "adv"):
+            run(tmp_path / "runs", method, seed, same=0.5, mixed=0.5, standard=0.6, model="/home/me/models/e5")
+    write_results(tmp_path / "runs" / "exp")
+    results = tmp_path / "results"
+    proc = run_xlr("results", "publish", tmp_path / "runs" / "exp", "--name", "s", "--into", results, "--command", "c",
+                   "--resamples", "20")
+    assert proc.returncode == 2 and "pass --model-name" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert not (results / "s").exists()
+    proc = run_xlr("results", "publish", tmp_path / "runs" / "exp", "--name", "s", "--into", results, "--command", "c",
+                   "--resamples", "20", "--model-name", "intfloat/multilingual-e5-small", "--model-note",
+                   "a 4-bit-rounded copy")
+    assert proc.returncode == 0, proc.stderr
+    pub = published.load(results / "s")
+    assert {r["model"] for r in pub.rows} == {f"intfloat/multilingual-e5-small@sha256:{WEIGHTS[:16]}"}
+    assert pub.provenance["model_fingerprint"]["weights"] == f"sha256:{WEIGHTS}"
+    assert pub.provenance["model_note"] == "a 4-bit-rounded copy"
+    assert pub.provenance["runs"][0]["sources"]["data"]["test-en"] == {"path": "test-en.tsv", "sha256": "cd" * 32}
+    for path in (results / "s").rglob("*"):
+        if path.suffix in (".json", ".csv"):
+            text = path.read_text()
+            assert not re.search(r'(^|[",])(/|~/)', text, re.M), (path, text[:300])
+    (results / "s" / "curves.csv").unlink()  # a set from before curves were kept: refresh keeps it readable
+    assert published.refresh(results / "s") == results / "s"
+    out = tmp_path / "docs" / "results.md"
+    page.render(results, out)
+    assert "a 4-bit-rounded copy" in out.read_text()
+
+
+def test_runs_that_used_other_weights_are_refused(store, tmp_path):
+    run(tmp_path / "runs", "adv", 3, same=0.5, mixed=0.6, standard=0.65, weights="ef" * 32)
+    write_results(store)
+    with pytest.raises(XlrError, match="the runs used different weights"):
+        published.publish(store, "s", tmp_path / "results", "c", resamples=20)
+
+
+def test_refresh_rewrites_a_set_of_an_earlier_version(store, tmp_path):
+    folder = published.publish(store, "s", tmp_path / "results", "c", resamples=20)
+    new = (folder / published.INTERVALS).read_text()
+    rows = list(csv.DictReader(open(folder / published.INTERVALS)))
+    old = [{**{k: r[k] for k in ("method", "baseline", "setting", "language", "items", "seeds", "baseline_accuracy",
+                                 "accuracy", "diff", "per_seed")}, "low": r["item_low"], "high": r["item_high"]}
+           for r in rows]
+    (folder / published.INTERVALS).write_text(rows_to_csv(old, list(old[0])))
+    proc = run_xlr("results", "render", "--results", tmp_path / "results", "--out", tmp_path / "r.md")
+    assert proc.returncode == 2 and "xlr results refresh" in proc.stderr, proc.stderr
+    proc = run_xlr("results", "refresh", folder)
+    assert proc.returncode == 0, proc.stderr
+    assert (folder / published.INTERVALS).read_text() == new
+
+
+def test_a_rerun_is_compared_with_the_published_set_seed_by_seed(store, tmp_path):
+    run(tmp_path / "runs", "adv", 3, same=0.5, mixed=0.6, standard=0.66)
+    run(tmp_path / "runs", "baseline", 3, same=0.5, mixed=0.5, standard=0.61)
+    write_results(store)
+    results = tmp_path / "results"
+    published.publish(store, "s", results, "c", resamples=20)
+    same = run_xlr("compare", store, "--against", results / "s", "--format", "markdown")
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "The re-run against" in same.stdout and "differ" in same.stdout
+    assert re.search(r"\| adv +\| standard +\| gain over baseline +\|.*\| agrees +\|", same.stdout), same.stdout
+    # another machine: adv 10 points higher on the standard test, on every seed
+    for seed, extra in ((1, 0.0), (2, 0.005), (3, 0.01)):
+        run(tmp_path / "other", "baseline", seed, same=0.5, mixed=0.5, standard=0.6 + extra)
+        run(tmp_path / "other", "adv", seed, same=0.5, mixed=0.6, standard=0.75 + extra)
+    write_results(tmp_path / "other" / "exp")
+    moved = run_xlr("compare", tmp_path / "other" / "exp", "--against", results / "s", "--format", "markdown")
+    assert moved.returncode == 1 and "re-run differs: adv standard gain over baseline" in moved.stderr, moved.stderr
+    assert re.search(r"\| adv +\| standard +\| accuracy +\|.*\| differs +\|", moved.stdout), moved.stdout
+    assert re.search(r"\| baseline +\| standard +\| accuracy +\|.*\| agrees +\|", moved.stdout), moved.stdout

@@ -469,21 +469,27 @@ def compare(
     tolerance_average: Annotated[Optional[float], typer.Option(
         help="Allowed |ours - paper| for an average, in points (default: the experiment TOML's, else 1.0).")] = None,
     between: Annotated[Optional[tuple[str, str]], typer.Option(
-        help="Compare two of our methods instead, e.g. --between baseline rs-da: paired bootstrap over the "
-             "stored per-item test predictions, runs paired by seed.", show_default=False)] = None,
+        help="Compare two of our methods instead, e.g. --between baseline rs-da: from the stored per-item test "
+             "predictions, runs paired by seed, the per-seed differences, the seed-level interval and its verdict, "
+             "and the item-only interval.", show_default=False)] = None,
     any_model: Annotated[bool, typer.Option(
         "--any-model", help="Also check the paper's claims on results of other models (your own encoder): "
                             "cells are compared only where the paper has the model.")] = False,
     setting: Annotated[str, typer.Option(help="--between: standard or generalized predictions.")] = "standard",
     resamples: Annotated[int, typer.Option(help="--between: bootstrap resamples.")] = 1000,
     bootstrap_seed: Annotated[int, typer.Option(help="--between: random seed of the resampling.")] = 0,
+    strict: Annotated[bool, typer.Option("--strict", help="An inconclusive claim fails too (exit 1).")] = False,
     fmt: Fmt = "rich",
 ):
     """Compare our results with the paper's (cell by cell within tolerance) and check its claims.
 
-    Ours is the mean over seeds. Exit 0 when all that can be checked holds, 1 when a cell is outside
-    tolerance or a claim fails, 2 on bad input. With --between A B instead: is method B better than A,
-    by a paired bootstrap over the test items."""
+    Ours is the mean over seeds; with 3 seeds or more each cell also says whether the paper's number lies in
+    the 95% prediction interval of our seeds. Claims hold, fail or are inconclusive, decided by seed-level
+    intervals with Holm's correction. Against a published set (results/NAME), each method and setting also
+    says whether the re-run agrees (Welch's interval over the two sides' seeds). Exit 0 when nothing fails,
+    1 when a cell is outside tolerance, a claim fails (or, with --strict, is inconclusive) or a re-run
+    differs, 2 on bad input. With --between A B instead: is method B better than A, seed by seed, with the
+    seed-level interval, its verdict, and the item-only interval."""
     _check_format(fmt)
     if between:
         from xlr.results import bootstrap
@@ -493,11 +499,16 @@ def compare(
         return
     from xlr.results import compare as comparing
 
-    comparison = comparing.compare(results, against, tolerance_language, tolerance_average, any_model)
+    comparison = comparing.compare(results, against, tolerance_language, tolerance_average, any_model, strict)
     _write(comparing.show(comparison, fmt))
     comparison.raise_if_failed()
 
 
+ModelName = Annotated[Optional[str], typer.Option(
+    help="The model the runs loaded, as the set names it (e.g. intfloat/multilingual-e5-small): needed when they "
+         "loaded a local folder; its weights' fingerprint is added.")]
+ModelNote = Annotated[Optional[str], typer.Option(
+    help="What the weights are when the name alone does not say (e.g. a 4-bit-rounded copy), shown with the set.")]
 results_app = typer.Typer(help="xlr's own published results: results/NAME/ frozen from a run store, and "
                                  "docs/results.md rendered from them.", no_args_is_help=True)
 app.add_typer(results_app, name="results")
@@ -515,11 +526,14 @@ def results_publish(
                                                     "published set NAME and recompute its intervals over every seed; "
                                                     "a run both hold must be identical.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing published set NAME.")] = False,
+    model_name: ModelName = None,
+    model_note: ModelNote = None,
 ):
     """Freeze an experiment's results as INTO/NAME/, with their provenance.
 
-    Writes results.csv, its provenance results.json, and every method against the baseline (paired
-    bootstrap over the stored test predictions) in intervals.csv."""
+    Writes results.csv (the model named, with its weights' fingerprint), its provenance results.json (no local
+    paths), each run's dev curve (curves.csv), and every method against the baseline, per seed and with
+    seed-level intervals and verdicts, in intervals.csv."""
     from xlr.env.progress import say
     from xlr.results import published
     from xlr.results.bootstrap import check_resampling
@@ -528,8 +542,27 @@ def results_publish(
     if not command.strip():
         raise XlrError("--command is empty; give the command that made the runs, as a reader would type it")
     folder = published.publish(experiment_dir, name, into, command, resamples, bootstrap_seed,
-                               on_step=lambda what: say(f"  bootstrap: {what}"), add=add, force=force)
+                               on_step=lambda what: say(f"  bootstrap: {what}"), add=add, force=force,
+                               model_name_given=model_name, model_note=model_note)
     say(f"wrote {folder}; render the page with `xlr results render`")
+
+
+@results_app.command("refresh")
+def results_refresh(
+    sets: Annotated[list[Path], typer.Argument(help="Published sets: results/NAME.")],
+    model_name: ModelName = None,
+    model_note: ModelNote = None,
+):
+    """Rewrite published sets with this version of xlr, from what they hold.
+
+    Recomputes intervals.csv (seed-level intervals, verdicts) from each set's stored outcomes with its own
+    resamples and seed, and rewrites its provenance without local paths, the model named."""
+    from xlr.env.progress import say
+    from xlr.results import published
+
+    for folder in sets:
+        published.refresh(folder, model_name, model_note, on_step=lambda what: say(f"  bootstrap: {what}"))
+        say(f"rewrote {folder}")
 
 
 @results_app.command("render")

@@ -309,10 +309,13 @@ def provenance(runs: list["RunDir"]) -> dict:
     if configs:
         ident = configs[0][1].get("identity", {})
         out.update({k: ident.get(k) for k in ("task", "model", "source_language")})
+    definitions = [c.get("task_definition") or {} for _, c in configs]
+    if definitions and all(d.get("parallel") for d in definitions):
+        out["parallel_test_sets"] = True
     out["runs"] = [{"method": c.get("identity", {}).get("method"), "seed": c.get("identity", {}).get("seed"),
                     "path": f"{run.path.parent.name}/{run.path.name}", "git_revision": c.get("git_revision"),
                     "versions": c.get("versions"), "device": (c.get("device") or {}).get("line"),
-                    "created": c.get("created")} for run, c in configs]
+                    "created": c.get("created"), "sources": c.get("sources")} for run, c in configs]
     return out
 
 

@@ -65,6 +65,9 @@ class Task:
     placeholder_label: int | None = None
     # the task's own training-protocol defaults (e.g. XNLI's 1 epoch); experiments override them
     train: dict = field(default_factory=dict)
+    # the test sets of every language are translations of the same items, row by row (PAWS-X, XNLI): statistics
+    # then draw test items once for all languages and pairs (xlr.results.bootstrap)
+    parallel: bool = False
     # the file that defined the task, for messages
     origin: str = ""
 
@@ -99,13 +102,18 @@ class Task:
             out["hub"] = hub
         if self.train:
             out["train"] = dict(self.train)
+        if self.parallel:
+            out["parallel"] = True
         return out
 
 
 # ------------------------------------------------------------------------------------ task definitions
 
 TASK_KEYS = {"name": str, "languages": list, "source_language": str, "text_columns": list, "label_column": str,
-             "labels": list, "placeholders": list, "placeholder_label": str, "hub": dict, "train": dict}
+             "labels": list, "placeholders": list, "placeholder_label": str, "hub": dict, "train": dict,
+             "parallel": bool}
+# keys of a task definition that change no run's results (a run stored before one existed still matches)
+RESULT_NEUTRAL_TASK_KEYS = ("parallel",)
 HUB_KEYS = {"dataset": str, "config": str, "language_names": dict, "language_column": str, "splits": dict,
             "revision": str, "id_column": str, "train_rows": int}
 REQUIRED_TASK_KEYS = ("name", "languages", "labels")
@@ -182,7 +190,7 @@ def task_from_dict(raw: dict, where: str, prefix: str = "") -> Task:
     return Task(name=name, languages=languages, labels=labels, text_columns=columns,
                 label_column=raw.get("label_column", "label"), source_language=source, hub=hub,
                 placeholders=placeholders, placeholder_label=placeholder_label, train=dict(raw.get("train", {})),
-                origin=where)
+                parallel=raw.get("parallel", False), origin=where)
 
 
 def load_task_file(path: Path) -> Task:

@@ -18,7 +18,7 @@ from xlr.env import device
 from xlr.env import distributed
 from xlr.env.versions import versions
 from xlr.engine import preflight
-from xlr.tasks import check_languages, task_of_config
+from xlr.tasks import RESULT_NEUTRAL_TASK_KEYS, check_languages, task_of_config
 from xlr.sources import generalized_pairs, open_source
 from xlr.errors import XlrError
 from xlr.engine.evaluation import generalized_summary, mean, predict, prediction_trainer
@@ -103,7 +103,10 @@ def configuration_changes(rd: RunDir, spec: RunSpec) -> list[str]:
 def _task_changed(previous: dict, spec: RunSpec) -> bool:
     """A task edited under the same name (runs from before task files store no definition: not compared)."""
     stored = previous.get("task_definition")
-    return stored is not None and _canonical(stored) != _canonical(spec.experiment.task_def.as_dict())
+    if stored is None:
+        return False
+    neutral = lambda d: {k: v for k, v in _canonical(d).items() if k not in RESULT_NEUTRAL_TASK_KEYS}  # noqa: E731
+    return neutral(stored) != neutral(spec.experiment.task_def.as_dict())
 
 
 def train_run(spec: RunSpec, rd: RunDir):

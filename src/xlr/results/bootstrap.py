@@ -1,14 +1,19 @@
-"""`xlr compare --between A B`: a paired bootstrap over test items of two of our methods.
+"""`xlr compare --between A B`: is method B better than A, counting the variance between training runs.
 
-Runs are paired by seed within one experiment (same test sets, checked through the gold labels). For each
-language, item i's difference is correct_B(i) - correct_A(i), averaged over the paired seeds; the items
-are resampled with replacement (numpy, vectorized, a fixed seed) and the mean difference is recomputed
-per resample. Languages are resampled independently; the average's resample is the mean of the
-per-language resamples. The interval is the 2.5th-97.5th percentile of the resampled differences.
+Runs are paired by seed within one experiment (same test sets, checked through the gold labels). Per test set
+(a language, or a generalized pair) and on the averages, a row gives:
 
-The bootstrap holds the trained models fixed: its interval says how sure we are that these runs of B beat
-these runs of A on this test population, not that another seed would. So each row also gives the
-difference seed by seed (`per_seed`), where the training-run variance shows."""
+- the difference seed by seed (B - A on that seed's runs) and their mean;
+- the seed-level interval (xlr.results.inference): a t-interval over the paired seeds, and from 5 seeds on a
+  two-level bootstrap (seeds, then test items within them). The two-level one decides when present;
+- the item-only interval: a paired bootstrap over test items with the trained runs held fixed ("test-set
+  uncertainty for these checkpoints"), which does not cover another seed.
+
+The test sets of a parallel task (PAWS-X, XNLI: translations of the same items, row by row) are one sample of
+items, not many: every resample draws item indices once and applies them to every language and generalized
+pair ("joint" draw). Sets of other tasks, or of different sizes, are drawn independently, and the output says
+which draw it used. Averages carry a verdict (holds, fails, inconclusive), Holm-corrected across the averages
+one report shows."""
 from __future__ import annotations
 
 import hashlib
@@ -18,29 +23,41 @@ from pathlib import Path
 import numpy as np
 
 from xlr.errors import XlrError
+from xlr.results import inference
+from xlr.results.inference import Interval
+from xlr.sources import MIXED_AVERAGE, is_mixed_pair
 from xlr.store import DEFAULT_ROOT, SETTINGS, RunDir, RunStore
 
-CHUNK = 200  # resamples per vectorized step (bounds memory: CHUNK x items indices)
+JOINT, INDEPENDENT = "joint", "independent"
+ITEM_ONLY = "test-set uncertainty for these checkpoints"
 
 
 @dataclass
 class Diff:
+    """B - A on one test set or an average: per seed, with the seed-level and the item-only intervals."""
     language: str
     items: int | None
     seeds: int
     acc_a: float
     acc_b: float
-    low: float
-    high: float
-    per_seed: tuple[float, ...] = ()  # B - A for each paired seed, in the order of the seeds
+    per_seed: tuple[float, ...]       # B - A for each paired seed, in the order of the seeds
+    item_interval: Interval           # paired bootstrap over test items, the trained runs held fixed
+    t: Interval | None = None         # t over the per-seed differences (2 seeds or more)
+    two_level: Interval | None = None  # seeds, then items (MIN_SEEDS_TWO_LEVEL seeds or more)
+    draw: str = ""                    # how an average's items were drawn: joint or independent
 
     @property
     def diff(self) -> float:
         return self.acc_b - self.acc_a
 
     @property
-    def excludes_zero(self) -> bool:
-        return self.low > 0 or self.high < 0
+    def seed_level(self) -> Interval | None:
+        """The interval that decides: the two-level bootstrap when there is one, else the t-interval."""
+        return self.two_level or self.t
+
+    @property
+    def is_average(self) -> bool:
+        return self.language.startswith("avg")
 
 
 def experiment_dirs(paths: list[Path] | None, root: Path = DEFAULT_ROOT) -> list[Path]:
@@ -106,8 +123,9 @@ def run_outcomes(run: RunDir, settings: tuple[str, ...] = ("standard", "generali
 
 
 def compare(runs_a: dict, runs_b: dict, setting: str, resamples: int, seed: int, only=None,
-            where: str = "") -> tuple[list, list[Diff]] | None:
-    """(paired seeds, diffs) of B against A, runs ({seed: Outcomes}) paired by seed; None when no seed is shared."""
+            where: str = "", parallel: bool = False) -> tuple[list, list[Diff]] | None:
+    """(paired seeds, diffs) of B against A, runs ({seed: Outcomes}) paired by seed; None when no seed is shared.
+    `parallel`: the task's test sets are translations of the same items (drawn jointly when their sizes agree)."""
     paired = sorted(set(runs_a) & set(runs_b))
     if not paired:
         return None
@@ -128,16 +146,8 @@ def compare(runs_a: dict, runs_b: dict, setting: str, resamples: int, seed: int,
         if matrices[0][1] != matrices[1][1]:
             raise XlrError(f"{where} {lang}: the two methods were tested on different items")
         ca[lang], cb[lang] = matrices[0][0], matrices[1][0]
-    return paired, paired_bootstrap(ca, cb, resamples, seed)
-
-
-def resample_means(d: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Mean of D over `resamples` bootstrap resamples of its items (with replacement)."""
-    out = np.empty(resamples)
-    for start in range(0, resamples, CHUNK):
-        n = min(CHUNK, resamples - start)
-        out[start:start + n] = d[rng.integers(0, len(d), size=(n, len(d)))].mean(axis=1)
-    return out
+    averages = {"avg": None, MIXED_AVERAGE: is_mixed_pair} if setting == "generalized" and only is None else None
+    return paired, paired_bootstrap(ca, cb, resamples, seed, parallel, averages)
 
 
 def check_resampling(resamples: int, seed: int) -> None:
@@ -148,34 +158,116 @@ def check_resampling(resamples: int, seed: int) -> None:
         raise XlrError(f"--bootstrap-seed must be >= 0, not {seed}")
 
 
+def item_draw(correct: dict[str, np.ndarray], parallel: bool) -> str:
+    """joint when the sets are translations of the same items (a parallel task) of one size, else independent."""
+    sizes = {m.shape[1] for m in correct.values()}
+    return JOINT if parallel and len(sizes) == 1 else INDEPENDENT
+
+
+# Every row's resampling starts from the same random streams: the item draws (and, for the two-level bootstrap, the
+# seed draws) are then the same for every test set of one size, so an aligned average is resampled with one draw of
+# items for all its sets, and a set's row and an average of copies of it give the same interval.
+def _items_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng([seed, 0])
+
+
+def _two_level_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng([seed, 1])
+
+
+def _intervals(d: np.ndarray, estimate: float, resamples: int, seed: int, what: str):
+    """(item-only, t, two-level) intervals of a seeds x items difference matrix D (in points)."""
+    items = inference.percentile_interval(estimate, inference.item_resamples(d.mean(axis=0), resamples,
+                                                                             _items_rng(seed)), ITEM_ONLY)
+    per_seed = d.mean(axis=1)
+    two = None
+    if d.shape[0] >= inference.MIN_SEEDS_TWO_LEVEL:
+        two = inference.percentile_interval(estimate, inference.two_level_resamples(d, resamples, _two_level_rng(seed)),
+                                            f"two-level bootstrap over {d.shape[0]} seeds and {what}")
+    return items, inference.t_interval(per_seed), two
+
+
+def _independent_intervals(ds: list[np.ndarray], estimate: float, resamples: int, seed: int):
+    """(item-only, t, two-level) of the mean over sets whose items are drawn independently, set by set."""
+    boot = np.mean([inference.item_resamples(d.mean(axis=0), resamples, np.random.default_rng([seed, 2, i]))
+                    for i, d in enumerate(ds)], axis=0)
+    per_seed = np.mean([d.mean(axis=1) for d in ds], axis=0)
+    two = None
+    if len(per_seed) >= inference.MIN_SEEDS_TWO_LEVEL:
+        two = inference.percentile_interval(estimate, _two_level_independent(ds, resamples, seed),
+                                            f"two-level bootstrap over {len(per_seed)} seeds and items drawn per set")
+    return inference.percentile_interval(estimate, boot, ITEM_ONLY), inference.t_interval(per_seed), two
+
+
 def paired_bootstrap(correct_a: dict[str, np.ndarray], correct_b: dict[str, np.ndarray], resamples: int = 1000,
-                     seed: int = 0) -> list[Diff]:
-    """Per language (seeds x items boolean matrices, paired row by row) and on the average, in percent."""
+                     seed: int = 0, parallel: bool = False, averages: dict | None = None) -> list[Diff]:
+    """Per test set (seeds x items boolean matrices, paired row by row) and on each average, in points.
+    `averages`: {name: which sets it takes (a predicate on the set's name), None for all}; default {"avg": all}
+    when there are several sets. `parallel`: the sets are translations of the same items."""
     check_resampling(resamples, seed)
-    rng = np.random.default_rng(seed)
-    out, boots, seed_diffs = [], [], []
-    for lang in correct_a:
-        a, b = correct_a[lang].astype(float), correct_b[lang].astype(float)
-        d = (b - a).mean(axis=0) * 100  # per item, averaged over the paired seeds
-        boot = resample_means(d, resamples, rng)
-        boots.append(boot)
-        low, high = np.percentile(boot, [2.5, 97.5])
-        seed_diffs.append((b.mean(axis=1) - a.mean(axis=1)) * 100)
-        out.append(Diff(lang, a.shape[1], a.shape[0], a.mean() * 100, b.mean() * 100, float(low), float(high),
-                        tuple(float(x) for x in seed_diffs[-1])))
-    if len(out) > 1:
-        avg = np.mean(boots, axis=0)
-        low, high = np.percentile(avg, [2.5, 97.5])
-        out.append(Diff("avg", None, out[0].seeds, float(np.mean([x.acc_a for x in out])),
-                        float(np.mean([x.acc_b for x in out])), float(low), float(high),
-                        tuple(float(x) for x in np.mean(seed_diffs, axis=0))))
+    diffs = {lang: (correct_b[lang].astype(float) - correct_a[lang].astype(float)) * 100 for lang in correct_a}
+    out = []
+    for lang, d in diffs.items():
+        a, b = correct_a[lang], correct_b[lang]
+        out.append(Diff(lang, a.shape[1], a.shape[0], a.mean() * 100, b.mean() * 100,
+                        tuple(float(x) for x in d.mean(axis=1)), *_intervals(d, float(d.mean()), resamples, seed, "items")))
+    if averages is None:
+        averages = {"avg": None} if len(diffs) > 1 else {}
+    for name, which in averages.items():
+        langs = [lang for lang in diffs if which is None or which(lang)]
+        if not langs:
+            continue
+        draw = item_draw({lang: correct_a[lang] for lang in langs}, parallel)
+        per_seed = np.mean([diffs[lang].mean(axis=1) for lang in langs], axis=0)
+        estimate = float(per_seed.mean())
+        if draw == JOINT:  # one draw of items for every set: the sets' average is one set of items
+            found = _intervals(np.mean([diffs[lang] for lang in langs], axis=0), estimate, resamples, seed,
+                               f"items drawn once for {len(langs)} sets")
+        else:
+            found = _independent_intervals([diffs[lang] for lang in langs], estimate, resamples, seed)
+        chosen = [o for o in out if o.language in langs]
+        out.append(Diff(name, None, len(per_seed), float(np.mean([x.acc_a for x in chosen])),
+                        float(np.mean([x.acc_b for x in chosen])), tuple(float(x) for x in per_seed), *found, draw))
     return out
+
+
+def _two_level_independent(ds: list[np.ndarray], resamples: int, seed: int) -> np.ndarray:
+    """Two-level resamples of the mean over sets whose items are drawn independently: one draw of seeds for all
+    sets (the same runs), then each set's own draw of items."""
+    rng = np.random.default_rng([seed, 3])
+    seeds = ds[0].shape[0]
+    out = np.empty(resamples)
+    for start in range(0, resamples, inference.CHUNK):
+        n = min(inference.CHUNK, resamples - start)
+        seed_counts = rng.multinomial(seeds, np.full(seeds, 1 / seeds), size=n)
+        total = np.zeros(n)
+        for d in ds:
+            items = d.shape[1]
+            item_counts = rng.multinomial(items, np.full(items, 1 / items), size=n)
+            total += np.einsum("rs,si,ri->r", seed_counts, d, item_counts) / (seeds * items)
+        out[start:start + n] = total / len(ds)
+    return out
+
+
+def parallel_task(provenance: dict | None) -> bool:
+    """Whether an experiment folder's (or published set's) task has parallel test sets: its stored task
+    definition says so, or, for runs stored before definitions said it, the built-in task of that name."""
+    from xlr.tasks import TASKS
+
+    if not provenance:
+        return False
+    if "parallel_test_sets" in provenance:
+        return bool(provenance["parallel_test_sets"])
+    task = TASKS.get(provenance.get("task") or "")
+    return bool(task and task.parallel)
 
 
 def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str = "standard",
             resamples: int = 1000, seed: int = 0, only=None) -> list[tuple[str, list[str], list[Diff]]]:
     """[(experiment, paired seeds, diffs)] for every experiment folder that has both methods; `only(language)`
-    keeps some languages (or pairs) only, e.g. the mixed pairs of the generalized setting."""
+    keeps some languages (or pairs) only."""
+    from xlr.store import read_provenance
+
     if method_a == method_b:
         raise XlrError(f"--between needs two different methods, not {method_a} twice")
     if setting not in SETTINGS:
@@ -189,7 +281,8 @@ def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str
         paired = set(runs_a) & set(runs_b)
         found = compare({s: run_outcomes(r, (setting,)) for s, r in runs_a.items() if s in paired},
                         {s: run_outcomes(r, (setting,)) for s, r in runs_b.items() if s in paired},
-                        setting, resamples, seed, only, where=f"{exp}: {method_b} - {method_a}")
+                        setting, resamples, seed, only, where=f"{exp}: {method_b} - {method_a}",
+                        parallel=parallel_task(read_provenance(exp)))
         if found:
             out.append((exp.name, *found))
     if not out:
@@ -198,21 +291,45 @@ def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str
     return out
 
 
+def report_verdicts(diffs: list[Diff]) -> dict[int, tuple[str, float | None]]:
+    """{id(diff): (verdict, Holm-adjusted p)} for the average over every test set ("avg") of each comparison of
+    one report (methods x settings), Holm-corrected across them. The mixed pairs' average is part of the
+    generalized one and is shown for reading, without a verdict of its own."""
+    averages = [d for d in diffs if d.language == "avg"]
+    return {id(d): v for d, v in zip(averages, inference.verdicts([d.seed_level for d in averages]))}
+
+
 def show(results, method_a: str, method_b: str, resamples: int, fmt: str = "rich") -> str | None:
     from xlr.results.report import join, note, render_rows
 
     parts = []
+    decided = report_verdicts([d for _, _, diffs in results for d in diffs])
     for experiment, seeds, diffs in results:
-        rows = [[d.language, "–" if d.items is None else str(d.items), f"{d.acc_a:.1f}", f"{d.acc_b:.1f}",
-                 f"{d.diff:+.2f}", f"[{d.low:+.2f}, {d.high:+.2f}]", "yes" if d.excludes_zero else "no",
-                 " ".join(f"{x:+.1f}" for x in d.per_seed)]
-                for d in diffs]
+        rows = []
+        for d in diffs:
+            verdict, p = decided.get(id(d), ("", None))
+            rows.append([d.language, "–" if d.items is None else str(d.items), f"{d.acc_a:.1f}", f"{d.acc_b:.1f}",
+                         f"{d.diff:+.2f}", " ".join(f"{x:+.1f}" for x in d.per_seed),
+                         "–" if d.t is None else f"[{d.t.low:+.2f}, {d.t.high:+.2f}]",
+                         "–" if d.two_level is None else f"[{d.two_level.low:+.2f}, {d.two_level.high:+.2f}]",
+                         verdict or "", "" if p is None else f"{p:.3f}",
+                         f"[{d.item_interval.low:+.2f}, {d.item_interval.high:+.2f}]",
+                         d.draw or ""])
         parts.append(render_rows(
-            f"{experiment}: {method_b} - {method_a}, paired bootstrap over test items "
-            f"({resamples} resamples; seeds {', '.join(s.removeprefix('seed') for s in seeds)})",
-            ["language", "items", method_a, method_b, "diff", "95% interval", "excludes 0", "per seed"], rows, fmt))
-    parts.append(note("avg: each language resampled independently, the mean of the per-language differences. "
-                      "The interval resamples test items with the trained runs held fixed, so it does not cover "
-                      "seed-to-seed variance: read it with the per-seed differences (B - A, one per paired seed).",
-                      fmt))
+            f"{experiment}: {method_b} - {method_a} (seeds {', '.join(s.removeprefix('seed') for s in seeds)}; "
+            f"{resamples} resamples)",
+            ["language", "items", method_a, method_b, "diff", "per seed", "t over seeds", "seeds+items",
+             "verdict", "p (Holm)", "items only", "item draw"], rows, fmt))
+    n = max((d.seeds for _, _, diffs in results for d in diffs), default=0)
+    warning = inference.few_seeds_warning(n)
+    parts.append(note(
+        "diff: the mean of the per-seed differences (B - A). t over seeds: the 95% t-interval of the per-seed "
+        f"differences (n - 1 degrees of freedom). seeds+items: the two-level bootstrap (seeds, then test items), "
+        f"from {inference.MIN_SEEDS_TWO_LEVEL} seeds on; it decides when present, else the t-interval does. "
+        "verdict (on the average over every test set): holds above 0, fails below, else inconclusive, at p < 0.05 "
+        "after Holm's correction across the comparisons shown. items only: "
+        f"{ITEM_ONLY} (a paired bootstrap over test items with the trained runs held fixed; it does not cover "
+        "another seed). item draw: joint = one draw of item indices for every aligned test set (translations of "
+        "the same items), independent = each set drawn on its own." + (f" Warning: {warning}." if warning else ""),
+        fmt))
     return join(parts)

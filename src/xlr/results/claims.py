@@ -1,16 +1,35 @@
 """The paper's qualitative claims (paper_results/claims.toml), checked on a group of results.
 
-Each check takes one group's means {(method, setting, language): accuracy} and returns a verdict:
-holds, fails, or cannot check (saying what is missing). Nothing here knows a paper number."""
+Each check takes one group's per-seed accuracies {(method, setting, language): {seed: accuracy}} and returns the
+comparisons it rests on, each an interval (xlr.results.inference): a method's gain over the baseline (paired by
+seed, a t-interval over seeds, or an interval the caller computed, such as a published set's two-level one), a
+rank correlation with its p-value, or a difference of gains between the settings. The comparisons of every
+claim one report checks are Holm-corrected together; then a claim holds when every comparison it rests on holds,
+fails when one fails, and is inconclusive otherwise. A claim that lacks what it needs "cannot check", saying what.
+Nothing here knows a paper number."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xlr.errors import XlrError
+from xlr.results import inference
+from xlr.results.inference import FAILS, HOLDS, INCONCLUSIVE, Interval
 from xlr.results.paper import Claim, Paper
+from xlr.results.table import seed_mean
 
-HOLDS, FAILS, CANNOT = "holds", "fails", "cannot check"
+CANNOT = "cannot check"
+STATUSES = (HOLDS, FAILS, INCONCLUSIVE, CANNOT)
+
+
+@dataclass
+class Test:
+    """One comparison a claim rests on: its interval (None: too few seeds) and how its text reads."""
+    label: str
+    interval: Interval | None
+    text: str
+    verdict: str = INCONCLUSIVE
+    p_holm: float | None = None
 
 
 @dataclass
@@ -19,27 +38,45 @@ class Verdict:
     group: tuple | None      # (experiment, task, model), None when no group could be checked
     status: str
     detail: str
+    decided_by: str = ""     # which interval decided (e.g. "t over 3 seeds, Holm across 6 comparisons")
+    tests: list[Test] = field(default_factory=list)
 
 
 def _methods_text(paper: Paper) -> str:
     return ", ".join(paper.robust_methods) or "a robust method"
 
 
-def beats_baseline(claim: Claim, table: dict, paper: Paper) -> tuple[str, str]:
+def _mean(per_seed: dict) -> float:
+    return seed_mean(per_seed.values())
+
+
+def paired_gains(table: dict, method: str, baseline: str, setting: str, language: str) -> list[float]:
+    """method - baseline on each seed both have (one cell)."""
+    a, b = table.get((baseline, setting, language), {}), table.get((method, setting, language), {})
+    return [b[s] - a[s] for s in sorted(set(a) & set(b), key=str)]
+
+
+def _gain_test(table: dict, method: str, paper: Paper, setting: str, language: str, given: dict) -> Test:
+    gains = paired_gains(table, method, paper.baseline, setting, language)
+    interval = given.get((method, setting, language)) or inference.t_interval(gains)
+    shown = f"{interval.estimate:+.1f} [{interval.low:+.1f}, {interval.high:+.1f}]" if interval else \
+        f"{_mean(table[(method, setting, language)]) - _mean(table[(paper.baseline, setting, language)]):+.1f} " \
+        f"({len(gains)} paired seed{'s' if len(gains) != 1 else ''}: no interval)"
+    return Test(method, interval, f"{method} {shown}")
+
+
+def beats_baseline(claim: Claim, table: dict, paper: Paper, given: dict):
     setting, language = claim.options.get("setting", "standard"), claim.options.get("language", "avg")
-    base = table.get((paper.baseline, setting, language))
     present = [m for m in paper.robust_methods if (m, setting, language) in table]
-    if base is None or not present:
-        return CANNOT, f"needs {paper.baseline} and one of {_methods_text(paper)} ({setting}, {language})"
-    parts = [f"{m} {table[(m, setting, language)]:.1f} vs {base:.1f} ({table[(m, setting, language)] - base:+.1f})"
-             for m in present]
+    if (paper.baseline, setting, language) not in table or not present:
+        return f"needs {paper.baseline} and one of {_methods_text(paper)} ({setting}, {language})"
     missing = [m for m in paper.robust_methods if m not in present]
-    worse = [m for m in present if table[(m, setting, language)] <= base]
-    detail = f"{setting} {language}: " + "; ".join(parts) + (f"; not run: {', '.join(missing)}" if missing else "")
-    return (FAILS if worse else HOLDS), detail
+    return ([_gain_test(table, m, paper, setting, language, given) for m in present],
+            f"{setting} {language}, gain over {paper.baseline}: {{tests}}"
+            + (f"; not run: {', '.join(missing)}" if missing else ""))
 
 
-def gain_distance_correlation(claim: Claim, table: dict, paper: Paper) -> tuple[str, str]:
+def gain_distance_correlation(claim: Claim, table: dict, paper: Paper, given: dict):
     from xlr.results.distance import MIN_LANGUAGES, gain_correlations
 
     feature = claim.options.get("feature", "syntax_knn")
@@ -47,44 +84,53 @@ def gain_distance_correlation(claim: Claim, table: dict, paper: Paper) -> tuple[
     kind = claim.options.get("correlation", "spearman")
     if kind not in ("spearman", "pearson"):
         raise XlrError(f"claim {claim.id}: correlation must be spearman or pearson, not '{kind}'")
-    alpha = claim.options.get("alpha")
-    _, gains, corrs = gain_correlations(table, paper.baseline, source, (feature,), paper.robust_methods,
+    means = {k: _mean(v) for k, v in table.items()}
+    _, gains, corrs = gain_correlations(means, paper.baseline, source, (feature,), paper.robust_methods,
                                         claim.options.get("setting", "standard"))
     corrs = [c for c in corrs if c.n >= MIN_LANGUAGES]
     if not corrs:
-        return CANNOT, (f"needs {paper.baseline} and one of {_methods_text(paper)} on at least {MIN_LANGUAGES} "
-                        f"languages besides {source}")
+        return (f"needs {paper.baseline} and one of {_methods_text(paper)} on at least {MIN_LANGUAGES} "
+                f"languages besides {source}")
     symbol = "rho" if kind == "spearman" else "r"
-    stats = [(c.method, getattr(c, kind), getattr(c, f"{kind}_p")) for c in corrs]
-    failing = [m for m, r, p in stats if math.isnan(r) or r <= 0 or (alpha is not None and p >= alpha)]
-    significant = sum(1 for _, r, p in stats if not math.isnan(p) and p < (alpha or 0.05))
-    parts = [f"{m} {symbol}={r:+.2f} (p={p:.3f})" if not math.isnan(r) else f"{m} {symbol} undefined (constant gains)"
-             for m, r, p in stats]
-    detail = (f"{kind.capitalize()} correlation of gain with lang2vec {feature} distance from {source} over "
-              f"{corrs[0].n} languages: " + "; ".join(parts)
-              + (f"; p < {alpha} required" if alpha is not None else
-                 f"; the sign decides, p < 0.05 for {significant} of {len(stats)}"))
-    return (FAILS if failing else HOLDS), detail
+    tests = []
+    for c in corrs:
+        r, p = getattr(c, kind), getattr(c, f"{kind}_p")
+        interval = None if math.isnan(r) else Interval(r, math.nan, math.nan, p, f"{kind.capitalize()}'s p over "
+                                                                                    f"{c.n} languages")
+        tests.append(Test(c.method, interval, f"{c.method} {symbol}={r:+.2f} (p={p:.3f})" if interval else
+                          f"{c.method} {symbol} undefined (constant gains)"))
+    return tests, (f"{kind.capitalize()} correlation of the mean gain with lang2vec {feature} distance from {source} "
+                   f"over {corrs[0].n} languages: {{tests}}")
 
 
-def generalized_gain_larger(claim: Claim, table: dict, paper: Paper) -> tuple[str, str]:
+def generalized_gain_larger(claim: Claim, table: dict, paper: Paper, given: dict):
     std_lang = claim.options.get("standard_language", "avg")
     gen_lang = claim.options.get("generalized_language", "avg-mixed")
     if not any(s == "generalized" for (_, s, _) in table):
-        return CANNOT, "no generalized results (run the experiment with generalized = true)"
-    b_std, b_gen = table.get((paper.baseline, "standard", std_lang)), table.get((paper.baseline, "generalized", gen_lang))
+        return "no generalized results (run the experiment with generalized = true)"
     present = [m for m in paper.robust_methods
                if (m, "standard", std_lang) in table and (m, "generalized", gen_lang) in table]
-    if b_std is None or b_gen is None or not present:
-        return CANNOT, (f"needs {paper.baseline} and one of {_methods_text(paper)} in both settings "
-                        f"(standard {std_lang}, generalized {gen_lang})")
-    parts, failing = [], []
+    if (paper.baseline, "standard", std_lang) not in table or (paper.baseline, "generalized", gen_lang) not in table \
+            or not present:
+        return (f"needs {paper.baseline} and one of {_methods_text(paper)} in both settings "
+                f"(standard {std_lang}, generalized {gen_lang})")
+    tests = []
     for m in present:
-        g_std, g_gen = table[(m, "standard", std_lang)] - b_std, table[(m, "generalized", gen_lang)] - b_gen
-        parts.append(f"{m} {g_gen:+.1f} generalized vs {g_std:+.1f} standard")
-        if g_gen <= g_std:
-            failing.append(m)
-    return (FAILS if failing else HOLDS), f"gain over {paper.baseline} ({gen_lang} vs {std_lang}): " + "; ".join(parts)
+        std = dict(zip(*_seeded(table, m, paper.baseline, "standard", std_lang)))
+        gen = dict(zip(*_seeded(table, m, paper.baseline, "generalized", gen_lang)))
+        seeds = sorted(set(std) & set(gen), key=str)
+        interval = inference.t_interval([gen[s] - std[s] for s in seeds])
+        g_std = _mean(table[(m, "standard", std_lang)]) - _mean(table[(paper.baseline, "standard", std_lang)])
+        g_gen = _mean(table[(m, "generalized", gen_lang)]) - _mean(table[(paper.baseline, "generalized", gen_lang)])
+        tests.append(Test(m, interval, f"{m} {g_gen:+.1f} generalized vs {g_std:+.1f} standard"
+                          + (f" (difference {interval.text(1)})" if interval else " (no interval)")))
+    return tests, f"gain over {paper.baseline} ({gen_lang} vs {std_lang}): {{tests}}"
+
+
+def _seeded(table: dict, method: str, baseline: str, setting: str, language: str) -> tuple[list, list[float]]:
+    a, b = table.get((baseline, setting, language), {}), table.get((method, setting, language), {})
+    seeds = sorted(set(a) & set(b), key=str)
+    return seeds, [b[s] - a[s] for s in seeds]
 
 
 CHECKS = {
@@ -94,9 +140,12 @@ CHECKS = {
 }
 
 
-def check(paper: Paper, groups: dict[tuple, dict], any_model: bool = False) -> list[Verdict]:
+def check(paper: Paper, groups: dict[tuple, dict], any_model: bool = False,
+          intervals: dict[tuple, dict] | None = None) -> list[Verdict]:
     """Every claim on every group of results whose model the paper reports (with `any_model`, on every group:
-    the claims are qualitative, so they can be asked of another encoder too)."""
+    the claims are qualitative, so they can be asked of another encoder too). `groups`: {group: {(method, setting,
+    language): {seed: accuracy}}}; `intervals`: {group: {(method, setting, language): Interval}}, gains over the
+    baseline computed elsewhere (a published set's seed-level intervals) that replace the t-interval."""
     for claim in paper.claims:
         if claim.check not in CHECKS:
             raise XlrError(f"claim {claim.id}: unknown check '{claim.check}'; known: {', '.join(CHECKS)}")
@@ -104,4 +153,33 @@ def check(paper: Paper, groups: dict[tuple, dict], any_model: bool = False) -> l
     if not eligible:
         why = f"no results for the paper's models ({', '.join(sorted(paper.models))})"
         return [Verdict(c, None, CANNOT, why) for c in paper.claims]
-    return [Verdict(c, g, *CHECKS[c.check](c, t, paper)) for c in paper.claims for g, t in eligible.items()]
+    found = []
+    for claim in paper.claims:
+        for g, table in eligible.items():
+            out = CHECKS[claim.check](claim, table, paper, (intervals or {}).get(g, {}))
+            found.append((claim, g, out))
+    tests = [t for _, _, out in found if not isinstance(out, str) for t in out[0]]
+    for t, (verdict, p) in zip(tests, inference.verdicts([t.interval for t in tests], claim_alpha(paper))):
+        t.verdict, t.p_holm = verdict, p
+    family = sum(t.interval is not None for t in tests)
+    verdicts = []
+    for claim, g, out in found:
+        if isinstance(out, str):
+            verdicts.append(Verdict(claim, g, CANNOT, out))
+            continue
+        claim_tests, template = out
+        statuses = {t.verdict for t in claim_tests}
+        status = FAILS if FAILS in statuses else HOLDS if statuses == {HOLDS} else INCONCLUSIVE
+        detail = template.format(tests="; ".join(f"{t.text} {t.verdict}" for t in claim_tests))
+        how = sorted({t.interval.how for t in claim_tests if t.interval is not None})
+        decided = (f"{', '.join(how)}; Holm across {family} comparison{'s' if family != 1 else ''}" if how
+                   else "no interval: one seed")
+        verdicts.append(Verdict(claim, g, status, detail, decided, claim_tests))
+    return verdicts
+
+
+def claim_alpha(paper: Paper) -> float:
+    """The level of every claim's comparisons: claims.toml's `alpha` where a claim sets one (the smallest),
+    else 0.05."""
+    given = [c.options["alpha"] for c in paper.claims if c.options.get("alpha") is not None]
+    return min(given) if given else inference.ALPHA

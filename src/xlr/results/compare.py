@@ -3,16 +3,23 @@
 A cell is (task, model, method, setting, language). Ours is the mean over seeds, per experiment. Language
 cells use the language tolerance, average cells (avg, avg-mixed) the average tolerance. The tolerances
 are the experiment's own, as its results.json records them (runs.provenance); results without one use the
-defaults and say so; flags override them.
+defaults and say so; flags override them. With 3 seeds or more, each cell also says whether the reference
+number lies inside the 95% prediction interval of our seeds (could it be one more of our seeds?).
+
+Against a published set of xlr's (results/NAME), the re-run comparison (xlr.results.rerun) says per method and
+setting whether the two agree. Exit 1 on a cell outside tolerance, a claim that fails or a re-run that differs;
+with `strict`, an inconclusive claim fails too.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from xlr.results import claims
+from xlr.results import inference
 from xlr.results import paper as paper_mod
 from xlr.results import published
+from xlr.results import rerun
 from xlr.results import table as tidy
 from xlr.errors import ChecksFailed, XlrError
 from xlr.config import DEFAULT_TOLERANCE
@@ -33,10 +40,15 @@ class Cell:
     paper: float
     tolerance: float
     tolerance_from: str
+    prediction: tuple[float, float] | None = None  # the 95% prediction interval of our seeds (3 seeds or more)
 
     @property
     def diff(self) -> float:
         return self.ours - self.paper
+
+    @property
+    def paper_in_prediction(self) -> bool | None:
+        return None if self.prediction is None else self.prediction[0] <= self.paper <= self.prediction[1]
 
     @property
     def within(self) -> bool:
@@ -52,10 +64,15 @@ class Comparison:
     cells: list[Cell]
     verdicts: list[claims.Verdict]
     against: Path
+    reruns: list[rerun.Agreement] = field(default_factory=list)
+    strict: bool = False
 
     def failures(self) -> list[str]:
         out = [f"outside tolerance: {c.name()}" for c in self.cells if not c.within]
-        out += [f"claim fails: {v.claim.id} ({v.group[0]})" for v in self.verdicts if v.status == claims.FAILS]
+        failing = (claims.FAILS, claims.INCONCLUSIVE) if self.strict else (claims.FAILS,)
+        out += [f"claim {v.status}: {v.claim.id} ({v.group[0]})" for v in self.verdicts if v.status in failing]
+        out += [f"re-run differs: {a.method} {a.setting} {a.what} ({a.interval.text(2)})" for a in self.reruns
+                if a.status == rerun.DIFFERS]
         return out
 
     def raise_if_failed(self) -> None:
@@ -98,13 +115,17 @@ def _tolerance(cell_language: str, tol: dict) -> float:
 
 def compare(results: list[Path] | None = None, against: str | Path = "paper_results",
             tolerance_language: float | None = None, tolerance_average: float | None = None,
-            any_model: bool = False) -> Comparison:
+            any_model: bool = False, strict: bool = False, intervals: dict | None = None) -> Comparison:
+    """`intervals`: {group: {(method, setting, language): Interval}} gains over the baseline computed elsewhere
+    (a published set's seed-level ones) for the claims, instead of t-intervals over the tidy rows."""
     for name, value in (("--tolerance-language", tolerance_language), ("--tolerance-average", tolerance_average)):
         if value is not None and not value >= 0:  # NaN too
             raise XlrError(f"{name} must be a number >= 0, not {value}")
     paper = paper_mod.load(against)
     sources = tidy.load_sources(results)
-    means = tidy.cell_means([row for _, rows, _ in sources for row in rows])
+    rows = [row for _, rows, _ in sources for row in rows]
+    means = tidy.cell_means(rows)
+    per_seed = tidy.seed_groups(rows)
     tolerances = experiment_tolerances(sources)
     overrides = {k: v for k, v in (("language", tolerance_language), ("average", tolerance_average)) if v is not None}
     cells = []
@@ -116,16 +137,17 @@ def compare(results: list[Path] | None = None, against: str | Path = "paper_resu
         tol, origin = tolerances[experiment]  # every experiment of `means` comes from one of the sources
         if overrides:
             tol, origin = {**tol, **overrides}, "command line" if len(overrides) == 2 else f"{origin} + command line"
+        values = list(per_seed[(experiment, task, model)][(method, setting, language)].values())
         cells.append(Cell(experiment, task, model, method, setting, language, seeds, ours, target["accuracy"],
-                          _tolerance(language, tol), origin))
-    groups = tidy.groups(means)
-    verdicts = claims.check(paper, groups, any_model)
+                          _tolerance(language, tol), origin, inference.prediction_interval(values)))
+    verdicts = claims.check(paper, per_seed, any_model, intervals)
+    reruns = rerun.agreements(paper.seed_rows, rows, published.model_name) if paper.seed_rows else []
     if not cells and all(v.group is None for v in verdicts):
         ours = sorted({f"{t} {m} ({me})" for (_, t, m, me, _, _) in means})
         theirs = sorted({f"{t} {m}" for (t, m, *_) in paper.targets})
         raise XlrError(f"nothing to compare: your results have {', '.join(ours)}; {against} has "
                        f"{', '.join(theirs)} (cells match on task, model, method, setting and language)")
-    return Comparison(cells, verdicts, paper.folder)
+    return Comparison(cells, verdicts, paper.folder, reruns, strict)
 
 
 def _order(cells: list[Cell]) -> list[Cell]:
@@ -142,9 +164,12 @@ def show(comparison: Comparison, fmt: str = "rich") -> str | None:
     parts = []
     ordered = _order(comparison.cells)
     keys = ["experiment", "task", "model", "method", "setting", "language"]
-    headers = keys + ["seeds", "ours", "paper", "diff", "tolerance", "verdict"]
+    headers = keys + ["seeds", "ours", "paper", "diff", "tolerance", "verdict", "paper in our 95% PI"]
     rows = [[*(getattr(c, k) for k in keys), str(c.seeds), f"{c.ours:.1f}", f"{c.paper:.1f}", f"{c.diff:+.1f}",
-             f"±{c.tolerance:g}", "ok" if c.within else "OUTSIDE"] for c in ordered]
+             f"±{c.tolerance:g}", "ok" if c.within else "OUTSIDE",
+             "–" if c.prediction is None else f"{'yes' if c.paper_in_prediction else 'no'} "
+                                              f"[{c.prediction[0]:.1f}, {c.prediction[1]:.1f}]"]
+            for c in ordered]
     if fmt != "csv":  # rich / markdown: the group columns go into the title
         by_group: dict[tuple, list] = {}
         for c, row in zip(ordered, rows):
@@ -156,18 +181,30 @@ def show(comparison: Comparison, fmt: str = "rich") -> str | None:
             parts.append(note(f"no cell of your results is in {comparison.against}", fmt))
     else:
         parts.append(render_rows("comparison", headers, rows, fmt))
-    verdict_rows = [[v.claim.id, tidy.group_label(v.group) if v.group else "–", v.status, v.detail]
-                    for v in comparison.verdicts]
+    verdict_rows = [[v.claim.id, tidy.group_label(v.group) if v.group else "–", v.status, v.detail,
+                     v.decided_by or "–"] for v in comparison.verdicts]
     if fmt == "csv":
         for r in verdict_rows:
-            note(f"claim {r[0]} [{r[1]}]: {r[2]}: {r[3]}", fmt)
+            note(f"claim {r[0]} [{r[1]}]: {r[2]}: {r[3]} (decided by {r[4]})", fmt)
     elif verdict_rows:
-        parts.append(render_rows("The paper's claims, on your results", ["claim", "results", "verdict", "detail"],
-                                 verdict_rows, fmt))
+        parts.append(render_rows("The paper's claims, on your results",
+                                 ["claim", "results", "verdict", "detail", "decided by"], verdict_rows, fmt))
+    if comparison.reruns:
+        body = rerun.rows(comparison.reruns)
+        if fmt == "csv":
+            for r in body:
+                note("re-run: " + ", ".join(f"{h} {v}" for h, v in zip(rerun.HEADERS, r)), fmt)
+        else:
+            parts.append(render_rows(f"The re-run against {comparison.against}", rerun.HEADERS, body, fmt))
+    if any(c.prediction is not None for c in comparison.cells):
+        parts.append(note("paper in our 95% PI: whether the reference number lies inside the 95% prediction "
+                          "interval of our seeds, mean ± t·sd·√(1 + 1/n): could it be one more of our seeds?", fmt))
     outside = sum(not c.within for c in comparison.cells)
-    failed = sum(v.status == claims.FAILS for v in comparison.verdicts)
-    unchecked = sum(v.status == claims.CANNOT for v in comparison.verdicts)
+    count = {s: sum(v.status == s for v in comparison.verdicts) for s in claims.STATUSES}
+    differs = sum(a.status == rerun.DIFFERS for a in comparison.reruns)
     parts.append(note(f"{len(comparison.cells) - outside} of {len(comparison.cells)} cells within tolerance; "
-                      f"{len(comparison.verdicts) - failed - unchecked} claims hold, {failed} fail, "
-                      f"{unchecked} cannot be checked", fmt))
+                      f"claims: {count[claims.HOLDS]} hold, {count[claims.FAILS]} fail, {count[claims.INCONCLUSIVE]} "
+                      f"inconclusive, {count[claims.CANNOT]} cannot be checked"
+                      + (f"; re-run: {len(comparison.reruns) - differs} of {len(comparison.reruns)} comparisons "
+                         f"agree, {differs} differ" if comparison.reruns else ""), fmt))
     return join(parts)

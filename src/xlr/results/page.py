@@ -14,13 +14,11 @@ from pathlib import Path
 from xlr.errors import XlrError
 from xlr.files import atomic_write_text, check_output_file, nearest_existing
 from xlr.methods import BASELINE
+from xlr.results import inference
 from xlr.results.figures import figure, save
-from xlr.results.published import Published, load_all, model_name
+from xlr.results.published import Published, load_all, looks_local, model_name
 from xlr.sources import MIXED_AVERAGE
 from xlr.store import RESULTS
-
-MIN_SEEDS_TO_RANK = 3  # seeds per method, with paired intervals, before a comparison ranks methods
-
 
 def _md_table(headers: list[str], rows: list[list[str]]) -> str:
     from tabulate import tabulate
@@ -55,6 +53,22 @@ def _device_lines(runs: list[dict]) -> list[str]:
                                          if v != common] + [f"  - the other runs: {common}"])
 
 
+def _model_text(p: dict) -> str:
+    """The model's name, what its weights are when the set says, and their fingerprint (and which runs recorded
+    it)."""
+    name = str(p.get("model") or "").split("@", 1)[0]
+    text = f"`{model_name(name) if looks_local(name) else name}`"
+    if p.get("model_note"):
+        text += f", {p['model_note']}"
+    found = p.get("model_fingerprint") or {}
+    if found.get("weights"):
+        missing = found.get("not_recorded_by") or []
+        text += (f" (weights `{found['weights']}`" + (", recorded by every run" if not missing else
+                 f", recorded by {', '.join(found.get('recorded_by') or [])}; not recorded by {', '.join(missing)}, "
+                 "made before runs recorded it") + ")")
+    return text
+
+
 def _describe(pub: Published) -> str:
     p = pub.provenance
     runs = p.get("runs") or []
@@ -69,16 +83,11 @@ def _describe(pub: Published) -> str:
     items = p.get("max_test_examples")
     lines = [
         f"- **Experiment** `{p.get('experiment')}` (profile `{p.get('profile') or 'none'}`), task `{p.get('task')}`, "
-        f"model `{model_name(p.get('model') or '')}`; test: "
+        f"model {_model_text(p)}; test: "
         + (f"the first {items} rows of each language" if items else "every test row") + ".",
         f"- **Seeds**: {seed_text}.",
         f"- **Code**: commit {', '.join(revisions)}; {'; '.join(versions)}.",
     ] + _device_lines(runs)
-    few = [m for m, s in seeds.items() if len(s) < MIN_SEEDS_TO_RANK]
-    if few:
-        lines.append(f"- **Ranks nothing yet**: {', '.join(few)} ha{'s' if len(few) == 1 else 've'} fewer than "
-                     f"{MIN_SEEDS_TO_RANK} seeds; the differences below are readings of these runs, not a ranking "
-                     "of the methods.")
     unfinished = pub.publication.get("unfinished")
     if unfinished:
         lines.append(f"- **Not finished when published** (method, seed): {'; '.join(unfinished)}; not in these "
@@ -94,10 +103,9 @@ def _describe(pub: Published) -> str:
                         if again else "") + ".")
     b = pub.publication.get("bootstrap") or {}
     if b:
-        lines.append(f"- **Intervals**: paired bootstrap over test items, {b.get('resamples')} resamples "
-                     f"(seed {b.get('seed')}), runs paired by seed, over the per-item outcomes kept in "
-                     f"`results/{pub.name}/outcomes/` (runs published before sets kept them: over their run "
-                     "store's predictions); `xlr compare --between baseline METHOD` computes the same from a run store.")
+        lines.append(f"- **Intervals**: runs paired by seed; {b.get('resamples')} bootstrap resamples (seed "
+                     f"{b.get('seed')}) over the per-item outcomes kept in `results/{pub.name}/outcomes/`; "
+                     "`xlr compare --between baseline METHOD` computes the same from a run store.")
     return "\n".join(lines) + "\n"
 
 
@@ -114,30 +122,54 @@ def _standard_section(pub: Published, figures: Path, rel: str) -> list[str]:
     return out
 
 
+INTERVAL_SETTINGS = (("standard", "avg", "standard avg"), ("generalized", "avg", "generalized avg (all pairs)"),
+                     ("generalized", MIXED_AVERAGE, "generalized avg (mixed pairs)"))
+
+
+def _seed_level(r: dict) -> tuple[float, float] | None:
+    """The seed-level interval of an intervals.csv row that decided its verdict (None with one seed)."""
+    prefix = {"two-level": "two_level", "t": "t"}.get(r.get("decided_by") or "")
+    return None if prefix is None else (float(r[f"{prefix}_low"]), float(r[f"{prefix}_high"]))
+
+
 def _interval_section(pub: Published, figures: Path, rel: str) -> list[str]:
     if not pub.intervals:
         return []
     by = {(r["method"], r["setting"], r["language"]): r for r in pub.intervals}
     methods = [m for m in pub.methods if m != BASELINE]
-    cols = [("standard", "avg", "standard avg"), ("generalized", "avg", "generalized avg (all pairs)"),
-            ("generalized", MIXED_AVERAGE, "generalized avg (mixed pairs)")]
-    cols = [c for c in cols if any((m, c[0], c[1]) in by for m in methods)]
-
-    def cell(r):
-        return "–" if r is None else f"{float(r['diff']):+.2f} [{float(r['low']):+.2f}, {float(r['high']):+.2f}]"
-
-    def seeds(r):
-        return "–" if r is None else " ".join(f"{float(x):+.1f}" for x in r["per_seed"].split())
-
-    headers = ["method − baseline"] + [h for _, _, label in cols for h in (label, "per seed")]
-    rows = [[m] + [x for s, lang, _ in cols for x in (cell(by.get((m, s, lang))), seeds(by.get((m, s, lang))))]
-            for m in methods]
+    cols = [c for c in INTERVAL_SETTINGS if any((m, c[0], c[1]) in by for m in methods)]
+    rows = []
+    for m in methods:
+        for s, lang, label in cols:
+            r = by.get((m, s, lang))
+            if r is None:
+                continue
+            level = _seed_level(r)
+            how = {"two-level": "seeds, then items", "t": f"t, {len(r['seeds'].split())} seeds"}.get(r["decided_by"], "")
+            rows.append([m, label, f"{float(r['diff']):+.2f}",
+                         " ".join(f"{float(x):+.1f}" for x in r["per_seed"].split()),
+                         "–" if level is None else f"[{level[0]:+.2f}, {level[1]:+.2f}] ({how})",
+                         (r["verdict"] or "–") + (f" (p = {float(r['p_holm']):.3f})" if r["p_holm"] else ""),
+                         f"[{float(r['item_low']):+.2f}, {float(r['item_high']):+.2f}]"])
     _plot_intervals(pub, methods, cols, by, figures / "intervals.png")
+    n = min((len(r["seeds"].split()) for r in pub.intervals), default=0)
+    warning = inference.few_seeds_warning(n)
+    draws = sorted({r["item_draw"] for r in pub.intervals if r["item_draw"]})
     return ["### Each method against the baseline\n",
-            "The difference in accuracy points, its 95% paired-bootstrap interval over test items (the trained "
-            "runs held fixed), and the difference seed by seed, where the variance between training runs "
-            "shows.\n\n",
-            _md_table(headers, rows),
+            "The mean of the per-seed differences (method − baseline, accuracy points) and each seed's difference. "
+            "The seed-level 95% interval counts the variance between training runs: a t-interval over the paired "
+            f"seeds, or from {inference.MIN_SEEDS_TWO_LEVEL} seeds on a two-level bootstrap (seeds, then test items), "
+            "which then decides. The verdict: *holds* when the difference is above 0, *fails* when below, else "
+            "*inconclusive*, at p < 0.05 after Holm's correction across the methods and settings of this table "
+            "(the mixed pairs' average, part of the generalized one, carries none). The last column is "
+            "the item-only interval, the test-set uncertainty for these checkpoints (the trained runs held fixed): "
+            "it does not cover another seed."
+            + (f" Test items were drawn {' and '.join(draws)}ly"
+               + (" (one draw of item indices for every language and pair: they are translations of the same items)"
+                  if draws == ["joint"] else "") + "." if draws else "")
+            + (f" **{warning[0].upper() + warning[1:]}.**" if warning else "") + "\n\n",
+            _md_table(["method − baseline", "average", "diff", "per seed", "seed-level 95% interval",
+                       "verdict (Holm p)", "items only (runs fixed)"], rows),
             f"\n![differences with intervals, each seed a dot]({rel}/intervals.png)\n"]
 
 
@@ -186,16 +218,36 @@ def _claims_section(pub: Published, figures: Path, rel: str) -> list[str]:
     from xlr.results import claims, compare
 
     try:
-        verdicts = compare.compare([pub.folder / RESULTS], "paper_results", any_model=True).verdicts
+        verdicts = compare.compare([pub.folder / RESULTS], "paper_results", any_model=True,
+                                   intervals=_gain_intervals(pub)).verdicts
     except XlrError:
         return []
-    rows = [[v.claim.id, v.status, v.detail] for v in verdicts if v.group is not None or v.status != claims.CANNOT]
+    rows = [[v.claim.id, v.status, v.detail, v.decided_by or "–"] for v in verdicts
+            if v.group is not None or v.status != claims.CANNOT]
     if not rows:
         return []
     return ["### The paper's claims on these results\n",
             "`xlr compare --any-model` checks the qualitative claims of `paper_results/claims.toml` on these "
-            "means over seeds, whatever the model.\n\n",
-            _md_table(["claim", "verdict", "detail"], rows)]
+            "results, whatever the model: a claim holds when every comparison it rests on holds, fails when one "
+            "fails, and is inconclusive otherwise. A gain over the baseline is judged by its seed-level interval "
+            "(the one in the table above), the difference of gains between the settings by a t-interval over "
+            "seeds, the correlation with distance by its p-value over languages; all at p < 0.05 after Holm's "
+            "correction across the claims' comparisons.\n\n",
+            _md_table(["claim", "verdict", "detail", "decided by"], rows)]
+
+
+def _gain_intervals(pub: Published) -> dict:
+    """The set's seed-level intervals of each method's gain over the baseline, for the claims."""
+    from xlr.results.inference import Interval
+
+    out = {}
+    for r in pub.intervals:
+        level = _seed_level(r)
+        if level is not None:
+            how = ("two-level bootstrap" if r["decided_by"] == "two-level" else "t") + \
+                  f" over {len(r['seeds'].split())} seeds"
+            out[(r["method"], r["setting"], r["language"])] = Interval(float(r["diff"]), *level, float(r["p"]), how)
+    return {(pub.provenance["experiment"], pub.provenance["task"], pub.provenance["model"]): out} if out else {}
 
 
 def render(root: Path, out: Path) -> list[Path]:
@@ -279,22 +331,25 @@ def _plot_intervals(pub: Published, methods: list[str], cols, by: dict, path: Pa
     fig = figure(6.4, 0.9 + 0.5 * len(methods) * len(cols))
     ax = fig.subplots()
     labels, y = [], 0
-    legend = {"interval": "95% paired-bootstrap interval", "diff": "difference", "seed": "each seed"}
+    legend = {"seed": "seed-level 95% interval", "item": "items only (runs fixed)", "diff": "difference",
+              "each": "each seed"}
     for s, lang, label in cols:
         for m in methods:
             r = by.get((m, s, lang))
             if r is not None:  # each kind of mark carries its legend entry once
-                ax.plot([float(r["low"]), float(r["high"])], [y, y], color="C0", label=legend.pop("interval", None))
+                level = _seed_level(r)
+                if level is not None:
+                    ax.plot(level, [y, y], color="C0", linewidth=2.5, label=legend.pop("seed", None))
+                ax.plot([float(r["item_low"]), float(r["item_high"])], [y + 0.3, y + 0.3], color="C2",
+                        linewidth=1, label=legend.pop("item", None))
                 ax.scatter([float(r["diff"])], [y], color="C0", zorder=3, label=legend.pop("diff", None))
                 seeds = [float(x) for x in r["per_seed"].split()]
-                ax.scatter(seeds, [y + 0.18] * len(seeds), s=10, color="C1", zorder=3,
-                           label=legend.pop("seed", None))
+                ax.scatter(seeds, [y - 0.2] * len(seeds), s=10, color="C1", zorder=3, label=legend.pop("each", None))
             labels.append(f"{m}, {label}")
             y += 1
     ax.axvline(0, color="grey", linewidth=0.6)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("method − baseline (accuracy points)")
-    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)
     save(fig, path)
-

@@ -34,6 +34,7 @@ class Paper:
     baseline: str = BASELINE
     robust_methods: list[str] = field(default_factory=list)
     match_by_name: bool = False     # models as names only (published xlr results: a hub id matches a local copy)
+    seed_rows: list = field(default_factory=list)  # a published set's rows, seed by seed (for a re-run comparison)
 
     @property
     def models(self) -> set[str]:
@@ -104,7 +105,7 @@ def load(against: str | Path = "paper_results") -> Paper:
     if folder.is_dir() and published.holds_a_set(folder):
         rows = published.as_reference(folder)
         return Paper(folder, {tuple(r[k] for k in KEY): {**r, "file": folder} for r in rows}, [], [],
-                     match_by_name=True)
+                     match_by_name=True, seed_rows=published.load(folder, as_set=False).rows)
     files = [folder] if folder.is_file() else sorted(folder.glob("*.csv"))
     if not files:
         raise XlrError(f"{folder} holds no paper tables (*.csv)")

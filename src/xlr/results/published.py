@@ -24,20 +24,75 @@ from xlr.errors import XlrError
 from xlr.files import (atomic_write_bytes, atomic_write_json, atomic_write_text, check_writable,
                        interrupted_swap, read_json, swap_in)
 from xlr.methods import BASELINE
-from xlr.sources import MIXED_AVERAGE, is_mixed_pair
 from xlr.store import PROVENANCE, RESULTS, RunStore, read_provenance, read_results_csv, rows_to_csv
 
 INTERVALS = "intervals.csv"
 PUBLICATION = "publication.json"
 OUTCOMES = "outcomes"
+# per method, setting and test set (or average): the per-seed differences and their mean, the seed-level intervals
+# (t over seeds; the two-level bootstrap from 5 seeds on), which of them decided, its p-value (and Holm's, on the
+# averages, across the set's averages) and the verdict; then the item-only interval (test-set uncertainty for
+# these checkpoints) and how an average's items were drawn (joint or independent)
 INTERVAL_COLUMNS = ("method", "baseline", "setting", "language", "items", "seeds", "baseline_accuracy", "accuracy",
-                    "diff", "low", "high", "per_seed")
+                    "diff", "per_seed", "t_low", "t_high", "two_level_low", "two_level_high", "decided_by", "p",
+                    "p_holm", "verdict", "item_low", "item_high", "item_draw")
+NUMERIC_INTERVAL_COLUMNS = ("diff", "t_low", "t_high", "two_level_low", "two_level_high", "p", "p_holm", "item_low",
+                            "item_high")
 
 
 def model_name(spec: str) -> str:
-    """A model's name without where it was loaded from: `intfloat/multilingual-e5-small` and a local folder
-    `~/models/multilingual-e5-small` are both `multilingual-e5-small`."""
-    return str(spec).rstrip("/").rsplit("/", 1)[-1]
+    """A model's name without where it was loaded from or its fingerprint: `intfloat/multilingual-e5-small`,
+    `intfloat/multilingual-e5-small@sha256:...` and a local folder `~/models/multilingual-e5-small` are all
+    `multilingual-e5-small`."""
+    return str(spec).split("@", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+def looks_local(value: str) -> bool:
+    """A path on one machine: absolute, under a home folder, or on a Windows drive."""
+    return value.startswith(("/", "~", "\\")) or (len(value) > 2 and value[1] == ":" and value[2] in "/\\")
+
+
+def without_local_paths(obj):
+    """A JSON value with every local path replaced by its last part (a file's or folder's name): a published set
+    says which file (and its sha256), never where it lay on the machine that made it."""
+    if isinstance(obj, dict):
+        return {k: without_local_paths(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [without_local_paths(v) for v in obj]
+    if isinstance(obj, str) and looks_local(obj):
+        return obj.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+    return obj
+
+
+def model_fingerprints(provenance: dict) -> dict[str, list[str]]:
+    """{fingerprint: ["method seed", ...]} of the weights the set's runs recorded: the local folder's sha256
+    (`sha256:...`) or the hub commit; runs that recorded none are left out."""
+    out: dict[str, list[str]] = {}
+    for run in provenance.get("runs") or []:
+        sources = run.get("sources") if isinstance(run.get("sources"), dict) else {}
+        model = sources.get("model") if isinstance(sources.get("model"), dict) else {}
+        found = f"sha256:{model['sha256']}" if model.get("sha256") else model.get("commit")
+        if found:
+            out.setdefault(found, []).append(f"{run.get('method')} {run.get('seed')}")
+    return out
+
+
+def spelled_model(provenance: dict, rows: list[dict], name: str | None, where: str) -> str:
+    """The published model column: NAME@FINGERPRINT (sha256:<16 hex> of a local folder, or a hub commit), never a
+    local path. NAME is `name`, else the runs' model when it is a hub id."""
+    given = name or next((r["model"] for r in rows), "")
+    base = str(given).split("@", 1)[0]
+    if looks_local(base):
+        raise XlrError(f"{where}: the runs' model is the local folder {model_name(base)}; pass --model-name with the "
+                       "model it holds (e.g. intfloat/multilingual-e5-small), so that the set names a model, not a path")
+    found = model_fingerprints(provenance)
+    if len(found) > 1:
+        shown = "; ".join(f"{fp[:23]} ({', '.join(runs)})" for fp, runs in found.items())
+        raise XlrError(f"{where}: the runs used different weights ({shown}); publish them as separate sets")
+    if not found:
+        return base
+    fp = next(iter(found))
+    return f"{base}@{fp[:len('sha256:') + 16] if fp.startswith('sha256:') else fp[:12]}"
 
 
 def is_published(folder: Path) -> bool:
@@ -99,28 +154,39 @@ def read_outcomes(folder: Path) -> dict[tuple[str, int], object]:
 
 # ------------------------------------------------------------------------------------------- publish
 
-def _interval_rows(outcomes: dict, method: str, setting: str, resamples: int, seed: int) -> list[dict]:
-    """`method` against the baseline on one setting (and the mixed pairs' average), from the runs' outcomes."""
+def _interval_diffs(outcomes: dict, method: str, setting: str, resamples: int, seed: int,
+                    parallel: bool) -> tuple[list[str], list]:
+    """(paired seeds, Diffs) of `method` against the baseline on one setting, from the runs' outcomes (a
+    generalized setting adds the mixed pairs' average)."""
     from xlr.results import bootstrap
 
     runs = {m: {f"seed{s}": o for (name, s), o in outcomes.items() if name == m} for m in (BASELINE, method)}
+    found = bootstrap.compare(runs[BASELINE], runs[method], setting, resamples, seed,
+                              where=f"{method} - {BASELINE}", parallel=parallel)
+    return found if found is not None else ([], [])
 
-    def rows(found, label=None) -> list[dict]:
-        seeds, diffs = found
-        return [{"method": method, "baseline": BASELINE, "setting": setting, "language": label or d.language,
-                 "items": d.items or "", "seeds": " ".join(s.removeprefix("seed") for s in seeds),
-                 "baseline_accuracy": f"{d.acc_a:.2f}", "accuracy": f"{d.acc_b:.2f}", "diff": f"{d.diff:.2f}",
-                 "low": f"{d.low:.2f}", "high": f"{d.high:.2f}",
-                 "per_seed": " ".join(f"{x:.2f}" for x in d.per_seed)}
-                for d in diffs if label is None or d.language == "avg"]
 
-    found = bootstrap.compare(runs[BASELINE], runs[method], setting, resamples, seed, where=f"{method} - {BASELINE}")
-    if found is None:
-        return []
-    out = rows(found)
-    if setting == "generalized":
-        out += rows(bootstrap.compare(runs[BASELINE], runs[method], setting, resamples, seed, only=is_mixed_pair,
-                                      where=f"{method} - {BASELINE}"), MIXED_AVERAGE)
+def _interval_rows(method: str, setting: str, seeds: list[str], diffs: list, decided: dict) -> list[dict]:
+    """intervals.csv's rows of one method and setting; `decided` holds the verdicts of the set's averages."""
+    def num(x) -> str:
+        return "" if x is None else f"{x:.2f}"
+
+    out = []
+    for d in diffs:
+        verdict, p_holm = decided.get(id(d), ("", None))
+        level = d.seed_level
+        out.append({"method": method, "baseline": BASELINE, "setting": setting, "language": d.language,
+                    "items": d.items or "", "seeds": " ".join(s.removeprefix("seed") for s in seeds),
+                    "baseline_accuracy": f"{d.acc_a:.2f}", "accuracy": f"{d.acc_b:.2f}", "diff": f"{d.diff:.2f}",
+                    "per_seed": " ".join(f"{x:.2f}" for x in d.per_seed),
+                    "t_low": num(d.t and d.t.low), "t_high": num(d.t and d.t.high),
+                    "two_level_low": num(d.two_level and d.two_level.low),
+                    "two_level_high": num(d.two_level and d.two_level.high),
+                    "decided_by": "" if level is None else ("two-level" if d.two_level else "t"),
+                    "p": "" if level is None else f"{level.p:.4f}",
+                    "p_holm": "" if p_holm is None else f"{p_holm:.4f}", "verdict": verdict,
+                    "item_low": num(d.item_interval.low), "item_high": num(d.item_interval.high),
+                    "item_draw": d.draw})
     return out
 
 
@@ -155,10 +221,8 @@ def _merge(old: "Published", experiment_dir: Path, rows: list[dict], provenance:
             raise XlrError(f"--add: {run[0]} seed {run[1]} in {experiment_dir} differs from the published run in "
                            f"{differ} of {len(before[run])} test sets, so the two are not the same run; publish it as "
                            "a new set")
-    spelling = old.provenance.get("model") or rows[0]["model"]  # one model, spelled as the set first did
-    rows = [{**r, "model": spelling} for r in rows]
     merged_rows = [r for r in old.rows if (r["method"], int(r["seed"])) not in added] + rows
-    merged = {**provenance, "model": spelling,
+    merged = {**provenance,
               "methods": {**(old.provenance.get("methods") or {}), **(provenance.get("methods") or {})},
               "runs": [r for r in old.provenance.get("runs") or [] if (r["method"], int(r["seed"])) not in added]
               + (provenance.get("runs") or [])}
@@ -168,10 +232,43 @@ def _merge(old: "Published", experiment_dir: Path, rows: list[dict], provenance:
     return merged_rows, merged, {**old_outcomes, **outcomes}, record
 
 
+def set_intervals(rows: list[dict], outcomes: dict, parallel: bool, resamples: int, seed: int, on_step=None,
+                  where: str = "") -> list[dict]:
+    """intervals.csv of a set: every method against the baseline in each setting, from the runs' outcomes; the
+    verdicts of the averages are Holm-corrected across all of them (the comparisons the set's page makes)."""
+    from xlr.results.bootstrap import report_verdicts
+
+    runs = _runs(rows)
+    found = []
+    for method in dict.fromkeys(r["method"] for r in rows if r["method"] != BASELINE):
+        paired = {s for m, s in runs if m == method} & {s for m, s in runs if m == BASELINE}
+        lacking = sorted(f"{m} {s}" for s in paired for m in (BASELINE, method) if (m, s) not in outcomes)
+        if lacking:
+            raise XlrError(f"{where}: {method}'s intervals need the per-item outcomes of {', '.join(lacking)}, "
+                           "which neither the set nor the run store holds; re-run those runs into the store")
+        for setting in ("standard", "generalized"):
+            if any(r["method"] == method and r["setting"] == setting for r in rows):
+                if on_step:
+                    on_step(f"{method} - {BASELINE}, {setting}")
+                found.append((method, setting, *_interval_diffs(outcomes, method, setting, resamples, seed, parallel)))
+    decided = report_verdicts([d for *_, diffs in found for d in diffs])
+    return [row for method, setting, seeds, diffs in found for row in _interval_rows(method, setting, seeds, diffs,
+                                                                                      decided)]
+
+
+def parallel_task(provenance: dict | None) -> bool:
+    from xlr.results.bootstrap import parallel_task as parallel
+
+    return parallel(provenance)
+
+
 def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples: int = 1000,
-            seed: int = 0, on_step=None, add: bool = False, force: bool = False) -> Path:
+            seed: int = 0, on_step=None, add: bool = False, force: bool = False, model_name_given: str | None = None,
+            model_note: str | None = None) -> Path:
     """Freeze an experiment folder of a run store as `INTO/NAME/`, or with `add` add its runs to that set;
-    an existing set is replaced only with `force`. Returns the set's folder."""
+    an existing set is replaced only with `force`. The model is named by `model_name_given` (needed when the runs
+    loaded a local folder) with its weights' fingerprint; `model_note` says what the weights are, when the name
+    alone does not. Returns the set's folder."""
     from xlr.results.bootstrap import run_outcomes
 
     experiment_dir = Path(experiment_dir)
@@ -187,11 +284,11 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
         raise XlrError(f"{experiment_dir} has no {BASELINE} runs; the intervals are against the baseline")
     outcomes = {(RunStore.method_of(r), int(r.path.name.removeprefix("seed"))): run_outcomes(r)
                 for r in RunStore.finished_in(experiment_dir)}
+    curves = store_curves(experiment_dir)
     folder = Path(into) / name
     stopped = interrupted_swap(folder)
     if stopped:
         raise stopped
-    old, record = None, None
     if add and force:
         raise XlrError("--add keeps the published set and --force replaces it: pass one of them")
     here, there = folder.resolve(), experiment_dir.resolve()
@@ -203,45 +300,75 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
         if not force:
             raise XlrError(f"{folder} is already published: --add adds these runs to it, --force replaces it, "
                            f"or give another --name")
+    publication = {"command": command, "bootstrap": {"resamples": resamples, "seed": seed},
+                   "source": experiment_dir.name}
     if add:
         if not holds_a_set(folder):  # load() says what a broken set lacks
             raise XlrError(f"--add: {folder} is not a published set; publish {experiment_dir} without --add first")
-        old = load(folder)
+        old = load(folder, stale_intervals=True)
         was = old.publication.get("bootstrap") or {}
         if was and (was.get("resamples"), was.get("seed")) != (resamples, seed):
             raise XlrError(f"--add: {folder}'s intervals use {was.get('resamples')} resamples with seed "
                            f"{was.get('seed')}; pass --resamples {was.get('resamples')} --bootstrap-seed {was.get('seed')}")
         before, added = _runs(old.rows), _runs(rows)
-        new_runs = added.keys() - before.keys()  # a re-run of a published run changes nothing
         rows, provenance, outcomes, record = _merge(old, experiment_dir, rows, provenance, outcomes, command,
                                                     before, added)
+        curves = [c for c in read_curves(old.folder) if (c["method"], int(c["seed"])) not in added] + curves
+        publication = {**old.publication, "added": old.publication.get("added", []) + [record]}
+        model_name_given = model_name_given or old.provenance.get("model")
+        model_note = model_note or old.provenance.get("model_note")
+    unfinished = [f"{RunStore.method_of(r)} {r.path.name.removeprefix('seed')}"
+                  for r in RunStore.unfinished_in(experiment_dir)]
+    finished = {f"{r['method']} {r['seed']}" for r in rows}  # what still trains is the newest store's state
+    publication["unfinished"] = [u for u in unfinished if u not in finished]
     check_writable(Path(into), "folder of published sets", "--into", create=False)  # before the bootstrap's minutes
-    runs = _runs(rows)
-    intervals = []
-    for method in dict.fromkeys(r["method"] for r in rows if r["method"] != BASELINE):
-        paired = {s for m, s in runs if m == method} & {s for m, s in runs if m == BASELINE}
-        lacking = sorted(f"{m} {s}" for s in paired for m in (BASELINE, method) if (m, s) not in outcomes)
-        if lacking:  # runs published before sets kept their outcomes: their intervals stay, if nothing changed
-            changed = old is None or any(m in (BASELINE, method) and s in paired for m, s in new_runs)
-            if changed:
-                raise XlrError(f"--add: {method}'s intervals need the per-item outcomes of {', '.join(lacking)}, which "
-                               f"{folder} does not hold (published before it kept them): re-run those into "
-                               f"{experiment_dir} too")
-            intervals += [r for r in old.intervals if r["method"] == method]
-            continue
-        for setting in ("standard", "generalized"):
-            if any(r["method"] == method and r["setting"] == setting for r in rows):
-                if on_step:
-                    on_step(f"{method} - {BASELINE}, {setting}")
-                intervals += _interval_rows(outcomes, method, setting, resamples, seed)
-    # the set is written beside its place and renamed into it once whole (replacing the old one, for --add and
-    # --force): a set is either absent, the old one, or the new one, never half of one
-    target = folder.with_name(f".{name}.new-{os.getpid()}")
+    return _write(folder, rows, provenance, outcomes, curves, publication, model_name_given, model_note, on_step)
+
+
+def refresh(folder: Path, model_name_given: str | None = None, model_note: str | None = None, on_step=None) -> Path:
+    """Rewrite a published set with this version of xlr: its intervals and verdicts recomputed from its stored
+    outcomes (with the set's own resamples and seed), its provenance without local paths, its model named."""
+    folder = Path(folder)
+    stopped = interrupted_swap(folder)
+    if stopped:
+        raise stopped
+    if not holds_a_set(folder):
+        raise XlrError(f"{folder} is not a published set (`xlr results publish` writes one)")
+    old = load(folder, stale_intervals=True)
+    check_writable(folder.parent, "folder of published sets", "--results", create=False)
+    return _write(folder, old.rows, old.provenance, read_outcomes(folder), read_curves(folder), old.publication,
+                  model_name_given or old.provenance.get("model"), model_note or old.provenance.get("model_note"),
+                  on_step)
+
+
+def _write(folder: Path, rows: list[dict], provenance: dict, outcomes: dict, curves: list[dict], publication: dict,
+           model: str | None, model_note: str | None, on_step) -> Path:
+    """Name the model, drop local paths, compute the intervals, and write the set whole (beside its place, then
+    renamed into it, replacing an old one): a set is absent, the old one or the new one, never half of one."""
+    spelling = spelled_model(provenance, rows, model, str(folder))
+    rows = [{**r, "model": spelling} for r in rows]
+    provenance = {**without_local_paths(provenance), "model": spelling,
+                  **({"model_note": model_note} if model_note else {})}
+    recorded = model_fingerprints(provenance)
+    if recorded:
+        weights, by = next(iter(recorded.items()))
+        provenance["model_fingerprint"] = {
+            "weights": weights, "recorded_by": sorted(by),
+            "not_recorded_by": sorted(f"{m} {s}" for m, s in _runs(rows) if f"{m} {s}" not in by)}
+    b = publication.get("bootstrap") or {"resamples": 1000, "seed": 0}
+    intervals = set_intervals(rows, outcomes, parallel_task(provenance), b["resamples"], b["seed"], on_step,
+                              where=str(folder))
+    target = folder.with_name(f".{folder.name}.new-{os.getpid()}")
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     try:
-        _write_set(target, experiment_dir, outcomes, rows, provenance, intervals, old, record, command, resamples,
-                   seed)
+        for (method, run_seed), found in outcomes.items():
+            write_outcomes(target, method, run_seed, found)
+        atomic_write_text(target / RESULTS, rows_to_csv(rows))
+        atomic_write_json(target / PROVENANCE, provenance)
+        atomic_write_text(target / INTERVALS, rows_to_csv(intervals, list(INTERVAL_COLUMNS)))
+        atomic_write_text(target / CURVES, rows_to_csv(curves, list(CURVE_COLUMNS)))
+        atomic_write_json(target / PUBLICATION, publication)
         swap_in(target, folder)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
@@ -249,27 +376,37 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
     return folder
 
 
-def _write_set(folder: Path, experiment_dir: Path, outcomes: dict, rows: list, provenance: dict, intervals: list,
-               old, record, command: str, resamples: int, seed: int) -> None:
-    for (method, run_seed), found in outcomes.items():
-        write_outcomes(folder, method, run_seed, found)
-    if old:
-        atomic_write_text(folder / RESULTS, rows_to_csv(rows))
-        atomic_write_json(folder / PROVENANCE, provenance)
-    else:
-        atomic_write_bytes(folder / RESULTS, (experiment_dir / RESULTS).read_bytes())
-        atomic_write_bytes(folder / PROVENANCE, (experiment_dir / PROVENANCE).read_bytes())
-    atomic_write_text(folder / INTERVALS, rows_to_csv(intervals, list(INTERVAL_COLUMNS)))
-    finished = {f"{r['method']} {r['seed']}" for r in rows}
-    unfinished = [f"{RunStore.method_of(r)} {r.path.name.removeprefix('seed')}"
-                  for r in RunStore.unfinished_in(experiment_dir)]
-    if old:  # what is still training is the newest store's state; the set's earlier store is done with
-        unfinished = [u for u in unfinished if u not in finished]
-        atomic_write_json(folder / PUBLICATION, {**old.publication, "unfinished": unfinished,
-                                                 "added": old.publication.get("added", []) + [record]})
-    else:
-        atomic_write_json(folder / PUBLICATION, {"command": command, "bootstrap": {"resamples": resamples, "seed": seed},
-                                                 "source": experiment_dir.name, "unfinished": unfinished})
+# ---------------------------------------------------------------------------------------------- curves
+
+CURVES = "curves.csv"
+CURVE_COLUMNS = ("method", "seed", "step", "dev_accuracy", "best")
+
+
+def store_curves(experiment_dir: Path) -> list[dict]:
+    """Each finished run's source-dev curve and its best step (the checkpoint kept), from its metrics.json."""
+    out = []
+    for run in RunStore.finished_in(experiment_dir):
+        dev = (run.read_metrics().get("dev") or {}) if run.metrics_path.is_file() else {}
+        for point in dev.get("curve") or []:
+            out.append({"method": RunStore.method_of(run), "seed": run.path.name.removeprefix("seed"),
+                        "step": point["step"], "dev_accuracy": f"{float(point['accuracy']):.4f}",
+                        "best": int(point["step"] == dev.get("best_step"))})
+    return out
+
+
+def read_curves(folder: Path) -> list[dict]:
+    """curves.csv of a published set (empty for a set published before sets kept them)."""
+    path = Path(folder) / CURVES
+    if not path.is_file():
+        return []
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        for row in rows:
+            int(row["seed"]), int(row["step"]), float(row["dev_accuracy"]), int(row["best"])
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError):
+        raise XlrError(f"{path} is corrupt; {_set_fix(Path(folder))}") from None
+    return rows
 
 
 # -------------------------------------------------------------------------------------------- a set
@@ -301,6 +438,10 @@ def _set_fix(folder: Path) -> str:
             "... --force`")
 
 
+class StaleIntervals(XlrError):
+    """intervals.csv written by an earlier version (item-only intervals): `xlr results refresh` rewrites it."""
+
+
 def _read_intervals(path: Path) -> list[dict]:
     """intervals.csv: its columns, and numbers where numbers belong (a hand edit or a bad merge shows here,
     not as a traceback half-way through drawing the page)."""
@@ -311,19 +452,27 @@ def _read_intervals(path: Path) -> list[dict]:
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise XlrError(f"{path} cannot be read ({e})") from None
     missing = set(INTERVAL_COLUMNS) - set(reader.fieldnames or [])
+    if missing and {"low", "high"} <= set(reader.fieldnames or []):  # the item-only intervals of earlier versions
+        raise StaleIntervals(f"{path} holds the item-only intervals of an earlier xlr, without the seed-level ones "
+                             f"and their verdicts: `xlr results refresh {path.parent}` recomputes them from its "
+                             "outcomes")
     if missing:
         raise XlrError(f"{path}: missing columns {', '.join(sorted(missing))}")
     for line, row in enumerate(rows, start=2):
         try:
-            [float(row[c]) for c in ("diff", "low", "high")] + [float(x) for x in (row["per_seed"] or "").split()]
+            float(row["diff"])
+            [float(row[c]) for c in NUMERIC_INTERVAL_COLUMNS if row[c] not in ("", None)]
+            [float(x) for x in (row["per_seed"] or "").split()]
         except (TypeError, ValueError):
-            raise XlrError(f"{path}:{line}: diff, low, high or per_seed is not a number") from None
+            raise XlrError(f"{path}:{line}: {', '.join(NUMERIC_INTERVAL_COLUMNS)} or per_seed holds something that "
+                           "is not a number") from None
     return rows
 
 
-def load(folder: Path, as_set: bool = True) -> Published:
+def load(folder: Path, as_set: bool = True, stale_intervals: bool = False) -> Published:
     """A published set; with `as_set=False` (compare's reference) a run store's experiment folder loads too,
-    as its results alone. Only a published set has publication.json and intervals.csv, and is restored as a set."""
+    as its results alone. Only a published set has publication.json and intervals.csv, and is restored as a set.
+    `stale_intervals`: a set whose intervals.csv an earlier version wrote loads without them (to be rewritten)."""
     folder = Path(folder)
     as_set = as_set or looks_published(folder)
     fix = _set_fix(folder) if as_set else None
@@ -335,9 +484,16 @@ def load(folder: Path, as_set: bool = True) -> Published:
     if lacking:
         raise XlrError(f"{folder} is a published set without its {' and '.join(lacking)}; {fix or 'publish it again'}")
     try:
-        intervals = _read_intervals(folder / INTERVALS) if (folder / INTERVALS).is_file() else []
+        try:
+            intervals = _read_intervals(folder / INTERVALS) if (folder / INTERVALS).is_file() else []
+        except StaleIntervals:
+            if not stale_intervals:
+                raise
+            intervals = []
         publication = read_json(folder / PUBLICATION, fix) if fix else {}
         rows = read_results_csv(folder / RESULTS)
+    except StaleIntervals:
+        raise
     except XlrError as e:
         raise XlrError(f"{e}; {fix}" if fix and fix not in str(e) else str(e)) from None
     provenance = read_provenance(folder, fix)

@@ -69,7 +69,13 @@ def cell_means(rows: list[dict]) -> dict[tuple, tuple[float, int]]:
     values = defaultdict(list)
     for r in rows:
         values[tuple(r[k] for k in CELL)].append(float(r["accuracy"]))
-    return {k: (statistics.fmean(v), len(v)) for k, v in values.items()}
+    return {k: (seed_mean(v), len(v)) for k, v in values.items()}
+
+
+def seed_mean(values) -> float:
+    """The mean over seeds of one cell, rounded to 6 decimals: equal cells stay equal (ranks and ties of gains
+    do not depend on floating-point noise)."""
+    return round(statistics.fmean(values), 6)
 
 
 def groups(means: dict[tuple, tuple[float, int]]) -> dict[tuple, dict[tuple, float]]:
@@ -78,6 +84,16 @@ def groups(means: dict[tuple, tuple[float, int]]) -> dict[tuple, dict[tuple, flo
     for (experiment, task, model, method, setting, language), (mean, _) in means.items():
         out[(experiment, task, model)][(method, setting, language)] = mean
     return dict(out)
+
+
+def seed_groups(rows: list[dict]) -> dict[tuple, dict[tuple, dict]]:
+    """{(experiment, task, model): {(method, setting, language): {seed: accuracy}}}: each cell seed by seed (a
+    table without seeds, such as the paper's, has one value per cell, under seed None)."""
+    out: dict[tuple, dict[tuple, dict]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        out[(r["experiment"], r["task"], r["model"])][(r["method"], r["setting"], r["language"])][r.get("seed")] = \
+            float(r["accuracy"])
+    return {g: dict(t) for g, t in out.items()}
 
 
 def group_label(group: tuple) -> str:
