@@ -62,6 +62,9 @@ class TrainConfig:
                                   "GPU only); lengths are then padded to multiples of 32 so that shapes stay few.")
     report_to: str = setting("none", "Experiment tracking: transformers' integrations, comma-separated, e.g. "
                                      "tensorboard (events in each run's logs/), wandb, mlflow, or none.")
+    deterministic: bool = setting(False, "Repeatable runs: deterministic kernels (slower on a GPU), batches padded "
+                                         "the same way on every device, and each method's noise drawn on the CPU "
+                                         "from (seed, step, micro-batch), the same on every device.")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

@@ -106,12 +106,15 @@ class RunSpec:
 # protocol settings that do not change a run's results: where its metrics are logged, and whether the same
 # arithmetic runs compiled (torch.compile fuses kernels; it does not change what is computed)
 NOT_IDENTITY = ("report_to", "compile")
+# settings added after runs were stored, at the value those runs had: a run stored before one existed matches
+ADDED_LATER = {"deterministic": False}
 
 
 def comparable_identity(identity: dict) -> dict:
     """An identity without the settings that do not change results (runs stored before such a setting was
-    left out of identities still match)."""
-    protocol = {k: v for k, v in identity.get("protocol", {}).items() if k not in NOT_IDENTITY}
+    left out of identities still match), nor the settings added later at the value earlier runs had."""
+    protocol = {k: v for k, v in identity.get("protocol", {}).items()
+                if k not in NOT_IDENTITY and not (k in ADDED_LATER and v == ADDED_LATER[k])}
     return {**identity, "protocol": protocol} if "protocol" in identity else dict(identity)
 
 

@@ -31,8 +31,10 @@ def prediction_trainer(model, tokenizer, protocol: TrainConfig, callbacks=()):
         output_dir=os.path.join(tempfile.gettempdir(), "xlr-predict"), per_device_eval_batch_size=protocol.eval_batch_size,
         # no tracker here: train.report_to's trackers belong to the training Trainer, which receives the
         # test accuracies afterwards (training.log_to_trackers); a second Trainer would open a second run
-        **flags, report_to="none", disable_tqdm=True, dataloader_pin_memory=not flags["use_cpu"])
-    trainer = Trainer(model=model, args=args, processing_class=tokenizer, data_collator=collator(tokenizer),
+        **flags, report_to="none", disable_tqdm=True, dataloader_pin_memory=not flags["use_cpu"],
+        full_determinism=protocol.deterministic)
+    trainer = Trainer(model=model, args=args, processing_class=tokenizer,
+                      data_collator=collator(tokenizer, deterministic=protocol.deterministic),
                       callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)
     return trainer

@@ -21,7 +21,7 @@ from xlr.config import COMPILE_PAD_MULTIPLE, TrainConfig
 from xlr.tasks import PairSet
 from xlr.errors import XlrError
 from xlr.engine.models import encode, longest_first
-from xlr.methods.base import Objective
+from xlr.methods.base import Objective, noise_generator
 from xlr.store import RunDir
 
 COMPLETE_MARK = "xlr-complete"
@@ -100,14 +100,24 @@ class XlrTrainer(Trainer):
     def __init__(self, *args, objective: Objective | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.objective = objective
+        self._micro_batch = (None, 0)  # (optimizer step, micro-batches seen in it)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.objective is None or not model.training:
             outputs = model(**inputs)
             loss = outputs.loss
         else:
+            if self.args.full_determinism:  # the method's noise: drawn on the CPU from (seed, step, micro-batch)
+                self.objective.generator = noise_generator(self.args.seed, self.state.global_step,
+                                                           self._next_micro_batch(), self.args.process_index)
             loss, outputs = self.objective.loss(model, inputs)
         return (loss, outputs) if return_outputs else loss
+
+    def _next_micro_batch(self) -> int:
+        step, seen = self._micro_batch
+        seen = seen + 1 if step == self.state.global_step else 0
+        self._micro_batch = (self.state.global_step, seen)
+        return seen
 
 
 def complete_checkpoints(folder: Path) -> list[Path]:
@@ -162,6 +172,8 @@ def training_arguments(protocol: TrainConfig, seed: int, output_dir: Path, **ext
         save_only_model=False,
         # sequence classifiers use every parameter; skipping DDP's search for unused ones saves a graph walk
         ddp_find_unused_parameters=False,
+        # train.deterministic: transformers' enable_full_determinism (deterministic algorithms, cuBLAS workspace)
+        full_determinism=protocol.deterministic,
         **compile_arguments(protocol),
     )
     kwargs.update(extra)
@@ -211,12 +223,13 @@ def log_to_trackers(trainer, config: dict, test: dict) -> None:
             callback._ml_flow.log_dict(config, "xlr-config.json")
 
 
-def collator(tokenizer, compiled: bool = False):
+def collator(tokenizer, compiled: bool = False, deterministic: bool = False):
     """Dynamic padding: to the batch's longest pair; on CUDA to a multiple of 8 (tensor cores); compiled, to a
-    multiple of 32, so that at most max_length / 32 shapes reach the compiler."""
+    multiple of 32, so that at most max_length / 32 shapes reach the compiler; deterministic, to a multiple of 8
+    on every device, so that a batch has the same shape on the CPU and on a GPU."""
     from transformers import DataCollatorWithPadding
 
-    multiple = COMPILE_PAD_MULTIPLE if compiled else 8 if device.current().device == "cuda" else None
+    multiple = COMPILE_PAD_MULTIPLE if compiled else 8 if deterministic or device.current().device == "cuda" else None
     return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=multiple)
 
 
@@ -289,7 +302,8 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
     progress = RichProgressCallback(progress_label)
     trainer = XlrTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds, processing_class=tokenizer,
-        data_collator=collator(tokenizer, protocol.compile != "off"), compute_metrics=accuracy_metric,
+        data_collator=collator(tokenizer, protocol.compile != "off", protocol.deterministic),
+        compute_metrics=accuracy_metric,
         objective=objective,
         callbacks=[EvaluateAtEnd(), MarkCheckpointComplete(), ShareCores(), progress],
     )

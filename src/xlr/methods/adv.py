@@ -45,7 +45,7 @@ class Adversarial(EmbeddingPerturbation):
     def attack(self, model, inputs: dict) -> tuple:
         """(delta, the random-number state its passes started from: None unless dropout is shared)."""
         core, e, rest, mask = attack_start(model, inputs)
-        delta = uniform_in_ball(e.shape, self.epsilon, mask)
+        delta = uniform_in_ball(e.shape, self.epsilon, mask, self.generator)
         state = rng_state(e.device) if self.dropout == "shared" else None
         for _ in range(self.steps):
             grad = delta_gradient(core, e, delta, rest, state)

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 class Objective:
     name = "objective"
+    # where the method's noise comes from: None, the device's own random generator (the default); a CPU
+    # torch.Generator in deterministic mode (train.deterministic), set by the trainer before every micro-batch
+    generator = None
 
     def loss(self, model, inputs: dict):
         """Return (loss, outputs) for one training batch; `model` may be DDP-wrapped."""
@@ -63,26 +66,48 @@ def project(delta: torch.Tensor, epsilon: float, mask: torch.Tensor) -> torch.Te
     return delta * torch.clamp(epsilon / (norms + 1e-12), max=1.0) * mask
 
 
+def noise(kind: str, shape, like: torch.Tensor, generator=None) -> torch.Tensor:
+    """Standard normal ("normal") or uniform [0, 1) ("uniform") numbers of `shape`, on `like`'s device and dtype.
+
+    generator None: drawn by the device's own generator. A CPU generator (deterministic mode): drawn on the CPU
+    in float32, then moved (`to_device`), so a seed, step and micro-batch give the same numbers on every device."""
+    import torch
+
+    draw = torch.randn if kind == "normal" else torch.rand
+    if generator is None:
+        return draw(shape, device=like.device, dtype=like.dtype)
+    return to_device(draw(tuple(shape), generator=generator, device="cpu", dtype=torch.float32), like)
+
+
+def to_device(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return x.to(device=like.device, dtype=like.dtype)
+
+
+def noise_generator(seed: int, step: int, micro_batch: int, rank: int = 0):
+    """The CPU generator of one micro-batch in deterministic mode: seeded by (run seed, optimizer step, micro-batch
+    within the step, process rank), so a resumed run draws what an uninterrupted one would have."""
+    import numpy as np
+    import torch
+
+    state = np.random.SeedSequence([seed, step, micro_batch, rank]).generate_state(2, dtype=np.uint32)
+    return torch.Generator(device="cpu").manual_seed(((int(state[0]) << 32) | int(state[1])) & (2 ** 63 - 1))
+
+
 def uniform_in_ball(shape, epsilon: float, mask: torch.Tensor, generator=None) -> torch.Tensor:
     """One delta_i per token, uniform in the d-dimensional L2 ball of radius epsilon; zero on padding.
 
     A uniform direction (normalised Gaussian) times radius epsilon * U^(1/d). In high dimension almost
     all of the ball's volume is near its surface, so ||delta_i|| is close to epsilon.
     """
-    import torch
-
-    direction = torch.randn(shape, generator=generator, device=mask.device, dtype=mask.dtype)
+    direction = noise("normal", shape, mask, generator)
     direction = direction / (direction.norm(dim=-1, keepdim=True) + 1e-12)
-    u = torch.rand(shape[:-1] + (1,), generator=generator, device=mask.device, dtype=mask.dtype)
+    u = noise("uniform", tuple(shape[:-1]) + (1,), mask, generator)
     return direction * epsilon * u.pow(1.0 / shape[-1]) * mask
 
 
 def gaussian(shape, epsilon: float, mask: torch.Tensor, generator=None) -> torch.Tensor:
     """Isotropic Gaussian noise with sigma = epsilon / sqrt(d), so E||delta_i||^2 = epsilon^2; zero on padding."""
-    import torch
-
-    noise = torch.randn(shape, generator=generator, device=mask.device, dtype=mask.dtype)
-    return noise * (epsilon / shape[-1] ** 0.5) * mask
+    return noise("normal", shape, mask, generator) * (epsilon / shape[-1] ** 0.5) * mask
 
 
 def median_embedding_norm(model) -> float:

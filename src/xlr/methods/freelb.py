@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from xlr.errors import XlrError
 from xlr.methods.base import (DROPOUT_MASKS, Objective, attack_start, check_choice, delta_gradient, embed,
-                              median_embedding_norm, rng_state, set_rng_state, unwrap)
+                              median_embedding_norm, noise, rng_state, set_rng_state, unwrap)
 from xlr.methods.registry import Method, Option, needs_model, register
 
 
@@ -64,11 +64,9 @@ class FreeLB(Objective):
 
     def attack(self, model, inputs: dict) -> tuple:
         """([delta_0, ..., delta_{K-1}], the random-number state the passes start from: None unless shared)."""
-        import torch
-
         core, e, rest, mask = attack_start(model, inputs)
         n = (mask.sum(dim=(1, 2)) * e.shape[-1]).clamp_min(1).view(-1, 1, 1)
-        delta = self.project((torch.rand_like(e) * 2 - 1) * mask * self.init_mag / n.sqrt())
+        delta = self.project((noise("uniform", e.shape, e, self.generator) * 2 - 1) * mask * self.init_mag / n.sqrt())
         state = rng_state(e.device) if self.dropout == "shared" else None
         out = [delta]
         for _ in range(self.steps - 1):

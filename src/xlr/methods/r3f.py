@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from xlr.errors import XlrError
 from xlr.methods.base import Objective, check_choice, embed, token_mask
+from xlr.methods.base import noise as draw
 from xlr.methods.registry import Method, Option, register
 
 
@@ -31,9 +32,8 @@ class R3F(Objective):
         return {"sigma": self.sigma, "distribution": self.distribution, "kl_weight": self.kl_weight}
 
     def noise(self, e, mask):
-        import torch
-
-        z = torch.randn_like(e) if self.distribution == "normal" else torch.rand_like(e) * 2 - 1
+        z = draw("normal", e.shape, e, self.generator) if self.distribution == "normal" else \
+            draw("uniform", e.shape, e, self.generator) * 2 - 1
         return z * self.sigma * mask
 
     @staticmethod

@@ -29,7 +29,7 @@ class RandomPerturbation(EmbeddingPerturbation):
 
     def sample(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         draw = uniform_in_ball if self.noise == "ball" else gaussian
-        return draw(e.shape, self.epsilon, mask)
+        return draw(e.shape, self.epsilon, mask, self.generator)
 
     def loss(self, model, inputs):
         e, rest = embed(model, inputs)
