@@ -186,6 +186,31 @@ def test_a_run_finished_with_another_configuration_is_refused_not_reused(tmp_pat
     assert rd.is_done()  # nothing already written is lost
 
 
+def test_the_training_file_is_part_of_a_runs_identity_by_its_content(tmp_path):
+    """The same file name with other rows is another run; a run stored when identities held only the name
+    still matches a file of that name."""
+    from xlr.experiments import load_experiment
+    from xlr.engine.pipeline import configuration_changes, prepare, run_config
+
+    train = tmp_path / "train-en.tsv"
+    train.write_text("a b\tc d\t1\ne f\tg h\t0\n")
+
+    def spec():
+        return load_experiment("smoke", overrides=[{"methods": {"run": ["baseline"]}, "train_file": str(train)}]).runs()[0]
+
+    first = spec()
+    assert first.identity()["train_file"].startswith("sha256:")
+    rd = prepare(first, tmp_path / "runs")
+    rd.write_config(run_config(first))
+    assert configuration_changes(rd, spec()) == []
+    train.write_text("a b\tc d\t0\ne f\tg h\t0\n")  # one label changed, same name
+    assert configuration_changes(rd, spec()) == ["train_file"]
+    old = rd.read_config()
+    old["identity"]["train_file"] = "train-en.tsv"      # as stored before
+    rd.write_config(old)
+    assert configuration_changes(rd, spec()) == []
+
+
 def test_a_corrupt_run_config_names_the_fix_that_keeps_the_model(xlr_main, tmp_path):
     """A run's config.json that is not JSON: one line saying to delete it and rerun; the rerun writes it again
     from the command and evaluates the model it has instead of training again."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from xlr.tasks import BUILTIN_FIXTURE, Task, check_keys, check_languages, get_task, task_from_dict
 from xlr.sources import load_train
 from xlr.errors import XlrError
+from xlr.files import file_sha256
 from xlr.methods import BASELINE, METHODS, get_method, identity_options, resolve_options
 from xlr.resources import shipped_dir
 from xlr.config import DEFAULT_TOLERANCE, TrainConfig
@@ -95,12 +96,20 @@ class RunSpec:
         return comparable_identity({
             "task": e.task, "model": e.model, "source_language": e.source_language, "method": self.method,
             "seed": self.seed, "protocol": vars(e.protocol()),
-            "train_file": Path(e.train_file).name if e.train_file else None,
+            # the training file by its content: the same name with other rows is another run
+            "train_file": _content(e.train_file) if e.train_file else None,
             **({"train_split": e.train_split} if e.train_split != "train" else {}),
             # where the data and the (checksum-verified) synonym table live does not change results
             "method_options": {k: v for k, v in identity_options(self.method, self.options).items()
                                if k != "synonyms"},
         })
+
+
+def _content(train_file: str) -> str:
+    try:
+        return f"sha256:{file_sha256(Path(train_file))}"
+    except OSError as e:
+        raise XlrError(f"--train-file {train_file} cannot be read ({e.strerror or e})") from None
 
 
 # protocol settings that do not change a run's results: where its metrics are logged, and whether the same

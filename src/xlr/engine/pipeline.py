@@ -95,6 +95,9 @@ def configuration_changes(rd: RunDir, spec: RunSpec) -> list[str]:
         return []
     identity = _canonical(spec.identity())
     stored = _canonical(comparable_identity(previous.get("identity", {})))
+    train_file = spec.experiment.train_file
+    if train_file and stored.get("train_file") == Path(train_file).name:  # stored before identities held the hash
+        stored["train_file"] = identity["train_file"]
     if stored == identity and not _task_changed(previous, spec):
         return []
     return sorted(k for k in identity if stored.get(k) != identity[k]) or ["task"]
