@@ -121,7 +121,11 @@ def test_the_device_line_names_only_the_runs_whose_device_differs(store, tmp_pat
     published.publish(store, "xnli-test", tmp_path / "results", "xlr reproduce xnli", resamples=20)
     out = tmp_path / "docs" / "results.md"
     page.render(tmp_path / "results", out)
-    assert "- **Device**, by run:\n  - adv 2: CUDA (NVIDIA H200)\n  - the other runs: CPU\n" in out.read_text()
+    text = out.read_text()
+    assert "- **Device**, by run:\n  - adv 2: CUDA (NVIDIA H200)\n  - the other runs: CPU\n" in text
+    # pooled, with the device as a factor: adv's mean per device beside its pooled mean
+    assert re.search(r"\| adv +\| standard +\| 65\.00 \(n=1\) +\| 65\.00 \(n=1\) +\| 65\.00 \(n=2\) +\|", text), text
+    assert "### By device" in text
 
 
 def test_compare_against_a_published_set_matches_models_by_name(store, tmp_path):
@@ -569,3 +573,27 @@ def test_a_rerun_is_compared_with_the_published_set_seed_by_seed(store, tmp_path
     assert moved.returncode == 1 and "re-run differs: adv standard gain over baseline" in moved.stderr, moved.stderr
     assert re.search(r"\| adv +\| standard +\| accuracy +\|.*\| differs +\|", moved.stdout), moved.stdout
     assert re.search(r"\| baseline +\| standard +\| accuracy +\|.*\| agrees +\|", moved.stdout), moved.stdout
+
+
+def test_add_takes_seeds_made_on_another_device_and_keeps_each_runs_device(store, tmp_path):
+    results = tmp_path / "results"
+    published.publish(store, "s", results, "c", resamples=20)
+    gpu = tmp_path / "gpu"
+    for method, standard in (("baseline", 0.61), ("adv", 0.66)):
+        run(gpu, method, 3, same=0.5, mixed=0.55, standard=standard, device="device: CUDA (NVIDIA H100)")
+    write_results(gpu / "exp")
+    published.publish(gpu / "exp", "s", results, "c on a GPU", resamples=20, add=True)
+    pub = published.load(results / "s")
+    assert pub.seeds("adv") == [1, 2, 3]
+    assert {(r["method"], r["seed"]): r["device"] for r in pub.provenance["runs"]}[("adv", 3)] == \
+        "device: CUDA (NVIDIA H100)"
+    out = tmp_path / "docs" / "results.md"
+    page.render(results, out)
+    assert re.search(r"\| baseline +\| standard +\| 60\.00 \(n=2\) +\| 61\.00 \(n=1\) +\| 60\.33 \(n=3\) +\|",
+                     out.read_text()), out.read_text()
+    # the same seed again, made on the GPU: another run, not a re-run of the published one
+    rerun = tmp_path / "rerun"
+    run(rerun, "baseline", 1, same=0.5, mixed=0.5, standard=0.62, device="device: CUDA (NVIDIA H100)")
+    write_results(rerun / "exp")
+    with pytest.raises(XlrError, match="not the same run"):
+        published.publish(rerun / "exp", "s", results, "c", resamples=20, add=True)

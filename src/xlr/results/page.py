@@ -132,6 +132,38 @@ def _seed_level(r: dict) -> tuple[float, float] | None:
     return None if prefix is None else (float(r[f"{prefix}_low"]), float(r[f"{prefix}_high"]))
 
 
+def _device_of(run: dict) -> str:
+    """A run's device, without its precision and threads: "CPU", "CUDA (NVIDIA H200)"."""
+    return (run.get("device") or "unknown").removeprefix("device: ").split(";")[0].strip()
+
+
+def _device_section(pub: Published, figures: Path, rel: str) -> list[str]:
+    """Runs made on several devices are pooled; the device is a factor: each method's mean per device beside the
+    pooled one (the average over every test set, per setting)."""
+    devices = {(r.get("method"), int(r.get("seed"))): _device_of(r) for r in pub.provenance.get("runs") or []
+               if r.get("seed") is not None}
+    names = sorted(set(devices.values()))
+    if len(names) < 2:
+        return []
+    rows = []
+    for setting in ("standard", "generalized"):
+        for m in pub.methods:
+            values = {(int(r["seed"])): float(r["accuracy"]) for r in pub.rows
+                      if r["method"] == m and r["setting"] == setting and r["language"] == "avg"}
+            if not values:
+                continue
+            cells = []
+            for name in names:
+                mine = [v for seed, v in values.items() if devices.get((m, seed)) == name]
+                cells.append(f"{statistics.fmean(mine):.2f} (n={len(mine)})" if mine else "–")
+            rows.append([m, setting, *cells, f"{statistics.fmean(values.values()):.2f} (n={len(values)})"])
+    return ["### By device\n",
+            "The runs were made on more than one device and are pooled above; here each method's mean over its "
+            "seeds on each device (average over every test set). `xlr compare --against` compares two sets seed "
+            "group against seed group.\n\n",
+            _md_table(["method", "setting", *names, "pooled"], rows)]
+
+
 def _interval_section(pub: Published, figures: Path, rel: str) -> list[str]:
     if not pub.intervals:
         return []
@@ -282,8 +314,8 @@ def render(root: Path, out: Path) -> list[Path]:
         for pub in sets:
             (stage / pub.name).mkdir()
             page += [f"\n## {pub.name}\n", _describe(pub), "\n"]
-            for section in (_standard_section, _interval_section, _generalized_section, _distance_section,
-                            _claims_section):
+            for section in (_standard_section, _device_section, _interval_section, _generalized_section,
+                            _distance_section, _claims_section):
                 parts = section(pub, stage / pub.name, f"{out.stem}/{pub.name}")
                 if parts:
                     page += ["\n", *parts]

@@ -219,8 +219,8 @@ def _merge(old: "Published", experiment_dir: Path, rows: list[dict], provenance:
             differ = 1
         if differ:
             raise XlrError(f"--add: {run[0]} seed {run[1]} in {experiment_dir} differs from the published run in "
-                           f"{differ} of {len(before[run])} test sets, so the two are not the same run; publish it as "
-                           "a new set")
+                           f"{differ} of {len(before[run])} test sets, so the two are not the same run: publish it as "
+                           f"a set of its own and compare the two with `xlr compare STORE --against {old.folder}`")
     merged_rows = [r for r in old.rows if (r["method"], int(r["seed"])) not in added] + rows
     merged = {**provenance,
               "methods": {**(old.provenance.get("methods") or {}), **(provenance.get("methods") or {})},
