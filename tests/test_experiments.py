@@ -154,7 +154,7 @@ def test_training_flags_are_generated_for_every_setting_on_every_verb():
 def test_a_training_flag_reaches_the_protocol(monkeypatch, argv):
     from typer.testing import CliRunner
 
-    import xlr.engine.pipeline as pipeline
+    import xlr.scheduling.workers as workers
     from xlr.cli import app
 
     seen = {}
@@ -163,7 +163,7 @@ def test_a_training_flag_reaches_the_protocol(monkeypatch, argv):
         seen["protocol"] = exp.protocol()
         return []
 
-    monkeypatch.setattr(pipeline, "run_experiment", fake_run)
+    monkeypatch.setattr(workers, "run_experiment", fake_run)
     result = CliRunner().invoke(app, [*argv, "--learning-rate", "0.005", "--max-steps", "3",
                                       "--group-by-length", "--report-to", "none"])
     assert result.exit_code == 0, result.output

@@ -164,7 +164,8 @@ def test_a_run_finished_with_another_configuration_is_refused_not_reused(tmp_pat
     """`--set methods.adv.epsilon=...` on a store holding a finished ADV run must not report the old run's
     results as the new setting's: the run is refused with what changed (and kept), as on the first try."""
     from xlr.experiments import load_experiment
-    from xlr.engine.pipeline import configuration_changes, finished, prepare, run_config, run_unclaimed
+    from xlr.engine.pipeline import configuration_changes, finished, prepare, run_config
+    from xlr.scheduling.workers import run_unclaimed
 
     def spec(**adv):
         return load_experiment("smoke", overrides=[{"methods": {"run": ["adv"], "adv": adv}}]).runs()[0]

@@ -15,7 +15,7 @@ from xlr.sources import fixture_dir
 from xlr.errors import XlrError
 from xlr.store import RunDir, RunStore, read_results_csv, write_results
 from xlr.files import atomic_write_json
-from xlr.engine.sweep import parse_grid
+from xlr.scheduling.sweep import parse_grid
 
 QUICK = ["--set", "train.max_steps=3", "--set", "train.eval_steps=3"]
 ENV = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -121,13 +121,3 @@ def test_results_table_loses_no_row_under_concurrent_writers(tmp_path):
     assert sorted(r["seed"] for r in rows) == seeds
 
 
-def test_claims_are_exclusive_and_stale_claims_are_taken_over(tmp_path):
-    rd = RunDir(tmp_path / "exp" / "adv" / "seed1")
-    assert rd.claim() and not RunDir(rd.path).claim()   # a second claim on the same run fails
-    rd.release()
-    assert rd.claimed_by() is None
-    host = __import__("socket").gethostname()
-    rd.path.mkdir(parents=True, exist_ok=True)
-    rd.claim_path.write_text(f"{host} 999999999 2026-01-01T00:00:00\n")  # a process that no longer exists
-    assert rd.claim()
-    rd.release()

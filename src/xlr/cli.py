@@ -117,6 +117,66 @@ def train_flags(func):
     return _with_flags(func, "train_options", flags)
 
 
+LAUNCH = "Launcher: one scheduler job per run (docs/cluster.md)"
+LAUNCHER_FLAGS = [  # (parameter, annotation, default)
+    ("launcher", Annotated[str, typer.Option(
+        help="plain: the runs in this process. slurm: one Slurm job array per method (submitit); local: the same "
+             "jobs on this machine; debug: in this process, through submitit.", rich_help_panel=LAUNCH)], "plain"),
+    ("partition", Annotated[Optional[str], typer.Option(help="Slurm partition.", rich_help_panel=LAUNCH)], None),
+    ("gpus_per_run", Annotated[Optional[int], typer.Option(help="GPUs per run (job).", rich_help_panel=LAUNCH)], None),
+    ("cpus_per_run", Annotated[Optional[int], typer.Option(help="CPU cores per run (job).", rich_help_panel=LAUNCH)],
+     None),
+    ("array_parallelism", Annotated[Optional[int], typer.Option(
+        help="At most this many runs of one method at once.", rich_help_panel=LAUNCH)], None),
+    ("slurm_arg", Annotated[Optional[list[str]], typer.Option(
+        help="KEY=VALUE, an sbatch option (submitit's slurm_additional_parameters), e.g. qos=high.",
+        rich_help_panel=LAUNCH)], None),
+    ("time", Annotated[Optional[list[str]], typer.Option(
+        help="METHOD=H:MM (or H:MM for every method): the time limit of each run of a method, instead of the "
+             "cost model's.", rich_help_panel=LAUNCH)], None),
+    ("seconds_per_step", Annotated[Optional[list[str]], typer.Option(
+        help="METHOD=S (or S for every method): seconds per training step on the cluster's GPU, for the time "
+             "limits.", rich_help_panel=LAUNCH)], None),
+    ("rates", Annotated[Optional[Path], typer.Option(
+        help="A throughput.json of `xlr bench throughput --out DIR`, measured on the cluster's GPU: its seconds "
+             "per step set the time limits.", rich_help_panel=LAUNCH)], None),
+    ("wait", Annotated[bool, typer.Option("--wait", help="Wait for the jobs, then print the tables.",
+                                          rich_help_panel=LAUNCH)], False),
+    ("lease", Annotated[float, typer.Option(
+        help="Minutes without a heartbeat after which another worker takes a run's claim over.",
+        rich_help_panel=LAUNCH)], 10.0),
+]
+
+
+def launcher_flags(func):
+    """The launcher's flags; the command receives them as `cluster` (xlr.scheduling.launchers.Cluster, built
+    without importing submitit) and `lease` (seconds)."""
+    import functools
+
+    signature = inspect.signature(func, eval_str=True)
+    params = [p for p in signature.parameters.values() if p.name not in ("cluster", "lease")]
+    params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+               for name, annotation, default in LAUNCHER_FLAGS]
+
+    @functools.wraps(func)
+    def command(*args, **kwargs):
+        from xlr.scheduling.launchers import Cluster, parse_minutes, parse_pairs, parse_slurm_args, _seconds
+
+        given = {name: kwargs.pop(name) for name, _, _ in LAUNCHER_FLAGS}
+        lease = given.pop("lease")
+        if not lease > 0:
+            raise XlrError(f"--lease must be a positive number of minutes, not {lease}")
+        cluster = Cluster(given["launcher"], given["partition"], given["gpus_per_run"], given["cpus_per_run"],
+                          given["array_parallelism"], parse_slurm_args(given["slurm_arg"]),
+                          parse_pairs(given["time"], "--time", parse_minutes),
+                          parse_pairs(given["seconds_per_step"], "--seconds-per-step", _seconds), given["rates"],
+                          given["wait"])
+        return func(*args, cluster=cluster, lease=lease * 60, **kwargs)
+
+    command.__signature__ = signature.replace(parameters=params)
+    return command
+
+
 def _check_format(fmt: str) -> str:
     from xlr.results.report import FORMATS
 
@@ -186,7 +246,7 @@ def train(
                            train_file=str(train_file) if train_file else None,
                            max_test_examples=max_test_examples,
                            generalized=generalized or None, train=train_options or None)
-    from xlr.engine.pipeline import run_experiment  # the engine only once the input has been checked
+    from xlr.scheduling.workers import run_experiment  # the engine only once the input has been checked
 
     _show_all(run_experiment(exp, out, force=force, device_option=device), fmt)
     _container_notice(out)
@@ -225,6 +285,7 @@ def evaluate(
 
 
 @app.command()
+@launcher_flags
 @train_flags
 @method_flags
 def reproduce(
@@ -250,10 +311,14 @@ def reproduce(
     fmt: Fmt = "rich",
     method_options: dict | None = None,
     train_options: dict | None = None,
+    cluster=None,
+    lease: float = 600.0,
 ):
     """Run every (method, seed) of an experiment and print its table in the paper's layout.
 
-    Method options (--epsilon, --steps, ...) apply to every method of the experiment that has them."""
+    Method options (--epsilon, --steps, ...) apply to every method of the experiment that has them. With
+    --launcher slurm (or local, debug) each run is a scheduler job: the command prints the job ids and
+    returns; run it again without --launcher (or pass --wait) for the tables."""
     from xlr.env import distributed
     from xlr.experiments import check_method_options, cli_overrides, load_experiment, selected_methods
 
@@ -264,19 +329,47 @@ def reproduce(
                               train=train_options)
     exp = load_experiment(experiment, profile, overrides)
     check_method_options(selected_methods(exp), method_options)
+    if cluster.launcher != "plain":
+        _launch(exp, out, cluster, force, device, lease, fmt)
+        return
     # the engine (torch, transformers: seconds to import) only once the input has been checked
-    from xlr.engine.pipeline import run_experiment
     from xlr.engine.preflight import preflight, resolve
+    from xlr.scheduling.workers import run_experiment
 
     if nproc > 1 and distributed.world_size() == 1:
         preflight(exp, out)  # bad input and every download fail here, once, before the workers start
         resolve(exp)
         raise typer.Exit(distributed.relaunch(nproc, sys.argv[1:]))
-    _show_all(run_experiment(exp, out, force=force, device_option=device), fmt)
+    _show_all(run_experiment(exp, out, force=force, device_option=device, lease=lease), fmt)
     _container_notice(out)
 
 
+def _launch(exp, out: Path, cluster, force: bool, device: str | None, lease: float, fmt: str, specs=None) -> None:
+    """Submit the runs as scheduler jobs (after the same checks and downloads as a plain run); with --wait, wait
+    and print the tables."""
+    from xlr.engine.preflight import preflight, resolve
+    from xlr.env.progress import quiet_libraries, say
+    from xlr.scheduling import launchers
+    from xlr.store import RunStore, write_results
+
+    launchers.submitit_module(cluster.launcher)
+    quiet_libraries()
+    preflight(exp, out)
+    resolve(exp)
+    submitted = launchers.submit(exp, out, cluster, force, device_option=device, lease=lease, specs=specs, say=say)
+    if not cluster.wait:
+        if submitted:
+            say(f"`xlr status --out {out}` follows them; the same command without --launcher prints the tables "
+                "once they finish")
+        return
+    launchers.wait(submitted)
+    if specs is None:
+        _show_all([(part, write_results(RunStore(out).experiment_dir(part.run_name)))
+                   for part in (exp.parts or [exp])], fmt)
+
+
 @app.command()
+@launcher_flags
 @train_flags
 @method_flags
 def sweep(
@@ -301,6 +394,8 @@ def sweep(
     fmt: Fmt = "rich",
     method_options: dict | None = None,
     train_options: dict | None = None,
+    cluster=None,
+    lease: float = 600.0,
 ):
     """Train every grid point and choose each method's setting on the SOURCE-LANGUAGE DEV SET only.
 
@@ -308,16 +403,22 @@ def sweep(
     curve and never reads a test set. Several workers (processes or machines) can share one --out: each
     run is claimed before it is trained. Writes sweep.csv and, per method, chosen-METHOD.toml for
     `xlr reproduce ... --overrides`."""
-    from xlr.engine import sweep as sweeping
     from xlr.env.progress import say
     from xlr.experiments import cli_overrides
+    from xlr.scheduling import sweep as sweeping
 
     _check_format(fmt)
     overrides = cli_overrides(data=data_dir, train_file=str(train_file) if train_file else None, model=model,
                               seeds=seeds, assignments=set_, method_options=method_options, train=train_options)
-    result = sweeping.sweep(experiment, grid, _split([methods]) if methods else None, profile, overrides,
-                            method_options, out, force=force, device_option=device,
-                            command="xlr " + " ".join(sys.argv[1:]))
+    chosen = _split([methods]) if methods else None
+    if cluster.launcher != "plain":
+        base, points = sweeping.checked_plan(experiment, grid, chosen, profile, overrides, method_options)
+        _launch(base, out, cluster, force, device, lease, fmt,
+                specs=[spec for point in points for spec in point.experiment.runs()])
+        if not cluster.wait:
+            return
+    result = sweeping.sweep(experiment, grid, chosen, profile, overrides, method_options, out, force=force,
+                            device_option=device, command="xlr " + " ".join(sys.argv[1:]), lease=lease)
     _write(sweeping.show(result.summaries, result.chosen, result.base.source_language,
                          f"{result.base.title}: sweep on {result.base.source_language} dev (* chosen)", fmt))
     for method, s in result.chosen.items():
@@ -328,6 +429,28 @@ def sweep(
     if elsewhere:
         say(f"[yellow]{len(elsewhere)} run(s) held by other workers; run this command again when they finish "
             f"to see the final choice: {'; '.join(elsewhere[:3])}[/]")
+
+
+@app.command()
+def status(
+    name: Annotated[Optional[str], typer.Argument(
+        help="An experiment folder of the store (e.g. table1-cpu), or an experiment whose planned runs show as "
+             "waiting until they start (with --profile). Default: every experiment of the store.")] = None,
+    out: Out = DEFAULT_ROOT,
+    profile: Profile = None,
+    lease: Annotated[float, typer.Option(help="Minutes without a heartbeat after which a claim is stale.")] = 10.0,
+    fmt: Annotated[str, typer.Option("--format", help="rich, markdown, csv or json.")] = "rich",
+):
+    """Each run of a run store: done, training (where, step, heartbeat), stale, failed (why) or waiting.
+
+    Works on any store, whichever launcher or worker filled it."""
+    from xlr.scheduling import status as st
+
+    if fmt != "json":
+        _check_format(fmt)
+    if not lease > 0:
+        raise XlrError(f"--lease must be a positive number of minutes, not {lease}")
+    _write(st.show(st.store_status(out, name, profile, lease * 60), fmt))
 
 
 @app.command()

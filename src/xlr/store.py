@@ -6,6 +6,9 @@ Layout of one run:
   predictions/      per-item predictions, `<setting>/<language>.npz` (pred, gold), one file per test set
   metrics.json      dev curve, best step, test accuracies
   DONE              written last
+  CLAIMED           while a worker holds the run: host, process, job, heartbeat, progress
+  FAILED            the last line of the error that stopped the run (until it is run again)
+  QUEUED            the scheduler job submitted to train it (`--launcher slurm|local`)
   checkpoints/      Trainer checkpoints while training; removed once the run is DONE
 
 Every file is written through files.py (a temporary name in the same folder, then a rename), so a `kill -9` at any moment
@@ -19,8 +22,6 @@ import json
 import logging
 import os
 import shutil
-import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,16 +34,6 @@ from xlr.files import atomic_write_bytes, atomic_write_json, atomic_write_text, 
 log = logging.getLogger("xlr.runs")
 RESULT_COLUMNS = ["experiment", "task", "model", "method", "seed", "setting", "language", "accuracy"]
 SETTINGS = ("standard", "generalized")
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ----------------------------------------------------------------------------------------- one run
@@ -61,56 +52,12 @@ class RunDir:
     predictions_dir = property(lambda self: self.path / "predictions")
     training_info_path = property(lambda self: self.model_dir / "xlr-training.json")
 
-    claim_path = property(lambda self: self.path / "CLAIMED")
+    claim_path = property(lambda self: self.path / "CLAIMED")    # who holds the run (xlr.scheduling.claims)
+    failed_path = property(lambda self: self.path / "FAILED")    # the last line of the error that stopped it
+    queued_path = property(lambda self: self.path / "QUEUED")    # the scheduler job submitted to train it
 
     def is_done(self) -> bool:
         return self.done_path.is_file()
-
-    def claim(self) -> bool:
-        """Take this run for this process, so that concurrent workers sharing a run store never train it twice.
-
-        The claim is a file created with O_EXCL (atomic on local and network file systems) that names the
-        host and process. A claim whose process is gone (same host) is stale and taken over; a claim from
-        another host is honoured until `release` or until the file is deleted by hand."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        me = f"{socket.gethostname()} {os.getpid()} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
-        for _ in range(2):
-            try:
-                fd = os.open(self.claim_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-            except FileExistsError:
-                if not self._stale_claim():
-                    return False
-                self.claim_path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(me)
-            return True
-        return False
-
-    def claimed_by(self) -> str | None:
-        try:
-            return self.claim_path.read_text().strip() or None
-        except FileNotFoundError:
-            return None
-
-    def _local_owner_alive(self) -> bool | None:
-        """Whether the claiming process lives, when it is on this host; None for a claim from elsewhere."""
-        owner = (self.claimed_by() or "").split()
-        if len(owner) < 2 or not owner[1].isdigit() or owner[0] != socket.gethostname():
-            return None
-        return _process_alive(int(owner[1]))
-
-    def claimed_here(self) -> bool:
-        """Claimed by a live process on this host."""
-        return self._local_owner_alive() is True
-
-    def _stale_claim(self) -> bool:
-        return self._local_owner_alive() is False
-
-    def release(self) -> None:
-        owner = (self.claimed_by() or "").split()
-        if owner[:2] == [socket.gethostname(), str(os.getpid())]:
-            self.claim_path.unlink(missing_ok=True)
 
     def has_model(self) -> bool:
         return self.training_info_path.is_file()
@@ -118,8 +65,8 @@ class RunDir:
     def reset(self) -> None:
         """Forget everything of this run (a changed configuration or --force)."""
         if distributed.is_main_process() and self.path.exists():
-            for p in self.path.iterdir():  # a sweep worker's claim on the run survives the reset
-                if p != self.claim_path:
+            for p in self.path.iterdir():  # the worker's claim on the run, and its job, survive the reset
+                if p not in (self.claim_path, self.queued_path):
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
 
     def write_config(self, config: dict) -> None:

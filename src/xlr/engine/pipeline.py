@@ -1,4 +1,4 @@
-"""One run end to end (train, publish the best model, evaluate, mark DONE) and a whole experiment.
+"""One run's life: prepare its folder, train (or resume), publish the best model, evaluate, mark DONE.
 
 Each stage leaves a durable result before the next starts, so a killed run picks up where it stopped:
 a finished run is skipped; a run with model/ only re-evaluates (reusing stored predictions); a run
@@ -27,11 +27,10 @@ from xlr.engine.models import BUILTIN_TINY_BERT, load_model, load_trained
 from xlr.methods import get_method, make_objective
 from xlr.engine.callbacks import RichProgressCallback
 from xlr.env.progress import quiet_libraries, say
-from xlr.results.report import write_heatmaps
 from xlr.store import RunDir, RunStore, write_results
 from xlr.config import TrainConfig
 from xlr.tasks import protocol_for
-from xlr.engine.training import accuracy, fit, log_to_trackers, report_to
+from xlr.engine.training import Interrupted, accuracy, fit, log_to_trackers, report_to, stop_requested
 
 
 def _git_revision() -> str | None:
@@ -188,6 +187,8 @@ def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, d
         trainer = prediction_trainer(model, tokenizer, protocol, [progress])
         try:
             for i, (setting, key, pairs) in enumerate(pending, 1):
+                if stop_requested():  # every test set done so far is stored; the same command does the rest
+                    raise Interrupted(f"stopped on request after {i - 1} of {len(pending)} test sets")
                 progress.label = f"test {key}"
                 pred = predict(trainer, tokenizer, pairs, protocol.max_length)
                 rd.save_predictions(setting, key, pred, np.asarray(pairs.labels))
@@ -241,7 +242,23 @@ def evaluation_covered(rd: RunDir, config: dict) -> bool:
 
 
 def run_one(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: bool = False) -> RunDir:
+    """One run's life: prepare its folder, train (or resume), publish the best model, test, mark DONE. A full
+    disk or quota is one line naming the folder, the space the run needs and the space left; what was written
+    before stays, and the same command resumes once space is freed."""
     rd = prepare(spec, out, force)
+    rd.failed_path.unlink(missing_ok=True)
+    if not rd.is_done() and not rd.has_model():
+        preflight.check_space(spec.experiment, rd.path)
+    try:
+        return _run_one(spec, rd, keep_checkpoints)
+    except Exception as e:
+        full = preflight.disk_full(e, spec.experiment, rd.path)
+        if full is not None:
+            raise full from None
+        raise
+
+
+def _run_one(spec: RunSpec, rd: RunDir, keep_checkpoints: bool) -> RunDir:
     config = run_config(spec)
     if not spec.experiment.evaluate_test:  # a sweep's run: train, keep the dev record, read no test set
         if rd.is_done():
@@ -280,9 +297,6 @@ def run_one(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: boo
     return rd
 
 
-WAIT_SECONDS = 30
-
-
 def finished(rd: RunDir, spec: RunSpec) -> bool:
     """Done with the spec's configuration, and holding every test set it asks for (a dev-only run needs none).
     A run done with another configuration is not: prepare() then refuses it, naming what changed."""
@@ -291,45 +305,6 @@ def finished(rd: RunDir, spec: RunSpec) -> bool:
     e = spec.experiment  # the three keys evaluation_covered reads, not a whole provenance record (git, versions)
     return not e.evaluate_test or evaluation_covered(rd, {"max_test_examples": e.max_test_examples,
                                                           "languages": e.languages, "generalized": e.generalized})
-
-
-def live_workers(root: Path) -> int:
-    """Processes on this host that hold (CLAIMED) a run under `root` now, this one included."""
-    return sum(1 for claim in RunStore(root).claims() if RunDir(claim.parent).claimed_here())
-
-
-def run_unclaimed(specs: list[RunSpec], out: Path, announce, force: bool = False, keep_checkpoints: bool = False,
-                 before=None, share_root: Path | None = None) -> list[RunSpec]:
-    """Run each spec that no other live worker holds; return the ones held elsewhere (not yet done).
-
-    Several processes or machines sharing one run store split the runs between them: a run is claimed
-    (RunDir.claim) before it is trained or evaluated. Under torchrun every rank runs every spec together,
-    so claims are only used by single-process workers."""
-    held = []
-    solo = distributed.world_size() == 1
-    for i, spec in enumerate(specs, 1):
-        rd = RunStore(out).run(spec.experiment.run_name, spec.method, spec.seed)
-        if solo and not rd.claim():
-            if not rd.is_done():
-                held.append(spec)
-            continue
-        if solo and not force and finished(rd, spec):
-            rd.release()
-            say(f"[dim]skip {rd.path}: already finished (delete its DONE file or pass --force to redo it)[/]")
-            continue
-        try:
-            if before is not None:
-                before(rd, spec)
-            if solo:  # workers on this host that hold runs of this store share its cores
-                root = Path(share_root) if share_root is not None else RunStore.experiment_of(rd)
-                device.set_sharing_probe(lambda: live_workers(root))
-                device.refresh()
-            announce(i, spec)
-            run_one(spec, out, force, keep_checkpoints)
-        finally:
-            if solo:
-                rd.release()
-    return held
 
 
 def announce_device(exp: Experiment | None = None, option: str | None = None) -> device.DeviceInfo:
@@ -349,39 +324,6 @@ def join_process_group() -> None:
         from accelerate import PartialState
 
         PartialState(cpu=not torch.cuda.is_available())
-
-
-def run_experiment(exp: Experiment, out: Path, force: bool = False,
-                   keep_checkpoints: bool = False, device_option: str | None = None) -> list[tuple[Experiment, Path]]:
-    """Run every (method, seed) of an experiment (or of each part); return (experiment, results.csv) pairs."""
-    quiet_libraries()
-    preflight.preflight(exp, out)
-    announce_device(exp, device_option)
-    from xlr.env.container import unmounted_output_warning
-
-    warning = unmounted_output_warning(out)
-    if warning:
-        say(f"[bold yellow]warning: {warning}[/]")
-    join_process_group()
-    preflight.resolve(exp)  # every download (model, data, synonym table) before the first step
-    if exp.parts:
-        return [done for part in exp.parts for done in run_experiment(part, out, force, keep_checkpoints)]
-    specs = exp.runs()
-    held = run_unclaimed(specs, out, lambda i, spec: say(f"[bold cyan]run {i}/{len(specs)}[/]: {spec.method}, "
-                                                        f"seed {spec.seed}"),
-                        force=force, keep_checkpoints=keep_checkpoints)
-    while held:  # runs that other workers are training: wait for them, or take them over if they stop
-        say(f"[yellow]waiting for {len(held)} run(s) held by other workers: "
-            f"{', '.join(f'{s.method} seed {s.seed}' for s in held)}[/]")
-        time.sleep(WAIT_SECONDS)
-        held = run_unclaimed(held, out, lambda i, spec: say(f"[bold cyan]taking over[/]: {spec.method}, seed {spec.seed}"),
-                            force=False, keep_checkpoints=keep_checkpoints)
-    results = write_results(RunStore(out).experiment_dir(exp.run_name))
-    if distributed.is_main_process():
-        for png in write_heatmaps(results, exp.run_name):  # a short title: the figure is narrow
-            say(f"wrote {png}")
-    distributed.barrier()
-    return [(exp, results)]
 
 
 def evaluate_existing(run_dir: Path, languages: list[str] | None, data: str | None,

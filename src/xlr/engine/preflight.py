@@ -190,3 +190,69 @@ def synonym_tables(exp: Experiment) -> dict:
         load_neighbors(table)
         out[str(table) if table else "default"] = table_provenance(table)
     return out
+
+
+# ------------------------------------------------------------------------------------------------- disk
+
+DISK_FULL = {28: "no space left", 122: "disk quota exceeded"}  # ENOSPC, EDQUOT
+DISK_FULL_TEXT = ("No space left on device", "Disk quota exceeded")
+
+
+def run_bytes(exp: Experiment) -> int | None:
+    """What one run of EXP writes at its peak: its Trainer checkpoints while training and the model it keeps
+    (xlr.engine.cost); None when the model's configuration is not available here."""
+    from xlr.engine import cost
+
+    config = cost.model_config(exp.model, exp.task_def, local_only=True)
+    if config is None:
+        return None
+    params = cost.parameter_count(config, exp.protocol().pooling)
+    disk = cost.disk_bytes(params, runs=1)
+    return disk["training_peak"] + disk["kept_models"]
+
+
+def free_bytes(folder: Path) -> int | None:
+    import shutil
+
+    from xlr.files import nearest_existing
+
+    try:
+        return shutil.disk_usage(nearest_existing(Path(folder))).free
+    except OSError:
+        return None
+
+
+def _space_text(exp: Experiment, folder: Path) -> str:
+    from xlr.engine.cost import human_bytes
+
+    need, free = run_bytes(exp), free_bytes(folder)
+    return (f"the run needs about {human_bytes(need) if need is not None else 'an unknown amount'}, "
+            f"{human_bytes(free) if free is not None else 'an unknown amount'} is free")
+
+
+def check_space(exp: Experiment, folder: Path) -> None:
+    """Refuse a run whose checkpoints and model cannot fit in the free space of its folder, before it trains."""
+    need, free = run_bytes(exp), free_bytes(folder)
+    if need is not None and free is not None and free < need:
+        raise XlrError(f"not enough space in {folder}: {_space_text(exp, folder)}; free some space or pass --out "
+                       "on a larger disk, then run the same command")
+
+
+def disk_full(error: BaseException, exp: Experiment, folder: Path) -> XlrError | None:
+    """The one-line error for a write that failed on a full disk or quota (anywhere in the error's chain:
+    safetensors and torch wrap the OSError in their own), or None for any other error."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in DISK_FULL:
+            why = DISK_FULL[seen.errno]
+            break
+        text = str(seen)
+        found = next((t for t in DISK_FULL_TEXT if t in text), None)
+        if found:
+            why = found.lower()
+            break
+        seen = seen.__cause__ or seen.__context__
+    else:
+        return None
+    return XlrError(f"{why} in {folder}: {_space_text(exp, folder)}; the finished runs and this run's last complete "
+                    "checkpoint are kept: free some space, then run the same command to resume")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,46 @@ class EvaluateAtEnd(TrainerCallback):
         if state.global_step >= state.max_steps:
             control.should_evaluate = True
             control.should_save = True
+
+
+class Interrupted(Exception):
+    """Training (or testing) stopped on request (`request_stop`: a scheduler's preemption or time-limit signal),
+    its state saved: the same command resumes the run from where it stopped."""
+
+
+_STOP = threading.Event()
+_PROGRESS: dict = {"step": None, "total": None}
+
+
+def request_stop() -> None:
+    """Ask the run training in this process to save a checkpoint at the end of its current step and stop (safe
+    to call from a signal handler: it only sets a flag)."""
+    _STOP.set()
+
+
+def stop_requested() -> bool:
+    return _STOP.is_set()
+
+
+def progress() -> tuple[int | None, int | None]:
+    """(step, total steps) of the run training in this process; (None, None) when none is."""
+    return _PROGRESS["step"], _PROGRESS["total"]
+
+
+class StopWhenAsked(TrainerCallback):
+    """Keeps progress() current, and on request_stop() saves a checkpoint at the end of the step and stops."""
+
+    def on_train_begin(self, args, state, control, **kw):
+        _PROGRESS.update(step=state.global_step, total=state.max_steps)
+
+    def on_step_end(self, args, state, control, **kw):
+        _PROGRESS.update(step=state.global_step, total=state.max_steps)
+        if _STOP.is_set():
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_train_end(self, args, state, control, **kw):
+        _PROGRESS.update(step=None, total=None)
 
 
 class ShareCores(TrainerCallback):
@@ -276,6 +317,7 @@ class FitResult:
     steps: int
     train_examples: int
     seconds: float
+    resumed_from: int = 0           # the step of the checkpoint this process resumed from (0: from the start)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -305,7 +347,7 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
         data_collator=collator(tokenizer, protocol.compile != "off", protocol.deterministic),
         compute_metrics=accuracy_metric,
         objective=objective,
-        callbacks=[EvaluateAtEnd(), MarkCheckpointComplete(), ShareCores(), progress],
+        callbacks=[EvaluateAtEnd(), MarkCheckpointComplete(), ShareCores(), StopWhenAsked(), progress],
     )
     from transformers.trainer_callback import PrinterCallback
 
@@ -320,6 +362,9 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
     finally:
         progress.close()
     seconds = time.time() - start
+    if _STOP.is_set():
+        raise Interrupted(f"stopped at step {trainer.state.global_step} on request, its checkpoint saved")
+    resumed = int(resume[-1].name.split("-")[-1]) if resume else 0
     curve = [{"step": int(h["step"]), "accuracy": float(h["eval_accuracy"])}
              for h in trainer.state.log_history if "eval_accuracy" in h]
     losses = [{"step": int(h["step"]), "loss": round(float(h["loss"]), 4)}
@@ -334,5 +379,6 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
         steps=int(trainer.state.global_step),
         train_examples=len(train_set),
         seconds=round(seconds, 2),
+        resumed_from=resumed,
     )
     return trainer, result

@@ -6,7 +6,7 @@ the run keeps its source-language dev curve and best dev accuracy and never open
 is the point with the best mean dev accuracy over seeds (ties: the earlier point of the grid).
 
 Several workers (processes, or machines sharing `--out`) can work through one grid: each run is claimed
-with an exclusive file (`RunDir.claim`) before it is trained, and the tables are rewritten under a lock.
+(xlr.scheduling.claims) before it is trained, and the tables are rewritten under a lock.
 """
 from __future__ import annotations
 
@@ -107,13 +107,13 @@ def sweep_dir(out: Path, base: Experiment) -> Path:
 
 
 def run_points(points: list[Point], out: Path, force: bool = False,
-               device_option: str | None = None) -> tuple[int, list[str]]:
+               device_option: str | None = None, lease: float | None = None) -> tuple[int, list[str]]:
     """Train every point's runs that no other worker holds; return (runs trained here, runs held elsewhere).
 
     Before each run the CPU threads are set from the cores and the number of workers on this host that are
     training a point of this sweep, so that concurrent workers never oversubscribe the cores."""
     from xlr.env import device
-    from xlr.engine.pipeline import run_unclaimed
+    from xlr.scheduling.workers import run_unclaimed
     from xlr.env.progress import say
 
     specs = [spec for p in points for spec in p.experiment.runs()]
@@ -128,7 +128,8 @@ def run_points(points: list[Point], out: Path, force: bool = False,
         say(f"[bold cyan]sweep {i}/{len(pending)}[/]: {labels[id(spec.experiment)]}, {spec.method}, seed {spec.seed}; "
             f"{device.current().line()}")
 
-    held = run_unclaimed(pending, out, announce, force=force, before=before, share_root=share_root)
+    held = run_unclaimed(pending, out, announce, force=force, before=before, share_root=share_root,
+                         **({"lease": lease} if lease else {}))
     elsewhere = [f"{labels[id(s.experiment)]} {s.method} seed {s.seed}" for s in held]
     return len(pending) - len(held), elsewhere
 
@@ -243,23 +244,30 @@ class SweepResult:
     elsewhere: list[str]            # runs that other workers hold, not finished yet
 
 
-def sweep(experiment: str, grid: list[str], methods: list[str] | None, profile: str | None, overrides: list[dict],
-          method_options: dict | None, out: Path, force: bool = False, device_option: str | None = None,
-          command: str = "xlr sweep") -> SweepResult:
-    """`xlr sweep`: plan the grid, check it, train every point this worker can claim, then choose each method's
-    setting on source-language dev and write sweep.csv and chosen-METHOD.toml."""
+def checked_plan(experiment: str, grid: list[str], methods: list[str] | None, profile: str | None,
+                 overrides: list[dict], method_options: dict | None) -> tuple[Experiment, list[Point]]:
+    """The sweep's base experiment and points, its grid and method options checked."""
     from xlr.experiments import check_method_options
 
-    axes = parse_grid(grid)
-    base, points = plan(experiment, methods, axes, profile, overrides)
+    base, points = plan(experiment, methods, parse_grid(grid), profile, overrides)
     check_method_options(list(dict.fromkeys(p.method for p in points)), method_options)
+    return base, points
+
+
+def sweep(experiment: str, grid: list[str], methods: list[str] | None, profile: str | None, overrides: list[dict],
+          method_options: dict | None, out: Path, force: bool = False, device_option: str | None = None,
+          command: str = "xlr sweep", lease: float | None = None) -> SweepResult:
+    """`xlr sweep`: plan the grid, check it, train every point this worker can claim, then choose each method's
+    setting on source-language dev and write sweep.csv and chosen-METHOD.toml."""
+    axes = parse_grid(grid)
+    base, points = checked_plan(experiment, grid, methods, profile, overrides, method_options)
     from xlr.engine.preflight import preflight, resolve  # the engine only once the input has been checked
     from xlr.env.progress import quiet_libraries
 
     quiet_libraries()
     preflight(base, out)
     resolve(base)
-    _, elsewhere = run_points(points, out, force, device_option)
+    _, elsewhere = run_points(points, out, force, device_option, lease)
     root = sweep_dir(out, base)
     table, rows = write_table(root)
     summaries = summarize(points, rows)

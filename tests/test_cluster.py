@@ -1,0 +1,304 @@
+"""xlr on a cluster: claims with heartbeats and leases, `xlr status`, a full disk, and the submitit launchers
+(local and debug executors here; the Slurm path through submitit's own sbatch script and a fake `sbatch`)."""
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_xlr
+from xlr.scheduling import claims
+from xlr.store import RunDir, RunStore
+
+QUICK = ("--methods", "baseline", "--set", "train.epochs=2", "--set", "generalized=false")
+
+
+def write_claim(rd: RunDir, **fields) -> None:
+    rd.path.mkdir(parents=True, exist_ok=True)
+    claim = {"host": "node-17", "pid": 4242, "job_id": None, "array_index": None, "taken": time.time(),
+             "heartbeat": time.time(), "step": None, "total": None, **fields}
+    rd.claim_path.write_text(json.dumps(claim))
+
+
+def test_a_claim_is_exclusive_and_records_its_worker(tmp_path):
+    rd = RunDir(tmp_path / "exp" / "adv" / "seed1")
+    mine = claims.claim(rd)
+    assert mine is not None and claims.claim(RunDir(rd.path)) is not None  # this worker again: its own claim
+    held = claims.read(rd)
+    assert (held.host, held.pid) == (socket.gethostname(), os.getpid()) and held.heartbeat is not None
+    claims.release(rd, mine)
+    assert claims.read(rd) is None
+
+
+def test_a_claim_past_its_lease_is_taken_over_and_a_live_one_is_not(tmp_path):
+    said = []
+    stale = RunDir(tmp_path / "exp" / "adv" / "seed1")
+    write_claim(stale, heartbeat=time.time() - 700)          # another host, silent for 11 minutes
+    live = RunDir(tmp_path / "exp" / "adv" / "seed2")
+    write_claim(live, heartbeat=time.time() - 30)            # another host, heard from 30 s ago
+    assert claims.claim(stale, lease=600, say=said.append) is not None
+    assert claims.read(stale).host == socket.gethostname()
+    assert said and "taking over the claim of node-17 pid 4242" in said[0] and "no heartbeat for 12 min" in said[0]
+    assert claims.claim(live, lease=600) is None and claims.read(live).host == "node-17"
+    assert claims.claim(live, lease=10) is not None          # a shorter lease: 30 s is too long
+
+
+def test_a_claim_of_a_process_gone_from_this_host_is_stale(tmp_path):
+    rd = RunDir(tmp_path / "exp" / "adv" / "seed1")
+    write_claim(rd, host=socket.gethostname(), pid=999999999)
+    assert claims.claim(rd) is not None
+    old = RunDir(tmp_path / "exp" / "adv" / "seed2")         # an earlier xlr's one-line claim
+    old.path.mkdir(parents=True)
+    old.claim_path.write_text(f"{socket.gethostname()} 999999999 2026-01-01T00:00:00\n")
+    assert claims.claim(old) is not None
+
+
+def test_a_requeued_job_takes_its_own_claim_back(tmp_path, monkeypatch):
+    rd = RunDir(tmp_path / "exp" / "rs-da" / "seed3")
+    write_claim(rd, host="node-3", pid=77, job_id="9001", array_index="2")   # the job, before the requeue
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "9001")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "2")
+    said = []
+    assert claims.claim(rd, say=said.append) is not None and "requeued job" in said[0]
+    held = claims.read(rd)
+    assert (held.job_id, held.array_index, held.pid) == ("9001", "2", os.getpid())
+    other = RunDir(tmp_path / "exp" / "rs-da" / "seed4")
+    write_claim(other, host="node-3", pid=78, job_id="9001", array_index="3")  # another task of the array: live
+    assert claims.claim(other) is None
+
+
+def test_the_heartbeat_refreshes_and_notices_a_lost_claim(tmp_path):
+    rd = RunDir(tmp_path / "exp" / "adv" / "seed1")
+    mine = claims.claim(rd)
+    before = claims.read(rd).heartbeat
+    time.sleep(0.01)
+    beat = claims.Heartbeat(interval=3600, progress=lambda: (12, 376))
+    beat.add(rd, mine)
+    beat.beat()
+    held = claims.read(rd)
+    assert held.heartbeat > before and (held.step, held.total) == (12, 376)
+    write_claim(rd)                                          # taken over by another worker
+    beat.beat()
+    beat.stop()
+    assert beat.lost == [rd.path] and claims.read(rd).host == "node-17"
+
+
+def one_run_of_each_state(root: Path) -> None:
+    store = RunStore(root)
+    done = store.run("exp", "baseline", 1)
+    done.path.mkdir(parents=True)
+    done.write_metrics({"dev": {"language": "en", "best_accuracy": 85.7}, "train": {"seconds": 2990.0, "steps": 376}})
+    done.mark_done()
+    write_claim(store.run("exp", "adv", 1), step=120, total=376, job_id="5", array_index="0")
+    write_claim(store.run("exp", "rs-rp", 1), heartbeat=time.time() - 3600)
+    failed = store.run("exp", "rs-da", 1)
+    failed.path.mkdir(parents=True)
+    failed.failed_path.write_text("Traceback...\nXlrError: no space left in runs/exp/rs-da/seed1\n")
+    queued = store.run("exp", "r3f", 1)
+    queued.path.mkdir(parents=True)
+    queued.queued_path.write_text(json.dumps({"job_id": "77_4", "launcher": "slurm", "submitted": "now",
+                                              "time_limit": "1:30"}))
+
+
+def test_status_shows_each_state(tmp_path):
+    one_run_of_each_state(tmp_path)
+    proc = run_xlr("status", "--out", tmp_path, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    by = {s["method"]: s for s in json.loads(proc.stdout)}
+    assert {m: s["state"] for m, s in by.items()} == {"baseline": "done", "adv": "training", "rs-rp": "stale",
+                                                      "rs-da": "failed", "r3f": "waiting"}
+    assert by["baseline"]["progress"] == "dev en 85.70"
+    assert by["adv"]["where"] == "node-17 pid 4242, job 5_0" and by["adv"]["progress"] == "step 120/376"
+    assert by["rs-da"]["detail"] == "XlrError: no space left in runs/exp/rs-da/seed1"
+    assert by["r3f"]["where"] == "job 77_4 (slurm)"
+    table = run_xlr("status", "--out", tmp_path, "--format", "markdown")
+    assert "1 done, 1 training, 1 stale, 1 failed, 1 waiting" in table.stdout
+
+
+def test_status_of_an_experiment_lists_its_planned_runs_as_waiting(tmp_path):
+    proc = run_xlr("status", "smoke", "--out", tmp_path, "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count(",waiting,") == 4  # the four methods of the smoke experiment, one seed
+    bad = run_xlr("status", "nope", "--out", tmp_path)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------------------------- disk
+
+def test_a_full_disk_is_one_line_and_the_run_resumes_once_space_is_freed(tmp_path, xlr_main, monkeypatch):
+    import errno
+
+    import transformers.modeling_utils as modeling
+
+    real = modeling.safe_save_file
+    calls = {"n": 0}
+
+    def full(*args, **kwargs):  # the second save (a checkpoint) finds the disk full, as safetensors reports it
+        calls["n"] += 1
+        if calls["n"] >= 2:
+            raise RuntimeError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "
+                               "\"No space left on device\" })")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(modeling, "safe_save_file", full)
+    args = ("reproduce", "smoke", *QUICK, "--set", "train.eval_steps=5", "--out", tmp_path / "runs")
+    code, out, err = xlr_main(*args)
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and err.strip().splitlines()[-1] == errors[0] and "Traceback" not in err, err
+    assert "no space left on device in" in err and "the run needs about" in err and "is free" in err
+    rd = RunStore(tmp_path / "runs").run("smoke", "baseline", 7)
+    assert "no space left" in rd.failed_path.read_text()
+    monkeypatch.setattr(modeling, "safe_save_file", real)
+    code, out, err = xlr_main(*args)
+    assert code == 0, err
+    assert rd.is_done() and not rd.failed_path.exists()
+    info = json.loads(rd.training_info_path.read_text())
+    assert info["fit"]["resumed_from"] == 5          # from the checkpoint saved before the disk filled
+    assert not rd.claim_path.exists() and not list(rd.path.glob("*.tmp*"))
+    assert errno.ENOSPC == 28
+
+
+def test_a_run_that_cannot_fit_is_refused_before_it_trains(tmp_path, xlr_main, monkeypatch):
+    from xlr.engine import preflight
+
+    monkeypatch.setattr(preflight, "free_bytes", lambda folder: 1000)
+    code, out, err = xlr_main("reproduce", "smoke", *QUICK, "--out", tmp_path / "runs")
+    assert code == 2 and "not enough space in" in err and "1.0 KB is free" in err, err
+    assert not RunStore(tmp_path / "runs").run("smoke", "baseline", 7).has_model()
+
+
+# ------------------------------------------------------------------------------------------- launchers
+
+def test_launcher_options_without_a_launcher_and_bad_times_are_refused(xlr_main, tmp_path):
+    for args, message in ((("--partition", "gpu"), "go with --launcher"), (("--launcher", "pbs"), "--launcher pbs"),
+                          (("--launcher", "local", "--time", "adv=2h"), "--time adv"),
+                          (("--launcher", "local", "--time", "nope=1:00"), "nope is not one of this experiment"),
+                          (("--launcher", "local", "--slurm-arg", "qos"), "KEY=VALUE"),
+                          (("--lease", "0"), "--lease")):
+        code, out, err = xlr_main("reproduce", "smoke", "--out", tmp_path, *args)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_a_launcher_without_submitit_names_the_extra(tmp_path):
+    script = ("import sys; sys.modules['submitit'] = None\n"
+              "from xlr.cli import main\n"
+              f"sys.argv = ['xlr', 'reproduce', 'smoke', '--launcher', 'slurm', '--time', '1:00', '--out', {str(tmp_path)!r}]\n"
+              "main()\n")
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.strip() == \
+        'error: --launcher slurm needs submitit, an optional dependency: pip install "xlr[slurm]"', proc.stderr
+    assert not (tmp_path / "smoke").exists()
+
+
+needs_submitit = pytest.mark.skipif(__import__("importlib").util.find_spec("submitit") is None,
+                                    reason="submitit is not installed (pip install \"xlr[slurm]\")")
+
+
+@needs_submitit
+def test_the_slurm_array_submitit_would_submit(tmp_path, monkeypatch):
+    """One array per method, each with its own time limit, partition and extra sbatch options: the script
+    submitit writes, read by a fake sbatch on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "sbatch.log"
+    fake = bin_dir / "sbatch"
+    fake.write_text(f"#!/bin/sh\ncat \"$1\" >> {record}\necho '----' >> {record}\n"
+                    "n=$(cat {counter} 2>/dev/null || echo 100); echo $((n+1)) > {counter}\n"
+                    "echo \"Submitted batch job $n\"\n".replace("{counter}", str(tmp_path / "n")))
+    fake.chmod(0o755)
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")      # submitit looks for srun to know it is on Slurm
+    (bin_dir / "srun").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
+    proc = run_xlr("reproduce", "smoke", "--methods", "baseline,rs-da", "--seeds", "1,2,3", "--launcher", "slurm",
+                   "--partition", "gpu", "--gpus-per-run", "1", "--cpus-per-run", "8", "--array-parallelism", "2",
+                   "--slurm-arg", "qos=high", "--time", "baseline=0:30", "--time", "rs-da=2:15",
+                   "--out", tmp_path / "runs", env=env)
+    assert proc.returncode == 0, proc.stderr
+    scripts = record.read_text().split("----")[:-1]
+    assert len(scripts) == 2  # one array per method
+    by = {("baseline" if "xlr-smoke-baseline" in s else "rs-da"): s for s in scripts}
+    for method, limit in (("baseline", "30"), ("rs-da", "135")):
+        script = by[method]
+        assert "#SBATCH --array=0-2%2" in script, script
+        assert f"#SBATCH --time={limit}" in script
+        assert "#SBATCH --partition=gpu" in script and "#SBATCH --qos=high" in script
+        assert "#SBATCH --gpus-per-node=1" in script and "#SBATCH --cpus-per-task=8" in script
+        assert "#SBATCH --signal=USR2@" in script          # the checkpoint-and-requeue signal
+    assert "submitted smoke / baseline: job 100, 3 run(s)" in proc.stderr
+    queued = json.loads((tmp_path / "runs" / "smoke" / "rs-da" / "seed2" / "QUEUED").read_text())
+    assert queued["job_id"] == "101_1" and queued["time_limit"] == "2:15"
+    status = run_xlr("status", "--out", tmp_path / "runs", "--format", "json")
+    assert {s["state"] for s in json.loads(status.stdout)} == {"waiting"}
+
+
+@needs_submitit
+def test_slurm_needs_a_time_limit_it_can_justify_and_a_cluster(tmp_path):
+    proc = run_xlr("reproduce", "smoke", "--launcher", "slurm", "--out", tmp_path / "runs")
+    assert proc.returncode == 2 and "no time limit for baseline, adv, rs-rp, rs-da" in proc.stderr, proc.stderr
+    proc = run_xlr("reproduce", "smoke", "--launcher", "slurm", "--time", "1:00", "--out", tmp_path / "runs",
+                   env={"PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin"})
+    assert proc.returncode == 2 and "submit from a machine of the cluster" in proc.stderr, proc.stderr
+
+
+@needs_submitit
+@pytest.mark.slow
+def test_local_jobs_give_the_same_results_as_plain_workers(tmp_path):
+    env = {"HF_HUB_OFFLINE": "1"}
+    quick = ("--methods", "baseline,rs-rp", "--set", "train.epochs=3", "--set", "generalized=false")
+    plain = run_xlr("reproduce", "smoke", *quick, "--out", tmp_path / "plain", env=env, timeout=900)
+    assert plain.returncode == 0, plain.stderr
+    local = run_xlr("reproduce", "smoke", *quick, "--launcher", "local", "--wait", "--out", tmp_path / "jobs", env=env,
+                    timeout=900)
+    assert local.returncode == 0, local.stderr
+    assert (tmp_path / "jobs" / "smoke" / "results.csv").read_text() == \
+        (tmp_path / "plain" / "smoke" / "results.csv").read_text()
+    logs = list((tmp_path / "jobs" / "smoke" / "rs-rp" / "seed7" / "logs").glob("job-*.out"))
+    assert logs and logs[0].resolve().is_file()      # the job's log, linked from the run's folder
+
+
+@needs_submitit
+@pytest.mark.slow
+def test_a_local_job_interrupted_resumes_from_its_step_and_leaves_one_row_per_language(tmp_path):
+    import submitit
+
+    from xlr.experiments import load_experiment
+    from xlr.scheduling.launchers import RunJob
+
+    out = tmp_path / "runs"
+    exp = load_experiment("smoke", overrides=[{"methods": {"run": ["rs-rp"]}, "generalized": False,
+                                               "train": {"epochs": 8, "eval_steps": 5}}])
+    [spec] = exp.runs()
+    executor = submitit.AutoExecutor(folder=tmp_path / "jobs", cluster="local")
+    executor.update_parameters(timeout_min=30)
+    job = executor.submit(RunJob(spec, out, False, False, None, 600.0))
+    rd = RunStore(out).run(spec.experiment.run_name, "rs-rp", 7)
+    deadline = time.time() + 600
+    while not list(rd.checkpoints_dir.glob("checkpoint-*/xlr-complete")) and time.time() < deadline:
+        time.sleep(0.5)
+    import signal
+
+    # the signal the scheduler sends before a time limit or a preemption, to the task (its pid is in the claim)
+    os.kill(claims.read(rd).pid, signal.SIGUSR2)
+    job.result()
+    info = json.loads(rd.training_info_path.read_text())
+    assert info["fit"]["resumed_from"] > 0, info["fit"]
+    rows = (out / "smoke" / "results.csv").read_text().splitlines()[1:]
+    languages = [line.split(",")[6] for line in rows]
+    assert sorted(languages) == sorted(set(languages)) and len(languages) == 8  # 7 languages + avg, once each
+    log = Path(str(job.paths.stdout)).read_text() + Path(str(job.paths.stderr)).read_text()
+    assert "requeueing" in log
+
+
+def test_one_runs_life_holds_no_scheduling():
+    """engine/pipeline.py keeps one run's life; claims, workers and launchers live in xlr.scheduling."""
+    from xlr.engine import pipeline
+
+    assert not [name for name in ("run_unclaimed", "live_workers", "run_experiment", "WAIT_SECONDS")
+                if hasattr(pipeline, name)]
+    source = Path(pipeline.__file__).read_text()
+    assert "claim" not in source.lower()
