@@ -37,7 +37,7 @@ ARG TORCH_SPEC="torch==2.13.0"
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /tmp/xlr-src
 # 1. torch, on its own (its version from the lock; a CUDA or CPU build by TORCH_SPEC). The image records
-#    which build it got: xlr refuses to fall back to the CPU silently in a CUDA image (src/xlr/device.py).
+#    which build it got: xlr refuses to fall back to the CPU silently in a CUDA image (src/xlr/machine/device.py).
 COPY wheels/ wheels/
 COPY requirements.lock ./
 # A CUDA base image (NVIDIA's set CUDA_VERSION) whose major differs from the wheel's CUDA fails the build

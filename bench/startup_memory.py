@@ -31,7 +31,7 @@ def worker(args) -> None:
     import torch.distributed as dist
     from transformers import AutoTokenizer
 
-    from xlr.env import distributed
+    from xlr.machine import distributed
     from xlr.tasks import PairSet
     from xlr.engine.models import encode
     from xlr.engine.throughput import peak_memory_mib  # the process's VmHWM: these ranks never touch a GPU

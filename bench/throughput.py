@@ -185,8 +185,8 @@ def run_xlr(args) -> dict:
 
     import xlr.engine.training as training
     from xlr.methods.base import CrossEntropy
-    from xlr.env import device
-    from xlr.tasks import protocol_for
+    from xlr.machine import device
+    from xlr.tasks import train_settings_for
     from xlr.engine.training import fit
 
     model, tok, task = load(args.model, args.pooling)
@@ -194,7 +194,7 @@ def run_xlr(args) -> dict:
     if len(tok) > model.config.vocab_size:
         tok = FoldedTokenizer(tok, model.config.vocab_size)
     grouped = args.path == "xlr-grouped"
-    protocol = protocol_for("pawsx", {"max_steps": args.steps, "eval_steps": args.eval_every,
+    protocol = train_settings_for("pawsx", {"max_steps": args.steps, "eval_steps": args.eval_every,
                                       "precision": args.precision, "group_by_length": grouped})
 
     class StepTimer(TrainerCallback):
@@ -267,7 +267,7 @@ def main() -> None:
     args.model = args.model or e5_folder()
 
     if args.path:  # child process: run one path, print its JSON
-        from xlr.env.progress import quiet_libraries
+        from xlr.machine.progress import quiet_libraries
 
         quiet_libraries()
         result = run_reference(args) if args.path == "reference" else run_xlr(args)

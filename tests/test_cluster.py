@@ -199,6 +199,7 @@ needs_submitit = pytest.mark.skipif(__import__("importlib").util.find_spec("subm
                                     reason="submitit is not installed (pip install \"xlr[slurm]\")")
 
 
+@pytest.mark.slow
 @needs_submitit
 def test_the_slurm_array_submitit_would_submit(tmp_path, monkeypatch):
     """One array per method, each with its own time limit, partition and extra sbatch options: the script
@@ -236,6 +237,7 @@ def test_the_slurm_array_submitit_would_submit(tmp_path, monkeypatch):
     assert {s["state"] for s in json.loads(status.stdout)} == {"waiting"}
 
 
+@pytest.mark.slow
 @needs_submitit
 def test_slurm_needs_a_time_limit_it_can_justify_and_a_cluster(tmp_path):
     proc = run_xlr("reproduce", "smoke", "--launcher", "slurm", "--out", tmp_path / "runs")

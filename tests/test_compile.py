@@ -15,14 +15,14 @@ def losses(method: str, compile: str, steps: int = 3) -> list[float]:
     from xlr.engine.cost import build_untrained, model_config
     from xlr.engine.throughput import random_batches
     from xlr.engine.training import XlrTrainer, training_arguments
-    from xlr.env import device
+    from xlr.machine import device
     from xlr.methods import make_objective, resolve_options
-    from xlr.tasks import get_task, protocol_for
+    from xlr.tasks import get_task, train_settings_for
 
     device.configure("cpu", "fp32")
     task = get_task("pawsx")
     config = model_config("builtin:tiny-bert", task)
-    protocol = protocol_for(task, {"batch_size": 8, "max_length": 32, "compile": compile, "max_steps": steps})
+    protocol = train_settings_for(task, {"batch_size": 8, "max_length": 32, "compile": compile, "max_steps": steps})
     torch.manual_seed(0)
     model = build_untrained(config, "cls")
     objective = make_objective(method, resolve_options(method, {}), model)
@@ -35,6 +35,7 @@ def losses(method: str, compile: str, steps: int = 3) -> list[float]:
     return [h["loss"] for h in trainer.state.log_history if "loss" in h]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["baseline", "adv"])
 def test_compiled_training_takes_the_same_steps_as_eager(method):
     from xlr.engine.training import host_compiler
@@ -49,17 +50,17 @@ def test_compiled_training_takes_the_same_steps_as_eager(method):
 def test_graphs_need_a_gpu_and_the_cpu_a_compiler(monkeypatch):
     import shutil
 
-    from xlr.config import TrainConfig
+    from xlr.settings import TrainSettings
     from xlr.engine.training import compile_arguments
-    from xlr.env import device
+    from xlr.machine import device
 
     device.configure("cpu", "fp32")
     with pytest.raises(XlrError, match="needs a GPU"):
-        compile_arguments(TrainConfig(compile="graphs"))
-    assert compile_arguments(TrainConfig()) == {}
+        compile_arguments(TrainSettings(compile="graphs"))
+    assert compile_arguments(TrainSettings()) == {}
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(XlrError, match="needs a C\\+\\+ compiler .* none was found"):
-        compile_arguments(TrainConfig(compile="default"))
+        compile_arguments(TrainSettings(compile="default"))
 
 
 def test_compile_is_checked_and_does_not_change_a_runs_identity():

@@ -29,7 +29,7 @@ def test_mbert_checkpoints_need_about_two_gigabytes_each():
 
 
 def test_a_measured_step_times_each_method(tmp_path):
-    from xlr.env import device
+    from xlr.machine import device
 
     device.configure("cpu")
     exp = load_experiment("smoke")
@@ -37,5 +37,5 @@ def test_a_measured_step_times_each_method(tmp_path):
     spec = next(s for s in exp.runs() if s.method == "adv")
     from xlr.engine.throughput import measure
 
-    timed = measure(config, "adv", spec.options, exp.protocol(), steps=1, warmup=0)
+    timed = measure(config, "adv", spec.options, exp.train_settings(), steps=1, warmup=0)
     assert timed.seconds > 0 and timed.passes_per_step == 2

@@ -27,6 +27,7 @@ def wait_for(predicate, proc, timeout=900):
     return "timeout"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["first-checkpoint", "model-published"])
 def test_kill_9_then_rerun_completes(tmp_path, moment):
     out = tmp_path / "runs"

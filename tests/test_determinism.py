@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import run_xlr
-from xlr.config import TrainConfig
+from xlr.settings import TrainSettings
 from xlr.experiments import comparable_identity
 from xlr.methods import base
 from xlr.methods.base import noise, noise_generator
@@ -87,10 +87,11 @@ def test_deterministic_pads_every_device_alike(monkeypatch):
 
 
 def test_runs_stored_before_the_setting_keep_their_identity():
-    protocol = vars(TrainConfig())
-    old = {"method": "adv", "protocol": {k: v for k, v in protocol.items() if k != "deterministic"}}
-    assert comparable_identity({"method": "adv", "protocol": protocol}) == comparable_identity(old)
-    changed = {"method": "adv", "protocol": {**protocol, "deterministic": True}}
+    settings = vars(TrainSettings())
+    # as stored before `deterministic` existed, under the key runs used then (`protocol`)
+    old = {"method": "adv", "protocol": {k: v for k, v in settings.items() if k != "deterministic"}}
+    assert comparable_identity({"method": "adv", "train": settings}) == comparable_identity(old)
+    changed = {"method": "adv", "train": {**settings, "deterministic": True}}
     assert comparable_identity(changed) != comparable_identity(old)
 
 

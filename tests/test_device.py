@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import run_xlr
 
-from xlr.env import device
+from xlr.machine import device
 from xlr.errors import XlrError
 
 
@@ -108,6 +108,7 @@ def test_cgroup_quota_caps_the_cores(monkeypatch):
     assert device.usable_cores() == (2, "cgroup quota")
 
 
+@pytest.mark.slow
 def test_cli_gpu_asked_for_is_exit_2_one_line(tmp_path):
     proc = run_xlr("reproduce", "smoke", "--device", "cuda", "--out", tmp_path)
     assert proc.returncode == 2, proc.stderr
@@ -119,7 +120,7 @@ def test_cli_gpu_asked_for_is_exit_2_one_line(tmp_path):
 
 
 def test_unmounted_run_store_in_the_image_is_announced(monkeypatch, tmp_path):
-    from xlr.env import container
+    from xlr.machine import container
 
     kind = tmp_path / "image-kind"
     monkeypatch.setattr(device, "IMAGE_KIND_FILE", kind)
@@ -130,7 +131,10 @@ def test_unmounted_run_store_in_the_image_is_announced(monkeypatch, tmp_path):
     monkeypatch.setattr(container, "mount_points", lambda: ["/", str(tmp_path / "runs")])
     assert container.unmounted_output_warning(tmp_path / "runs" / "table1") is None
     # and `xlr docker run` tells the container which device it asked for
-    config = container.run_config("xlr", ["reproduce", "smoke"], gpus="none", runs=tmp_path / "r", hf_home=tmp_path / "h")
+    from xlr.commands import docker
+
+    config = docker.container_options("xlr", ["reproduce", "smoke"], gpus="none", runs=tmp_path / "r",
+                                      hf_home=tmp_path / "h")
     assert config["environment"]["XLR_DEVICE"] == "cpu"
 
 
@@ -159,7 +163,7 @@ def test_doctor_reports_and_exits_by_readiness():
 
 
 def test_a_bare_docker_run_ends_with_how_to_keep_its_results(monkeypatch, tmp_path):
-    from xlr.env import container
+    from xlr.machine import container
 
     kind = tmp_path / "image-kind"
     monkeypatch.setattr(device, "IMAGE_KIND_FILE", kind)

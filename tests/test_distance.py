@@ -18,6 +18,7 @@ def test_codes_follow_lang2vecs_own_table():
     assert distance.lang2vec_code("cmn") == "cmn"  # ISO 639-3 codes pass through
 
 
+@pytest.mark.slow
 def test_known_properties_of_the_distances():
     d = distance.distances("en", PAWSX + XNLI)
     assert d.notes == []  # the default feature sets have no missing values
@@ -85,6 +86,7 @@ def test_nothing_to_analyze_is_bad_input():
         distance.analyze(rows)
 
 
+@pytest.mark.slow
 def test_analyze_distance_paper_cli_runs_offline_and_prints_correlations(tmp_path):
     plot = tmp_path / "figs" / "distance.png"
     proc = run_xlr("analyze", "distance", "--paper", "--plot", plot, "--format", "markdown",
@@ -115,6 +117,7 @@ def test_plot_writes_an_svg(tmp_path):
     assert b"<svg" in out.read_bytes()[:400]
 
 
+@pytest.mark.slow
 def test_the_xlr_console_script_finds_lang2vec_despite_its_bin_script():
     """lang2vec installs bin/lang2vec.py; run as the `xlr` console script, bin/ is sys.path[0] and that file
     would shadow the package (it then fails to open bin/data/letter_codes.json)."""

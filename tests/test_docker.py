@@ -19,7 +19,7 @@ from docker.types import DeviceRequest
 from test_smoke_e2e import LANGS, table_header
 from typer.testing import CliRunner
 
-from xlr.env import container
+from xlr.commands import docker as container
 from xlr.cli import app
 from xlr.errors import XlrError
 
@@ -89,7 +89,7 @@ def test_run_defaults_all_gpus_and_no_gpus_means_none(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    config = container.run_config("xlr", [])
+    config = container.container_options("xlr", [])
     assert config["device_requests"] == [DeviceRequest(count=-1, capabilities=[["gpu"]])]
     assert config["command"] is None                      # the image's CMD (--help)
     assert "HF_TOKEN" not in config["environment"]

@@ -3,8 +3,8 @@ import pytest
 
 from xlr.errors import XlrError
 from xlr.experiments import cli_overrides, load_experiment, parse_override
-from xlr.config import TrainConfig
-from xlr.tasks import protocol_for
+from xlr.settings import TrainSettings
+from xlr.tasks import train_settings_for
 
 TOML = """
 title = "t"
@@ -30,23 +30,23 @@ def toml(tmp_path):
 
 
 def test_paper_protocol_defaults():
-    p = protocol_for("pawsx")
+    p = train_settings_for("pawsx")
     assert (p.learning_rate, p.epochs, p.batch_size, p.max_length, p.weight_decay, p.warmup_steps,
             p.max_grad_norm, p.eval_steps) == (2e-5, 3.0, 32, 128, 0.0, 0, 1.0, 500)
-    x = protocol_for("xnli")
+    x = train_settings_for("xnli")
     assert (x.epochs, x.eval_steps) == (1.0, 1000)
 
 
 def test_precedence(toml):
     e = load_experiment(str(toml))
-    assert e.name == "exp" and e.protocol().epochs == 2 and e.protocol().learning_rate == 3e-5
-    assert e.protocol().batch_size == 32  # untouched default
+    assert e.name == "exp" and e.train_settings().epochs == 2 and e.train_settings().learning_rate == 3e-5
+    assert e.train_settings().batch_size == 32  # untouched default
     q = load_experiment(str(toml), "quick")
-    assert q.protocol().epochs == 1 and q.protocol().learning_rate == 3e-5 and q.max_test_examples == 10
+    assert q.train_settings().epochs == 1 and q.train_settings().learning_rate == 3e-5 and q.max_test_examples == 10
     assert q.run_name == "exp-quick"
     o = load_experiment(str(toml), "quick", cli_overrides(seeds="1,2,3", model="other",
                                                           assignments=["train.epochs=4"]))
-    assert o.seeds == [1, 2, 3] and o.model == "other" and o.protocol().epochs == 4
+    assert o.seeds == [1, 2, 3] and o.model == "other" and o.train_settings().epochs == 4
     assert [(r.method, r.seed) for r in o.runs()] == [("baseline", 1), ("baseline", 2), ("baseline", 3)]
 
 
@@ -97,7 +97,7 @@ def test_shipped_experiments_load():
 
 def test_protocol_validation():
     with pytest.raises(XlrError):
-        TrainConfig(precision="fp8")
+        TrainSettings(precision="fp8")
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -111,8 +111,8 @@ def test_out_of_range_training_settings_are_refused_at_load(key, value, message)
     """A negative learning rate was a traceback from torch's optimizer after the model had loaded, and a
     negative max_steps silently trained the full epochs."""
     with pytest.raises(XlrError, match=f"train.{key} must be {message}"):
-        TrainConfig(**{key: value})
-    TrainConfig(**{key: 1 if message == "positive" else 0})
+        TrainSettings(**{key: value})
+    TrainSettings(**{key: 1 if message == "positive" else 0})
 
 
 def test_train_file_by_task_reaches_only_that_tasks_parts(tmp_path):
@@ -136,16 +136,16 @@ def test_a_profile_that_changes_the_model_names_it_in_the_title():
 
 
 def test_training_flags_are_generated_for_every_setting_on_every_verb():
-    """train, reproduce and sweep take one flag per TrainConfig field, so none of them can drift."""
+    """train, reproduce and sweep take one flag per TrainSettings field, so none of them can drift."""
     import typer
 
     from xlr.cli import app
-    from xlr.config import TrainConfig
+    from xlr.settings import TrainSettings
 
     root = typer.main.get_command(app)
     for verb in ("train", "reproduce", "sweep"):
         flags = {o for p in root.get_command(None, verb).params for o in (*p.opts, *p.secondary_opts)}
-        missing = [n for n in TrainConfig.field_names() if "--" + n.replace("_", "-") not in flags]
+        missing = [n for n in TrainSettings.field_names() if "--" + n.replace("_", "-") not in flags]
         assert not missing, (verb, missing)
 
 
@@ -160,7 +160,7 @@ def test_a_training_flag_reaches_the_protocol(monkeypatch, argv):
     seen = {}
 
     def fake_run(exp, out, force=False, device_option=None, **_):
-        seen["protocol"] = exp.protocol()
+        seen["protocol"] = exp.train_settings()
         return []
 
     monkeypatch.setattr(workers, "run_experiment", fake_run)
@@ -169,3 +169,34 @@ def test_a_training_flag_reaches_the_protocol(monkeypatch, argv):
     assert result.exit_code == 0, result.output
     protocol = seen["protocol"]
     assert (protocol.learning_rate, protocol.max_steps, protocol.group_by_length) == (0.005, 3, True)
+
+
+def test_a_flag_that_means_two_things_for_the_selected_methods_is_refused(monkeypatch, xlr_main):
+    """ADV's --epsilon (default 0.005) and RS-RP's (0.2) are 40x apart: with both selected, one flag cannot set
+    both; with one selected, it sets that one."""
+    import xlr.scheduling.workers as workers
+
+    seen = {}
+    monkeypatch.setattr(workers, "run_experiment", lambda exp, out, **_: seen.setdefault("exp", exp) and [])
+    code, out, err = xlr_main("reproduce", "table1", "--epsilon", "0.01")
+    assert code == 2 and "--epsilon means different things for adv (default 0.005), rs-rp (default 0.2)" in err
+    assert "--set methods.adv.epsilon=V" in err and len(err.strip().splitlines()) == 1 and "exp" not in seen
+    code, out, err = xlr_main("reproduce", "smoke", "--methods", "adv,freelb", "--steps", "2")
+    assert code == 2 and "--steps means different things" in err
+    code, out, err = xlr_main("reproduce", "table1", "--methods", "adv", "--epsilon", "0.01")
+    assert code == 0, err
+    assert seen["exp"].method_options["adv"]["epsilon"] == 0.01
+    code, out, err = xlr_main("reproduce", "smoke", "--methods", "adv,rs-rp", "--set", "methods.adv.epsilon=0.01",
+                              "--set", "methods.rs-rp.epsilon=0.3")
+    assert code == 0, err
+
+
+def test_train_takes_its_one_methods_flags(monkeypatch, xlr_main):
+    import xlr.scheduling.workers as workers
+
+    seen = {}
+    monkeypatch.setattr(workers, "run_experiment", lambda exp, out, **_: seen.setdefault("exp", exp) and [])
+    code, out, err = xlr_main("train", "--method", "adv", "--epsilon", "0.01", "--data-dir", "builtin:fixture",
+                              "--model", "builtin:tiny-bert")
+    assert code == 0, err
+    assert seen["exp"].method_options["adv"]["epsilon"] == 0.01

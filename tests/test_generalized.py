@@ -94,6 +94,7 @@ def test_a_shifted_language_fails_verification(shared_data, tmp_path, task, lang
         generalized_pairs(task, sets)
 
 
+@pytest.mark.slow
 def test_misaligned_test_sets_stop_reproduce_before_training(tmp_path):
     """Validated before the first training step: a shifted language costs seconds, not a trained model."""
     import shutil

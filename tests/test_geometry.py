@@ -2,6 +2,8 @@
 import csv
 import io
 
+import pytest
+
 from conftest import run_xlr
 
 TINY = ["--model", "builtin:tiny-bert", "--data-dir", "builtin:fixture", "--pairs", "16", "--format", "csv"]

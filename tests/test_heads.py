@@ -9,7 +9,7 @@ from xlr.errors import XlrError
 from xlr.engine.heads import MeanPoolingClassifier, is_mean_pooling
 from xlr.engine.models import load_model, load_trained
 from xlr.methods import make_objective, resolve_options
-from xlr.tasks import protocol_for
+from xlr.tasks import train_settings_for
 
 
 def config(kind):
@@ -83,12 +83,13 @@ def test_objectives_train_the_mean_head(kind, method):
 
 
 def test_pooling_setting_is_validated():
-    assert protocol_for("pawsx", {"pooling": "mean"}).pooling == "mean"
-    assert protocol_for("pawsx").pooling == "cls"
+    assert train_settings_for("pawsx", {"pooling": "mean"}).pooling == "mean"
+    assert train_settings_for("pawsx").pooling == "cls"
     with pytest.raises(XlrError, match="train.pooling must be cls"):
-        protocol_for("pawsx", {"pooling": "max"})
+        train_settings_for("pawsx", {"pooling": "max"})
 
 
+@pytest.mark.slow
 def test_e5_mean_head_keeps_the_pretrained_encoder(e5_model):
     from transformers import AutoModel
 

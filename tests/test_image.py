@@ -7,7 +7,7 @@ import pytest
 from conftest import REPO
 from packaging.requirements import Requirement
 
-from xlr.env import container
+from xlr.commands import docker as container
 
 LOCK = REPO / "requirements.lock"
 

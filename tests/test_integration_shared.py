@@ -1,5 +1,6 @@
 """Integration tests on the real data in ../shared/data and the real multilingual-e5-small encoder.
 They skip, with the reason, when ../shared is absent."""
+import pytest
 
 from conftest import run_xlr
 from xlr.tasks import TASKS, read_tsv
@@ -19,6 +20,7 @@ def test_local_source_loads_every_test_set(shared_data):
                src.load(PAWSX, "test", "ja").sentence2) > 0  # NS rows kept, as the official test sets have them
 
 
+@pytest.mark.slow
 def test_e5_trains_and_evaluates_de_ja_through_the_cli(shared_data, e5_model, tmp_path):
     proc = run_xlr("train", "--task", "pawsx", "--model", e5_model, "--data-dir", shared_data,
                    "--train-file", shared_data / "pawsx" / "train-en-small.tsv", "--max-train-examples", "64",
@@ -32,6 +34,7 @@ def test_e5_trains_and_evaluates_de_ja_through_the_cli(shared_data, e5_model, tm
     assert all(0 <= a <= 100 for a in accs)
 
 
+@pytest.mark.slow
 def test_a_few_steps_reduce_the_loss(shared_data, e5_model):
     import torch
     from transformers import set_seed
@@ -63,7 +66,7 @@ def test_xnli_cpu_profile_trains_on_dev_rows_that_never_select_the_model(shared_
     from xlr.experiments import load_experiment
 
     exp = load_experiment("xnli", "cpu", [{"data": str(shared_data)}])
-    protocol = exp.protocol()
+    protocol = exp.train_settings()
     source = open_source(shared_data)
     train = exp.training_pairs(source)
     dev = source.load(XNLI, "dev", "en").head(protocol.max_dev_examples)
@@ -73,6 +76,7 @@ def test_xnli_cpu_profile_trains_on_dev_rows_that_never_select_the_model(shared_
     assert sorted(dev.labels.count(c) for c in range(3)) == [len(dev) // 3] * 3
 
 
+@pytest.mark.slow
 def test_xnli_standard_and_generalized_through_the_cli(shared_data, e5_model, tmp_path):
     proc = run_xlr("reproduce", "xnli", "--profile", "cpu", "--data-dir", shared_data, "--model", e5_model,
                    "--methods", "baseline", "--seeds", "1", "--set", "train.max_steps=2",
@@ -86,6 +90,7 @@ def test_xnli_standard_and_generalized_through_the_cli(shared_data, e5_model, tm
     assert len([r for r in rows if ",standard," in r]) == 4 and len(pairs) == 9  # 3 languages + avg; 3 x 3 pairs
 
 
+@pytest.mark.slow
 def test_generalized_cpu_profile_runs_both_tasks_through_the_cli(shared_data, e5_model, tmp_path):
     """`xlr reproduce generalized --profile cpu`: PAWS-X (its training file given to that part only) and XNLI
     (trained on its own English dev rows), each tested on every pair, at a few steps."""

@@ -3,6 +3,8 @@ import-linter contracts of pyproject.toml (`lint-imports`) hold."""
 import shutil
 import subprocess
 
+import pytest
+
 from conftest import REPO
 
 
@@ -36,6 +38,7 @@ print("no torch")
 """
 
 
+@pytest.mark.slow
 def test_help_compare_and_distance_import_no_torch(tmp_path):
     """--help, `xlr compare` and `xlr analyze distance` read results and declarations only: no torch import."""
     import sys

@@ -48,6 +48,7 @@ warmup_steps = 10
     return tmp / "runs" / "learnability", majority
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(METHODS))
 def test_default_setting_leaves_the_majority_class(learned, method):
     runs, majority = learned
@@ -57,6 +58,7 @@ def test_default_setting_leaves_the_majority_class(learned, method):
         f"{dev['best_accuracy']:.1f} vs majority share {majority:.1f}; curve {dev['curve']}")
 
 
+@pytest.mark.slow
 def test_adv_with_shared_dropout_masks_also_learns(learned, tmp_path):
     """The optional setting too: the training pass then sees the full attack (bench/adv_dropout.py)."""
     runs, majority = learned

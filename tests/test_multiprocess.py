@@ -9,6 +9,7 @@ import pytest
 from xlr.store import read_results_csv
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["adv", "rs-rp", "freelb", "r3f"])
 def test_two_process_training_writes_from_rank_0_only(tmp_path, method):
     env = {**os.environ, "XLR_LOG_LEVEL": "DEBUG", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
@@ -30,6 +31,7 @@ def test_two_process_training_writes_from_rank_0_only(tmp_path, method):
     assert '"world_size": 2' in config
 
 
+@pytest.mark.slow
 def test_reproduce_with_two_processes(tmp_path):
     """The whole reproduce path (train, publish, evaluate, results, generalized) under --nproc 2."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}

@@ -74,8 +74,12 @@ def test_round_trip(tmp_path):
 
 def test_only_numbers_from_our_source_are_stored():
     """The paper's XNLI and generalized-setting numbers are not in our sources, so none may be stored."""
-    for path in (REPO / "paper_results").glob("*.csv"):
-        for r in read_results_csv(path, extra_columns=("role", "source")):
+    tables = sorted((REPO / "paper_results").glob("*.csv"))
+    assert tables, "paper_results/ holds no table"
+    for path in tables:
+        rows = read_results_csv(path, extra_columns=("role", "source"))
+        assert rows, path
+        for r in rows:
             assert r["task"] == "pawsx" and r["setting"] == "standard", (path, r)
     readme = (REPO / "paper_results" / "README.md").read_text(encoding="utf-8")
     assert "XNLI" in readme and "generalized" in readme and "not stored" in readme

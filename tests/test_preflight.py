@@ -23,6 +23,7 @@ def rsda_experiment(tmp_path, synonyms_line: str = "") -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_rsda_offline_without_a_cached_table_stops_before_any_method_trains(tmp_path):
     out = tmp_path / "runs"
     proc = run_xlr("reproduce", rsda_experiment(tmp_path), "--methods", "baseline,rs-da", "--out", out,
@@ -34,6 +35,7 @@ def test_rsda_offline_without_a_cached_table_stops_before_any_method_trains(tmp_
     assert not list(out.rglob("baseline")), "the baseline trained before the missing table was found"
 
 
+@pytest.mark.slow
 def test_an_unwritable_cache_folder_is_one_line_before_training(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be\n")
@@ -51,6 +53,7 @@ def test_an_unwritable_cache_folder_is_one_line_before_training(tmp_path):
     ("train", "--model", "builtin:tiny-bert", "--data-dir", "builtin:fixture"),
     ("sweep", "smoke", "--methods", "adv", "--grid", "epsilon=0.1"),
 ])
+@pytest.mark.slow
 def test_a_run_store_that_cannot_be_written_is_one_line_before_anything_starts(tmp_path, verb):
     """--out under a file (or on a read-only mount) gave a traceback from the first run's claim."""
     blocker = tmp_path / "not-a-folder"
@@ -62,6 +65,7 @@ def test_a_run_store_that_cannot_be_written_is_one_line_before_anything_starts(t
     assert "Traceback" not in proc.stderr and blocker.read_text().startswith("a file")
 
 
+@pytest.mark.slow
 def test_bad_input_creates_no_run_store(tmp_path):
     """The run store is checked (and so created) only after the other inputs passed."""
     proc = run_xlr("reproduce", "smoke", "--train-file", tmp_path / "missing.tsv", "--out", tmp_path / "runs",
@@ -78,6 +82,7 @@ def test_check_writable_names_the_variable(tmp_path):
     preflight.check_writable(tmp_path / "fine" / "hub", "Hugging Face hub cache", "HF_HOME")
 
 
+@pytest.mark.slow
 def test_results_name_the_fingerprints_of_their_data_and_model(tmp_path):
     out = tmp_path / "runs"
     # provenance does not depend on how long the run trains: two steps, no generalized pairs

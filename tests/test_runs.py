@@ -82,7 +82,7 @@ def test_corrupt_metrics_is_an_error_naming_the_file(tmp_path):
 def test_tables_say_when_methods_mix_seeds(tmp_path):
     from xlr.results.report import show_results
     from xlr.store import rows_to_csv
-    from xlr.results.table import seed_mismatches
+    from xlr.results.tidy import seed_mismatches
 
     base = {"experiment": "e", "task": "pawsx", "model": "m", "setting": "standard"}
     rows = [{**base, "method": "baseline", "seed": s, "language": "de", "accuracy": 60.0 + s} for s in (1, 2, 3)]
@@ -130,7 +130,7 @@ def test_results_json_carries_the_provenance_of_every_row(tmp_path):
     prov = run_store.read_provenance(tmp_path / "mine")
     assert (prov["experiment_file"], prov["experiment_sha256"], prov["profile"]) == ("/x/mine.toml", "ab", "cpu")
     assert prov["paper"] == "p.csv" and prov["tolerance"] == {"language": 3.0, "average": 1.5}
-    assert prov["methods"]["adv"] == {"options": {"epsilon": 0.005}, "protocol": {"epochs": 1}, "seeds": [1, 2]}
+    assert prov["methods"]["adv"] == {"options": {"epsilon": 0.005}, "train": {"epochs": 1}, "seeds": [1, 2]}
     assert [r["git_revision"] for r in prov["runs"]] == ["r1", "r2", "r1"]
     assert {r["device"] for r in prov["runs"]} == {"device: CPU"}
     # seeds of one method trained with other options are not silently merged

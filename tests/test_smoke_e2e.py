@@ -28,6 +28,7 @@ def smoke(tmp_path_factory):
     return runs, proc
 
 
+@pytest.mark.slow
 def test_smoke_prints_paper_table_and_skips_finished_runs(smoke):
     runs, first = smoke
     header = table_header(first.stdout)
@@ -69,6 +70,7 @@ def test_smoke_prints_paper_table_and_skips_finished_runs(smoke):
     assert {r[0] for r in table[1:]} >= {"standard", "generalized, rs-da minus baseline"}
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_numbers(smoke, tmp_path):
     runs, _ = smoke
     a = run_xlr("reproduce", "smoke", "--out", runs, "--format", "csv", check=True)   # the finished runs
@@ -78,6 +80,7 @@ def test_same_seed_gives_identical_numbers(smoke, tmp_path):
     assert (runs / "smoke/results.csv").read_text() == (tmp_path / "b/smoke/results.csv").read_text()
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2(tmp_path):
     cases = [
         ("reproduce", "nope"),
@@ -118,6 +121,7 @@ def test_every_verb_has_help():
             assert all(flag in proc.stdout for flag in ("--epsilon", "--copies", "--max-norm", "--kl-weight"))
 
 
+@pytest.mark.slow
 def test_evaluate_reuses_predictions_unless_fresh(smoke):
     runs, first = smoke
     run = runs / "smoke" / "baseline" / "seed7"
@@ -130,3 +134,28 @@ def test_evaluate_reuses_predictions_unless_fresh(smoke):
     assert "device: CPU" in first.stderr                       # the device line, before any work
     config = json.loads((run / "config.json").read_text())
     assert config["device"]["device"] == "cpu" and config["device"]["line"].startswith("device: CPU")
+
+
+def standard_table(text: str) -> list[list[str]]:
+    """The rows (method, then its numbers) of the first rich table in TEXT: the standard test."""
+    rows, started = [], False
+    for line in text.splitlines():
+        cells = [c.strip() for c in re.split(r"[│┃]", line) if c.strip()]
+        if cells and cells[0] == "method":
+            started = True
+        elif started and cells and cells[0] in ("baseline", "adv", "rs-rp", "rs-da"):
+            rows.append(cells)
+        elif started and rows and line.startswith("└"):
+            break
+    return rows
+
+
+def test_readme_shows_the_smoke_table_that_smoke_prints(smoke):
+    """README's "First command" table is what `xlr reproduce smoke` prints now, not a copy from long ago."""
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## First command"):]
+    shown = standard_table(section[:section.index("```", section.index("┏"))])
+    printed = standard_table(smoke[1].stdout)
+    assert len(printed) == 4 and shown == printed, f"README shows {shown}, smoke prints {printed}"

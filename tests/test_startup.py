@@ -5,6 +5,8 @@ import os
 import socket
 import time
 
+import pytest
+
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
@@ -24,7 +26,7 @@ def _worker(rank: int, world: int, port: int, tmp: str) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world)
     from datasets import Dataset
 
-    from xlr.env import distributed
+    from xlr.machine import distributed
     from xlr.engine import models
 
     pairs = read_tsv(fixture_dir() / "train-en.tsv", get_task("pawsx"))
@@ -52,6 +54,7 @@ def _worker(rank: int, world: int, port: int, tmp: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_first_rank_tokenises_once_and_the_others_read_its_cache(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))

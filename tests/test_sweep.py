@@ -32,6 +32,7 @@ def test_parse_grid_values_are_toml_and_keys_unique():
         parse_grid([])
 
 
+@pytest.mark.slow
 def test_sweep_selects_on_dev_and_never_reads_a_test_set(tmp_path):
     # a data folder with train and dev only: opening any test set would fail the command
     data = tmp_path / "data"
@@ -81,6 +82,7 @@ def test_grid_key_must_belong_to_the_method(tmp_path):
     assert proc.returncode == 2 and "has no option epsilon" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_two_concurrent_workers_share_one_grid(tmp_path):
     out = tmp_path / "runs"
     args = [sys.executable, "-m", "xlr", "sweep", "smoke", "--methods", "baseline,rs-rp", "--grid",

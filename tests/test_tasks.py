@@ -11,7 +11,7 @@ from xlr.sources import HubSource, LocalSource, fixture_dir
 from xlr.errors import XlrError
 from xlr.experiments import load_experiment
 from xlr.methods.synonyms import augment
-from xlr.tasks import protocol_for
+from xlr.tasks import train_settings_for
 
 SENTIMENT = {"name": "sentiment", "languages": ["en", "de"], "text_columns": ["text"], "labels": ["neg", "pos"]}
 
@@ -27,8 +27,8 @@ def test_shipped_tasks_are_the_definitions_xlr_always_had():
     assert xnli.placeholders == () and xnli.placeholder_label is None
     assert xnli.hub.splits == {"train": "train", "dev": "validation", "test": "test"}
     # the task's [train] table gives its protocol defaults: XNLI's 1 epoch, English dev every 1000 steps
-    assert (protocol_for("xnli").epochs, protocol_for("xnli").eval_steps) == (1.0, 1000)
-    assert (protocol_for("pawsx").epochs, protocol_for("pawsx").eval_steps) == (3.0, 500)
+    assert (train_settings_for("xnli").epochs, train_settings_for("xnli").eval_steps) == (1.0, 1000)
+    assert (train_settings_for("pawsx").epochs, train_settings_for("pawsx").eval_steps) == (3.0, 500)
 
 
 def test_definition_round_trips_through_its_dict():
@@ -62,7 +62,7 @@ def test_missing_required_keys_and_unknown_training_settings_are_named():
         task_from_dict({"name": "x", "languages": ["en"]}, "exp.toml", prefix="task.")
     task = task_from_dict({**SENTIMENT, "train": {"epoch": 2}}, "mine.toml")
     with pytest.raises(XlrError, match=r"mine.toml: unknown training setting train.epoch"):
-        protocol_for(task)
+        train_settings_for(task)
 
 
 def test_malformed_task_in_an_experiment_is_exit_2_with_one_line(tmp_path):
@@ -81,7 +81,7 @@ def test_task_file_beside_the_experiment_and_by_name(tmp_path):
                                         'labels = ["neg", "pos"]\n[train]\nepochs = 2.0\n')
     (tmp_path / "exp.toml").write_text('task = "sent.toml"\nmodel = "m"\n')
     exp = load_experiment(str(tmp_path / "exp.toml"))
-    assert exp.task == "sent" and exp.languages == ["en", "de"] and exp.protocol().epochs == 2.0
+    assert exp.task == "sent" and exp.languages == ["en", "de"] and exp.train_settings().epochs == 2.0
     assert load_experiment("table1").task_def is TASKS["pawsx"]
     with pytest.raises(XlrError, match="unknown task 'paws'"):
         get_task("paws")
@@ -197,6 +197,7 @@ def test_sentiment_fixture_is_big_enough_and_aligned():
     assert len(source.load(task, "train", "en")) >= 200
 
 
+@pytest.mark.slow
 def test_single_sentence_task_defined_only_in_its_toml_runs_end_to_end(tmp_path):
     """`xlr reproduce PATH` on the fixture, then `xlr evaluate` on a run: the task comes from the experiment's
     [task] table alone (stored in each run's config.json). The baseline and RS-DA, whose synonym substitution
@@ -217,3 +218,19 @@ def test_single_sentence_task_defined_only_in_its_toml_runs_end_to_end(tmp_path)
     assert json.loads((run / "config.json").read_text())["task_definition"]["text_columns"] == ["text"]
     again = run_xlr("evaluate", run, "--fresh", check=True)
     assert f"{english['baseline']:.1f}" in again.stdout
+
+
+def test_the_bundled_fixtures_are_what_their_generators_write(tmp_path):
+    """The smoke fixture and the single-sentence one are data made by code in the package: regenerating them
+    gives the same bytes, so neither can drift from its generator."""
+    from xlr.fixture import generate, generate_sentiment
+    from xlr.sources import fixture_dir
+
+    (tmp_path / "pawsx").mkdir()
+    generate.build(tmp_path / "pawsx")
+    generate_sentiment.main(tmp_path / "sentiment")
+    for made in (tmp_path / "pawsx").glob("*"):
+        assert made.read_bytes() == (fixture_dir() / made.name).read_bytes(), made.name
+    for made in (tmp_path / "sentiment").glob("*"):
+        assert made.read_bytes() == (fixture_dir() / "sentiment" / made.name).read_bytes(), made.name
+    assert len(list((tmp_path / "pawsx").glob("*"))) >= 7 and list((tmp_path / "sentiment").glob("*"))

@@ -12,6 +12,7 @@ TINY = ["--model", "builtin:tiny-bert", "--batch-size", "8", "--seq-length", "32
         "--format", "csv"]
 
 
+@pytest.mark.slow
 def test_passes_are_counted_and_the_report_is_written(tmp_path):
     proc = run_xlr("bench", "throughput", *TINY, "--methods", "baseline,adv,freelb", "--profile-steps", "1",
                    "--out", tmp_path, "--device", "cpu", "--precision", "fp32", "--peak-tflops", "0.5",
@@ -72,6 +73,7 @@ def test_gpu_kernel_time_is_counted_once(tmp_path):
     assert profile.busy_ms == pytest.approx(0.15) and profile.wall_ms == pytest.approx(1.0)  # 300 us / 2 steps
 
 
+@pytest.mark.slow
 def test_doctor_estimates_the_time_from_measured_rates(tmp_path):
     """`xlr doctor --rates` turns a throughput.json into the experiment's time: steps x measured s/step."""
     env = {"HF_HUB_OFFLINE": "1", "XLR_THREADS": "1"}

@@ -1,9 +1,12 @@
 """Experiment tracking: --report-to passes Trainer's report_to through, and the run's resolved config and
 its test accuracies reach the tracker (TensorBoard here: a dependency of the test extra)."""
+import pytest
+
 from conftest import run_xlr
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
+@pytest.mark.slow
 def test_report_to_tensorboard_writes_events_into_the_run_folder(tmp_path):
     common = ("--method", "adv", "--model", "builtin:tiny-bert", "--data-dir", "builtin:fixture", "--epochs", "1",
               "--eval-steps", "5", "--languages", "en,de", "--out", tmp_path, "--format", "csv")
@@ -31,7 +34,7 @@ def test_tracking_is_not_part_of_a_runs_identity(tmp_path):
     spec = load_experiment("smoke", overrides=[{"methods": {"run": ["baseline"]}}]).runs()[0]
     rd = prepare(spec, tmp_path)
     config = run_config(spec)
-    config["identity"]["protocol"]["report_to"] = "none"   # as runs stored it before it was left out
+    config["identity"]["train"]["report_to"] = "none"   # as runs stored it before it was left out
     rd.write_config(config)
     (rd.path / "checkpoints" / "checkpoint-50").mkdir(parents=True)
     tracked = load_experiment("smoke", overrides=[{"methods": {"run": ["baseline"]}, "train": {"report_to": "tensorboard"}}])

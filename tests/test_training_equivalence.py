@@ -11,7 +11,7 @@ from xlr.tasks import TASKS
 from xlr.sources import LocalSource, fixture_dir
 from xlr.engine.models import encode, load_model
 from xlr.methods.base import CrossEntropy
-from xlr.tasks import protocol_for
+from xlr.tasks import train_settings_for
 from xlr.engine.training import XlrTrainer, collator, training_arguments
 
 BATCH, STEPS, LR = 8, 4, 1e-3
@@ -43,7 +43,7 @@ def _plain_loop(model, tokenizer, dataset):
 
 
 def _xlr_trainer(model, tokenizer, dataset, per_device, tmp_path):
-    protocol = protocol_for("pawsx", {"max_steps": STEPS, "batch_size": BATCH, "per_device_batch_size": per_device,
+    protocol = train_settings_for("pawsx", {"max_steps": STEPS, "batch_size": BATCH, "per_device_batch_size": per_device,
                                       "learning_rate": LR, "eval_steps": 1000})
     args = training_arguments(protocol, 7, Path(tmp_path), eval_strategy="no", save_strategy="no",
                               load_best_model_at_end=False, logging_steps=1, optim="adamw_torch")

@@ -48,9 +48,9 @@ _EXPORTS = {
     "xlr.methods.freelb": ("FreeLB",),
     "xlr.methods.r3f": ("R3F",),
     "xlr.engine.training": ("XlrTrainer", "collator"),
-    "xlr.config": ("TrainConfig",),
+    "xlr.settings": ("TrainSettings",),
     "xlr.tasks": ("TASKS", "Task", "get_task", "load_task_file", "task_from_dict", "PairSet", "read_tsv",
-                  "protocol_for"),
+                  "train_settings_for"),
     "xlr.sources": ("open_source", "LocalSource", "HubSource"),
     "xlr.engine.models": ("load_model", "encode"),
 }

@@ -1,6 +1,6 @@
 """Experiments as data: `reproduce/NAME.toml` -> a validated `Experiment`, profiles, overrides, run plan.
 
-Precedence, lowest first: the code's defaults (config.TrainConfig, xlr.methods.METHODS), the TOML file,
+Precedence, lowest first: the code's defaults (config.TrainSettings, xlr.methods.METHODS), the TOML file,
 the chosen `[profiles.NAME]` table, then command-line overrides.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from xlr.errors import XlrError
 from xlr.files import file_sha256
 from xlr.methods import BASELINE, METHODS, get_method, identity_options, resolve_options
 from xlr.resources import shipped_dir
-from xlr.config import DEFAULT_TOLERANCE, TrainConfig
-from xlr.tasks import protocol_for
+from xlr.settings import DEFAULT_TOLERANCE, TrainSettings
+from xlr.tasks import train_settings_for
 
 TOP_LEVEL_KEYS = {
     "title": str, "notes": str, "task": (str, dict), "model": str, "source_language": str, "languages": list,
@@ -31,8 +31,11 @@ TRAIN_SPLITS = ("train", "dev")
 COMPOSITE_KEYS = {"title", "notes", "include", "generalized", "profiles"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Experiment:
+    """An experiment as loaded (TOML, profile, overrides): never changed afterwards; a variant is a new one
+    (dataclasses.replace)."""
+
     name: str
     title: str
     # the task definition: reproduce/tasks/<task>.toml, a task file the experiment names, or its [task] table
@@ -50,7 +53,7 @@ class Experiment:
     generalized: bool = False
     paper: str | None = None
     tolerance: dict = field(default_factory=lambda: dict(DEFAULT_TOLERANCE))
-    train: dict = field(default_factory=dict)
+    train_table: dict = field(default_factory=dict)   # the experiment's [train] table, as written
     method_options: dict = field(default_factory=dict)
     profile: str | None = None
     path: str | None = None
@@ -69,15 +72,15 @@ class Experiment:
         """The folder under runs/: the experiment name, plus the profile, so profiles never mix."""
         return f"{self.name}-{self.profile}" if self.profile else self.name
 
-    def protocol(self) -> TrainConfig:
-        return protocol_for(self.task_def, self.train)
+    def train_settings(self) -> TrainSettings:
+        return train_settings_for(self.task_def, self.train_table)
 
     def training_pairs(self, source):
         """The pairs the runs train on (before a method's own transform, such as RS-DA's augmentation)."""
-        protocol = self.protocol()
-        skip = protocol.max_dev_examples if self.train_split == "dev" else 0
+        settings = self.train_settings()
+        skip = settings.max_dev_examples if self.train_split == "dev" else 0
         pairs = load_train(source, self.task_def, self.source_language, self.train_file, self.train_split, skip)
-        return pairs.head(protocol.max_train_examples)
+        return pairs.head(settings.max_train_examples)
 
     def runs(self) -> list["RunSpec"]:
         return [RunSpec(self, m, s, self.method_options[m]) for m in self.methods for s in self.seeds]
@@ -95,7 +98,7 @@ class RunSpec:
         e = self.experiment
         return comparable_identity({
             "task": e.task, "model": e.model, "source_language": e.source_language, "method": self.method,
-            "seed": self.seed, "protocol": vars(e.protocol()),
+            "seed": self.seed, "train": vars(e.train_settings()),
             # the training file by its content: the same name with other rows is another run
             "train_file": _content(e.train_file) if e.train_file else None,
             **({"train_split": e.train_split} if e.train_split != "train" else {}),
@@ -112,7 +115,7 @@ def _content(train_file: str) -> str:
         raise XlrError(f"--train-file {train_file} cannot be read ({e.strerror or e})") from None
 
 
-# protocol settings that do not change a run's results: where its metrics are logged, and whether the same
+# settings settings that do not change a run's results: where its metrics are logged, and whether the same
 # arithmetic runs compiled (torch.compile fuses kernels; it does not change what is computed)
 NOT_IDENTITY = ("report_to", "compile")
 # settings added after runs were stored, at the value those runs had: a run stored before one existed matches
@@ -122,9 +125,13 @@ ADDED_LATER = {"deterministic": False}
 def comparable_identity(identity: dict) -> dict:
     """An identity without the settings that do not change results (runs stored before such a setting was
     left out of identities still match), nor the settings added later at the value earlier runs had."""
-    protocol = {k: v for k, v in identity.get("protocol", {}).items()
-                if k not in NOT_IDENTITY and not (k in ADDED_LATER and v == ADDED_LATER[k])}
-    return {**identity, "protocol": protocol} if "protocol" in identity else dict(identity)
+    identity = dict(identity)
+    if "protocol" in identity and "train" not in identity:  # the name runs stored before it was `train`
+        identity["train"] = identity.pop("protocol")
+    if "train" in identity:
+        identity["train"] = {k: v for k, v in identity["train"].items()
+                             if k not in NOT_IDENTITY and not (k in ADDED_LATER and v == ADDED_LATER[k])}
+    return identity
 
 
 # ---------------------------------------------------------------------------------------- loading
@@ -147,11 +154,11 @@ def find_experiment_file(name_or_path: str) -> Path:
                    "(or pass a path to your own TOML file)")
 
 
-def _merge(base: dict, over: dict) -> dict:
+def _deep_merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
+            out[k] = _deep_merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
     return out
@@ -233,14 +240,22 @@ def selected_methods(exp: Experiment) -> list[str]:
 
 
 def check_method_options(methods: list[str], given: dict | None) -> None:
-    """The one rule for method options given on the command line, on every verb: each must belong to at
-    least one selected method (it then applies to every selected method that has it)."""
+    """The one rule for method options given on the command line, on every verb: a flag means one thing. Each
+    must belong to a selected method; it then sets that option of every selected method that has it, which is
+    refused when those methods give the option different meanings or defaults (ADV's and RS-RP's --epsilon are
+    40x apart): select one of them, or set each with --set methods.METHOD.KEY=V."""
     for key in sorted(k for k, v in (given or {}).items() if v is not None):
         owners = [name for name, m in METHODS.items() if key in m.defaults]
+        flag = "--" + key.replace("_", "-")
         if not any(m in owners for m in methods):
-            flag = "--" + key.replace("_", "-")
             raise XlrError(f"{flag}: none of the selected methods ({', '.join(methods)}) has this option; it "
                            f"belongs to {', '.join(owners)}: select one of them or drop {flag}")
+        users = [m for m in methods if m in owners]
+        meanings = {(option.help, option.default) for m in users for option in METHODS[m].options if option.name == key}
+        if len(meanings) > 1:
+            shown = ", ".join(f"{m} (default {METHODS[m].defaults[key]})" for m in users)
+            raise XlrError(f"{flag} means different things for {shown}: select one with --methods, or set each with "
+                           f"--set methods.{users[0]}.{key}=V --set methods.{users[1]}.{key}=V")
 
 
 def load_experiment(name_or_path: str, profile: str | None = None, overrides: list[dict] | None = None) -> Experiment:
@@ -256,9 +271,9 @@ def load_experiment(name_or_path: str, profile: str | None = None, overrides: li
     if profile is not None:
         if profile not in profiles:
             raise XlrError(f"{path.name} has no profile '{profile}'; its profiles: {', '.join(profiles) or 'none'}")
-        raw = _merge(raw, _normalize(profiles[profile]))
+        raw = _deep_merge(raw, _normalize(profiles[profile]))
     for over in overrides or []:
-        raw = _merge(raw, _normalize(over))
+        raw = _deep_merge(raw, _normalize(over))
     return experiment_from_dict(raw, name=path.stem, path=str(path), profile=profile)
 
 
@@ -287,7 +302,38 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
     for key in ("task", "model"):
         if key not in raw:
             raise XlrError(f"{where}: '{key}' is required")
-    # `task = "pawsx"` (reproduce/tasks/pawsx.toml), `task = "my_task.toml"` (beside the experiment), or [task]
+    task = _task_of(raw, where, path)
+    languages = check_languages(task, raw.get("languages", list(task.languages)))
+    source = raw.get("source_language", task.source_language)
+    check_languages(task, [source])
+    if raw.get("generalized") and not task.is_pair:
+        raise XlrError(f"{where}: generalized = true needs a sentence-pair task, but {task.name} has one text column "
+                       f"({task.text_columns[0]}); drop generalized (or --generalized)")
+    methods, options = _methods_of(raw, where)
+    exp = Experiment(
+        name=name, title=raw.get("title", name), task_def=task, model=raw["model"], source_language=source,
+        languages=languages, methods=list(methods), seeds=_seeds_of(raw, where), data=raw.get("data"),
+        train_file=_train_file(raw.get("train_file"), task, where), train_split=raw.get("train_split", "train"),
+        max_test_examples=raw.get("max_test_examples"),
+        generalized=raw.get("generalized", False), paper=raw.get("paper"), tolerance=_tolerance_of(raw, where),
+        train_table=raw.get("train", {}), profile=profile, path=path,
+        # each method's options resolved once, here (defaults filled in, names, types and choices checked): the
+        # options its runs train with
+        method_options={**options, **{m: resolve_options(m, options.get(m)) for m in methods}},
+    )
+    settings = exp.train_settings()  # validates the [train] table now, not after an hour of work
+    if exp.train_split not in TRAIN_SPLITS:
+        raise XlrError(f"{where}: train_split = {exp.train_split!r}: use train, or dev (train on the source dev rows "
+                       "after the first train.max_dev_examples)")
+    if exp.train_split == "dev" and not settings.max_dev_examples:
+        raise XlrError(f"{where}: train_split = \"dev\" trains on the dev rows after the model-selection slice: set "
+                       "train.max_dev_examples to the number of dev rows that select the model")
+    return exp
+
+
+def _task_of(raw: dict, where: str, path: str) -> Task:
+    """`task = "pawsx"` (reproduce/tasks/pawsx.toml), `task = "my_task.toml"` (beside the experiment), or [task];
+    `revision` pins its hub dataset's commit."""
     if isinstance(raw["task"], dict):
         task = task_from_dict(raw["task"], where, prefix="task.")
     else:
@@ -297,14 +343,13 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
             raise XlrError(f"{where}: revision = {raw['revision']!r} pins a hub dataset, but task {task.name} has no "
                            "[hub] table; drop revision")
         task = dataclasses.replace(task, hub=dataclasses.replace(task.hub, revision=raw["revision"]))
-    languages = check_languages(task, raw.get("languages", list(task.languages)))
-    source = raw.get("source_language", task.source_language)
-    check_languages(task, [source])
-    if raw.get("generalized") and not task.is_pair:
-        raise XlrError(f"{where}: generalized = true needs a sentence-pair task, but {task.name} has one text column "
-                       f"({task.text_columns[0]}); drop generalized (or --generalized)")
+    return task
+
+
+def _methods_of(raw: dict, where: str) -> tuple[list[str], dict]:
+    """(the methods to run, the options given per method): `methods` is a list of names, or a [methods] table with
+    run = [...] and a table of options per method."""
     methods_raw = raw.get("methods", [BASELINE])
-    # `methods` is a list of names; `[methods.NAME]` tables set options (TOML then gives a dict)
     if isinstance(methods_raw, dict):
         options = {k: v for k, v in methods_raw.items() if k != "run"}
         methods = methods_raw.get("run")
@@ -317,6 +362,10 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
             raise XlrError(f"{where}: methods.{m} must be a table of options")
     for m in list(methods) + list(options):
         get_method(m)
+    return list(methods), options
+
+
+def _seeds_of(raw: dict, where: str) -> list[int]:
     seeds = raw.get("seeds", [7])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
                                                            for s in seeds):
@@ -324,31 +373,17 @@ def experiment_from_dict(raw: dict, name: str, path: str = "<dict>", profile: st
     bad = [s for s in seeds if not 0 <= s < 2**32]  # numpy's and torch's seeding range
     if bad:
         raise XlrError(f"{where}: a seed (seeds, --seeds or --seed) must be from 0 to {2**32 - 1}, not {bad[0]}")
+    return list(seeds)
+
+
+def _tolerance_of(raw: dict, where: str) -> dict:
     tolerance = {**DEFAULT_TOLERANCE, **raw.get("tolerance", {})}
     for key, value in tolerance.items():
         if key not in DEFAULT_TOLERANCE:
             raise XlrError(f"{where}: unknown [tolerance] key {key}; known: {', '.join(DEFAULT_TOLERANCE)}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise XlrError(f"{where}: [tolerance] {key} must be a number of points >= 0, not {value!r}")
-    exp = Experiment(
-        name=name, title=raw.get("title", name), task_def=task, model=raw["model"], source_language=source,
-        languages=languages, methods=list(methods), seeds=list(seeds), data=raw.get("data"),
-        train_file=_train_file(raw.get("train_file"), task, where), train_split=raw.get("train_split", "train"),
-        max_test_examples=raw.get("max_test_examples"),
-        generalized=raw.get("generalized", False), paper=raw.get("paper"), tolerance=tolerance,
-        train=raw.get("train", {}), method_options=options, profile=profile, path=path,
-    )
-    protocol = exp.protocol()  # validates the [train] table now, not after an hour of work
-    if exp.train_split not in TRAIN_SPLITS:
-        raise XlrError(f"{where}: train_split = {exp.train_split!r}: use train, or dev (train on the source dev rows "
-                       "after the first train.max_dev_examples)")
-    if exp.train_split == "dev" and not protocol.max_dev_examples:
-        raise XlrError(f"{where}: train_split = \"dev\" trains on the dev rows after the model-selection slice: set "
-                       "train.max_dev_examples to the number of dev rows that select the model")
-    # each method's options resolved once, here (defaults filled in, names, types and choices checked): the
-    # options its runs train with
-    exp.method_options = {**options, **{m: resolve_options(m, options.get(m)) for m in exp.methods}}
-    return exp
+    return tolerance
 
 
 def _train_file(value, task: Task, where: str) -> str | None:

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from xlr.env import distributed
+from xlr.machine import distributed
 from xlr.errors import XlrError
 
 log = logging.getLogger("xlr.files")

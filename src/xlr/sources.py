@@ -296,14 +296,14 @@ PAWSX_CPU_TRAIN_SHA256 = "f425e197f2995bc94e77fb5c67f6074d38fd0aa50e0f86b436b882
 
 
 @dataclass
-class Disjoint:
+class FilteredPairs:
     pairs: PairSet
     candidates: int   # candidate rows read
     held_out: int     # dropped: their texts equal a held-out row's
     repeats: int      # dropped: their texts equal an earlier kept row's
 
 
-def disjoint_pairs(candidates: list[PairSet], held_out: list[PairSet], origin: str) -> Disjoint:
+def disjoint_pairs(candidates: list[PairSet], held_out: list[PairSet], origin: str) -> FilteredPairs:
     """The candidate rows in their order, minus every row whose texts equal a held-out row's (so that nothing
     trained on is ever evaluated on) and minus repeats of an earlier row's texts."""
     banned = {tuple(texts) for pairs in held_out for texts in zip(*pairs.texts)}
@@ -319,10 +319,10 @@ def disjoint_pairs(candidates: list[PairSet], held_out: list[PairSet], origin: s
                 kept.append((texts, label))
     columns = [list(c) for c in zip(*(t for t, _ in kept))] or [[] for _ in candidates[0].texts]
     pairs = PairSet(columns[0], columns[1] if len(columns) > 1 else None, [y for _, y in kept], origin)
-    return Disjoint(pairs, sum(map(len, candidates)), dropped, repeats)
+    return FilteredPairs(pairs, sum(map(len, candidates)), dropped, repeats)
 
 
-def pawsx_cpu_train(source: Source) -> Disjoint:
+def pawsx_cpu_train(source: Source) -> FilteredPairs:
     """PAWS-Wiki's labeled dev and test pairs (in that order) minus PAWS-X's English dev and test pairs, which
     were drawn from PAWS-Wiki's dev set, and minus repeats: English training pairs disjoint from every PAWS-X
     evaluation row."""
@@ -343,7 +343,7 @@ def pawsx_cpu_train(source: Source) -> Disjoint:
     return made
 
 
-def write_pawsx_cpu_train(source: Source, out: Path, force: bool = False) -> tuple[Disjoint, str]:
+def write_pawsx_cpu_train(source: Source, out: Path, force: bool = False) -> tuple[FilteredPairs, str]:
     """`pawsx_cpu_train` written to OUT as a PAWS-X TSV; returns it with the file's sha256. An existing OUT
     with other content is kept unless `force` (it may be the file that results were trained on)."""
     import hashlib

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from xlr.env import distributed
+from xlr.machine import distributed
 from xlr.errors import XlrError
 from xlr.files import atomic_write_bytes, atomic_write_json, atomic_write_text, file_lock, read_json
 
-log = logging.getLogger("xlr.runs")
+log = logging.getLogger("xlr.store")
 RESULT_COLUMNS = ["experiment", "task", "model", "method", "seed", "setting", "language", "accuracy"]
 SETTINGS = ("standard", "generalized")
 
@@ -230,13 +230,13 @@ def write_results(experiment_dir: Path) -> Path:
 
 # what every run of one experiment folder shares; a key whose runs disagree is listed per run instead
 _SHARED_KEYS = ("experiment", "title", "experiment_file", "experiment_sha256", "profile", "paper", "tolerance",
-                "languages", "generalized", "max_test_examples", "data", "train_file", "sources")
+                "languages", "generalized", "max_test_examples", "data", "train_file", "train_split", "sources")
 
 
 def provenance(runs: list["RunDir"]) -> dict:
     """results.json: where the rows of results.csv come from (like lm-evaluation-harness's results file):
     the experiment file and its hash, the profile, the paper table and tolerance, each method's resolved
-    options and protocol, and per run the versions, git revision and device line."""
+    options and settings, and per run the versions, git revision and device line."""
     configs = [(run, run.read_config() or {}) for run in runs]
     out: dict = {"format": 1, "results": RESULTS}
     for key in _SHARED_KEYS:
@@ -247,10 +247,11 @@ def provenance(runs: list["RunDir"]) -> dict:
     methods: dict = {}
     for _, c in configs:
         ident = c.get("identity", {})
-        entry = methods.setdefault(ident.get("method"), {"options": ident.get("method_options"),
-                                                          "protocol": ident.get("protocol"), "seeds": []})
-        if entry["options"] != ident.get("method_options") or entry["protocol"] != ident.get("protocol"):
-            entry["options"] = entry["protocol"] = "differs between seeds (see runs)"
+        train = ident.get("train", ident.get("protocol"))  # `protocol` in runs stored before it was `train`
+        entry = methods.setdefault(ident.get("method"), {"options": ident.get("method_options"), "train": train,
+                                                          "seeds": []})
+        if entry["options"] != ident.get("method_options") or entry["train"] != train:
+            entry["options"] = entry["train"] = "differs between seeds (see runs)"
         entry["seeds"].append(ident.get("seed"))
     out["methods"] = methods
     if configs:

@@ -1,5 +1,5 @@
 """Task definitions (TOML: `reproduce/tasks/*.toml`, or `[task]` in an experiment) and their registry, the
-training protocol a task implies, `PairSet`s, and TSV reading and writing.
+training settings a task implies, `PairSet`s, and TSV reading and writing.
 
 Data sources (sources.py) hand out `PairSet`s: aligned lists of sentence 1 (the first text column), sentence 2 (the
 second text column; None for single-sentence tasks) and integer labels, plus ids where the source has
@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlr.config import TrainConfig
+from xlr.settings import TrainSettings
 from xlr.errors import XlrError
 
 SPLITS = ("train", "dev", "test")
@@ -63,7 +63,7 @@ class Task:
     placeholders: tuple[str, ...] = ()
     # The label placeholder rows carry in the official data where it is documented (PAWS-X `NS`: 0).
     placeholder_label: int | None = None
-    # the task's own training-protocol defaults (e.g. XNLI's 1 epoch); experiments override them
+    # the task's own training settings (e.g. XNLI's 1 epoch); experiments override them
     train: dict = field(default_factory=dict)
     # the test sets of every language are translations of the same items, row by row (PAWS-X, XNLI): statistics
     # then draw test items once for all languages and pairs (xlr.results.bootstrap)
@@ -186,7 +186,7 @@ def task_from_dict(raw: dict, where: str, prefix: str = "") -> Task:
                       id_column=table.get("id_column", "id"), train_rows=table.get("train_rows"))
     placeholders = tuple(p.strip().upper() for p in _strings(raw.get("placeholders", []), prefix + "placeholders",
                                                               where))
-    # the [train] table's keys are checked with the protocol (protocol_for, below), which names this file
+    # the [train] table's keys are checked with the settings (train_settings_for, below), which names this file
     return Task(name=name, languages=languages, labels=labels, text_columns=columns,
                 label_column=raw.get("label_column", "label"), source_language=source, hub=hub,
                 placeholders=placeholders, placeholder_label=placeholder_label, train=dict(raw.get("train", {})),
@@ -358,16 +358,16 @@ def format_tsv(pairs: PairSet, task: Task) -> str:
     return "".join("\t".join(texts) + f"\t{task.labels[y]}\n" for texts, y in zip(rows, pairs.labels))
 
 
-def protocol_for(task, overrides: dict | None = None) -> TrainConfig:
-    """The protocol: TrainConfig's defaults, then the task's own `[train]` table (a Task or a task name; where the
+def train_settings_for(task, overrides: dict | None = None) -> TrainSettings:
+    """The settings: TrainSettings's defaults, then the task's own `[train]` table (a Task or a task name; where the
     paper's scripts differ by task, e.g. XNLI's 1 epoch), then `overrides` (the experiment's [train] table)."""
     task = get_task(task)
-    unknown = sorted(set(task.train) - set(TrainConfig.field_names()))
+    unknown = sorted(set(task.train) - set(TrainSettings.field_names()))
     if unknown:
         raise XlrError(f"{task.origin}: unknown training setting train.{unknown[0]}; valid: "
-                       f"{', '.join(TrainConfig.field_names())}")
+                       f"{', '.join(TrainSettings.field_names())}")
     values = {**task.train, **(overrides or {})}
-    unknown = sorted(set(values) - set(TrainConfig.field_names()))
+    unknown = sorted(set(values) - set(TrainSettings.field_names()))
     if unknown:
-        raise XlrError(f"unknown training setting {', '.join(unknown)}; valid: {', '.join(TrainConfig.field_names())}")
-    return TrainConfig(**values)
+        raise XlrError(f"unknown training setting {', '.join(unknown)}; valid: {', '.join(TrainSettings.field_names())}")
+    return TrainSettings(**values)

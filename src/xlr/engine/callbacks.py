@@ -6,8 +6,8 @@ import time
 from rich.progress import Progress
 from transformers import TrainerCallback
 
-from xlr.env.distributed import is_main_process
-from xlr.env.progress import PLAIN_PROGRESS_SECONDS, console, new_progress, say
+from xlr.machine.distributed import is_main_process
+from xlr.machine.progress import PLAIN_PROGRESS_SECONDS, console, new_progress, say
 
 
 class RichProgressCallback(TrainerCallback):

@@ -35,7 +35,7 @@ class MethodCost:
 
 def training_pairs(exp: Experiment) -> int | None:
     """The number of training pairs, without downloading: a local file's rows, or the task's stated size."""
-    protocol = exp.protocol()
+    settings = exp.train_settings()
     n = None
     if exp.train_file:
         n = _rows(Path(exp.train_file).expanduser())
@@ -45,11 +45,11 @@ def training_pairs(exp: Experiment) -> int | None:
         path = source.folder(exp.task_def) / f"{split}-{exp.source_language}.tsv"
         n = _rows(path)
         if n is not None and exp.train_split == "dev":
-            n = max(0, n - (protocol.max_dev_examples or 0))
+            n = max(0, n - (settings.max_dev_examples or 0))
     elif exp.task_def.hub is not None:
         n = exp.task_def.hub.train_rows
-    if n is not None and protocol.max_train_examples:
-        n = min(n, protocol.max_train_examples)
+    if n is not None and settings.max_train_examples:
+        n = min(n, settings.max_train_examples)
     return n
 
 
@@ -70,19 +70,19 @@ def copies(method: str, options: dict) -> int:
 
 def plan(exp: Experiment) -> list[MethodCost]:
     """Steps per method of one seed (each seed costs the same)."""
-    protocol = exp.protocol()
+    settings = exp.train_settings()
     pairs = training_pairs(exp)
     out = []
     for spec in exp.runs():
         if spec.seed != exp.seeds[0]:
             continue
         n = None if pairs is None else pairs * copies(spec.method, spec.options)
-        if protocol.max_steps:
-            steps = protocol.max_steps
+        if settings.max_steps:
+            steps = settings.max_steps
         elif n is None:
             steps = None
         else:
-            steps = math.ceil(math.ceil(n / protocol.batch_size) * protocol.epochs)
+            steps = math.ceil(math.ceil(n / settings.batch_size) * settings.epochs)
         out.append(MethodCost(spec.method, n, steps))
     return out
 

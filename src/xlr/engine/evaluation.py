@@ -10,8 +10,8 @@ import numpy as np
 from xlr.sources import MIXED_AVERAGE, is_mixed_pair
 from xlr.tasks import PairSet
 from xlr.engine.models import encode, longest_first
-from xlr.env import device
-from xlr.config import TrainConfig
+from xlr.machine import device
+from xlr.settings import TrainSettings
 from xlr.engine.training import collator
 
 
@@ -20,21 +20,21 @@ def mean(values) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def prediction_trainer(model, tokenizer, protocol: TrainConfig, callbacks=()):
+def prediction_trainer(model, tokenizer, settings: TrainSettings, callbacks=()):
     """A Trainer used only for `predict`: batching, device placement, bf16 and data parallelism."""
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback
 
-    flags = device.trainer_flags(protocol.precision)
+    flags = device.trainer_flags(settings.precision)
     args = TrainingArguments(
         # nothing is saved; Trainer only needs a folder name
-        output_dir=os.path.join(tempfile.gettempdir(), "xlr-predict"), per_device_eval_batch_size=protocol.eval_batch_size,
+        output_dir=os.path.join(tempfile.gettempdir(), "xlr-predict"), per_device_eval_batch_size=settings.eval_batch_size,
         # no tracker here: train.report_to's trackers belong to the training Trainer, which receives the
         # test accuracies afterwards (training.log_to_trackers); a second Trainer would open a second run
         **flags, report_to="none", disable_tqdm=True, dataloader_pin_memory=not flags["use_cpu"],
-        full_determinism=protocol.deterministic)
+        full_determinism=settings.deterministic)
     trainer = Trainer(model=model, args=args, processing_class=tokenizer,
-                      data_collator=collator(tokenizer, deterministic=protocol.deterministic),
+                      data_collator=collator(tokenizer, deterministic=settings.deterministic),
                       callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)
     return trainer

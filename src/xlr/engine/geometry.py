@@ -47,6 +47,31 @@ def swap_adjacent(sentence: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
+def _encode(tokenizer, s1, s2, labels) -> dict:
+    import torch
+
+    enc = tokenizer(s1, s2, truncation=True, max_length=128, padding=True, return_tensors="pt")
+    enc["labels"] = torch.tensor(labels)
+    return dict(enc)
+
+
+def _pooled(base, inputs: dict, embeds=None, train: bool = False):
+    """The mean-pooled last hidden state of the encoder BASE, from the ids or from given embeddings, with dropout
+    on when `train`."""
+    import torch
+
+    rest = {k: v for k, v in inputs.items() if k not in ("labels", "input_ids")}
+    base.train(train)
+    with torch.no_grad():
+        if embeds is None:
+            hidden = base(input_ids=inputs["input_ids"], **rest).last_hidden_state
+        else:
+            hidden = base(inputs_embeds=embeds, **rest).last_hidden_state
+    base.eval()
+    mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1)
+
+
 def measure(model, tokenizer, pairs: PairSet, adv_radii: list[float], rp_radii: list[float],
             steps: int = 1, seed: int = 7, batch: int = 32, on_batch=None) -> Geometry:
     """The displacements this module's docstring lists, for a classification model and its tokenizer."""
@@ -64,21 +89,10 @@ def measure(model, tokenizer, pairs: PairSet, adv_radii: list[float], rp_radii: 
     weight = model.get_input_embeddings().weight.detach()
 
     def encode(s1, s2, labels):
-        enc = tokenizer(s1, s2, truncation=True, max_length=128, padding=True, return_tensors="pt")
-        enc["labels"] = torch.tensor(labels)
-        return dict(enc)
+        return _encode(tokenizer, s1, s2, labels)
 
     def pooled(inputs, embeds=None, train=False):
-        rest = {k: v for k, v in inputs.items() if k not in ("labels", "input_ids")}
-        base.train(train)
-        with torch.no_grad():
-            if embeds is None:
-                hidden = base(input_ids=inputs["input_ids"], **rest).last_hidden_state
-            else:
-                hidden = base(inputs_embeds=embeds, **rest).last_hidden_state
-        base.eval()
-        mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1)
+        return _pooled(base, inputs, embeds, train)
 
     rows: dict[str, list[float]] = {}
     token_norms, nearest = [], []

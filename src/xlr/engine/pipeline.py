@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from xlr.env import device
-from xlr.env import distributed
-from xlr.env.versions import versions
+from xlr.machine import device
+from xlr.machine import distributed
+from xlr.machine.versions import versions
 from xlr.engine import preflight
 from xlr.tasks import RESULT_NEUTRAL_TASK_KEYS, check_languages, task_of_config
 from xlr.sources import generalized_pairs, open_source
@@ -26,10 +26,10 @@ from xlr.experiments import Experiment, RunSpec, comparable_identity
 from xlr.engine.models import BUILTIN_TINY_BERT, load_model, load_trained
 from xlr.methods import get_method, make_objective
 from xlr.engine.callbacks import RichProgressCallback
-from xlr.env.progress import quiet_libraries, say
+from xlr.machine.progress import quiet_libraries, say
 from xlr.store import RunDir, RunStore, write_results
-from xlr.config import TrainConfig
-from xlr.tasks import protocol_for
+from xlr.settings import TrainSettings
+from xlr.tasks import train_settings_for
 from xlr.engine.training import Interrupted, accuracy, fit, log_to_trackers, report_to, stop_requested
 
 
@@ -117,29 +117,29 @@ def train_run(spec: RunSpec, rd: RunDir):
     e = spec.experiment
     task = e.task_def
     source = open_source(e.data)
-    protocol = e.protocol()
+    settings = e.train_settings()
     # downloads (data, synonym table, model) happen once per machine: its first rank goes first
     with distributed.main_process_first():
         train_set = e.training_pairs(source)
         train_set = training_data(spec, train_set)
-        dev_set = source.load(task, "dev", e.source_language).head(protocol.max_dev_examples)
+        dev_set = source.load(task, "dev", e.source_language).head(settings.max_dev_examples)
         texts = None
         if e.model == BUILTIN_TINY_BERT:  # the smoke model builds its vocabulary from the data it will see
             texts = [text for column in train_set.texts for text in column]
             seen = "test" if e.evaluate_test else "dev"  # a dev-only run (a sweep) never opens a test set
             for lang in e.languages:
                 texts += [text for column in source.load(task, seen, lang).texts for text in column]
-        model, tokenizer = load_model(e.model, task, spec.seed, texts, protocol.pooling)
+        model, tokenizer = load_model(e.model, task, spec.seed, texts, settings.pooling)
     objective = make_objective(spec.method, spec.options, model)
     say(f"[bold]{e.run_name} / {spec.method} / seed {spec.seed}[/]: {len(train_set)} training pairs, "
         f"dev {e.source_language} {len(dev_set)} pairs")
-    trainer, result = fit(model, tokenizer, objective, train_set, dev_set, protocol, spec.seed, rd.path,
+    trainer, result = fit(model, tokenizer, objective, train_set, dev_set, settings, spec.seed, rd.path,
                           progress_label=f"{spec.method} seed {spec.seed}")
     rd.publish_model(trainer, {"fit": result.as_dict(), "dev_language": e.source_language,
                                "objective": {"method": spec.method, **objective.describe()}})
     say(f"  best source dev accuracy {result.best_dev_accuracy:.2f} at step {result.best_step} "
         f"of {result.steps} ({result.seconds:.0f}s)")
-    return trainer if report_to(protocol) != "none" else None
+    return trainer if report_to(settings) != "none" else None
 
 
 def training_data(spec: RunSpec, train_set):
@@ -153,14 +153,14 @@ def training_data(spec: RunSpec, train_set):
 
 
 def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, data: str | None = None,
-                 protocol: TrainConfig | None = None, fresh: bool = False) -> dict:
+                 settings: TrainSettings | None = None, fresh: bool = False) -> dict:
     """Evaluate a run's model/ on test sets; reuse stored predictions whose gold labels still match, unless
     `fresh` (predict every test set again)."""
     identity = config["identity"]
     task = task_of_config(config)
     languages = check_languages(task, languages or config["languages"])
     source = open_source(data if data is not None else (None if config["data"] == "hub" else config["data"]))
-    protocol = protocol or protocol_for(task, identity["protocol"])
+    settings = settings or train_settings_for(task, comparable_identity(identity)["train"])
     n = config.get("max_test_examples")
     with distributed.main_process_first():
         sets = {lang: source.load(task, "test", lang).head(n) for lang in languages}
@@ -184,13 +184,13 @@ def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, d
         device.refresh()  # workers sharing the cores may have started or stopped since training
         model, tokenizer = load_trained(rd.model_dir)
         progress = RichProgressCallback()
-        trainer = prediction_trainer(model, tokenizer, protocol, [progress])
+        trainer = prediction_trainer(model, tokenizer, settings, [progress])
         try:
             for i, (setting, key, pairs) in enumerate(pending, 1):
                 if stop_requested():  # every test set done so far is stored; the same command does the rest
                     raise Interrupted(f"stopped on request after {i - 1} of {len(pending)} test sets")
                 progress.label = f"test {key}"
-                pred = predict(trainer, tokenizer, pairs, protocol.max_length)
+                pred = predict(trainer, tokenizer, pairs, settings.max_length)
                 rd.save_predictions(setting, key, pred, np.asarray(pairs.labels))
                 test.setdefault(setting, {})[key] = accuracy(pred, pairs.labels)
                 rows[key] = len(pairs)
@@ -310,7 +310,7 @@ def finished(rd: RunDir, spec: RunSpec) -> bool:
 def announce_device(exp: Experiment | None = None, option: str | None = None) -> device.DeviceInfo:
     """Choose the device once (or fail loudly) and print it on one line before any work."""
     first = (exp.parts[0] if exp is not None and exp.parts else exp)
-    info = device.configure(option, first.protocol().precision if first is not None else "auto")
+    info = device.configure(option, first.train_settings().precision if first is not None else "auto")
     say(f"[bold]{info.line()}[/]")
     return info
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from xlr.env import distributed
+from xlr.machine import distributed
 from xlr.sources import offline_variable, open_source, verify_alignment
 from xlr.errors import XlrError
 from xlr.files import check_writable
@@ -161,7 +161,7 @@ def data_provenance(exp: Experiment) -> dict:
     """Load every set the runs will read (so a missing one fails now); return each set's provenance."""
     task, source = exp.task_def, open_source(exp.data)
     sets = {"train": exp.training_pairs(source),
-            "dev": source.load(task, "dev", exp.source_language).head(exp.protocol().max_dev_examples)}
+            "dev": source.load(task, "dev", exp.source_language).head(exp.train_settings().max_dev_examples)}
     out = {f"{split}-{exp.source_language}": pairs.provenance for split, pairs in sets.items()}
     if exp.evaluate_test:
         tests = {lang: source.load(task, "test", lang).head(exp.max_test_examples)
@@ -206,7 +206,7 @@ def run_bytes(exp: Experiment) -> int | None:
     config = cost.model_config(exp.model, exp.task_def, local_only=True)
     if config is None:
         return None
-    params = cost.parameter_count(config, exp.protocol().pooling)
+    params = cost.parameter_count(config, exp.train_settings().pooling)
     disk = cost.disk_bytes(params, runs=1)
     return disk["training_peak"] + disk["kept_models"]
 

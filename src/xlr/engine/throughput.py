@@ -2,7 +2,7 @@
 FLOP/s they mean and the MFU (model FLOPs utilisation) of xlr's training step, per method, and on request a
 torch.profiler trace of a few steps with the share of their time spent in operators.
 
-The steps are `xlr train`'s: the Trainer subclass with the method's objective, the protocol's precision,
+The steps are `xlr train`'s: the Trainer subclass with the method's objective, the settings's precision,
 optimizer and gradient clipping, without evaluations or checkpoints. The model is the given one's
 architecture with random weights (only its config is read; speed does not depend on the weights), and the
 batches are random token ids at one fixed length, so that the FLOPs are exact.
@@ -21,8 +21,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from xlr.config import TrainConfig
-from xlr.env import device
+from xlr.settings import TrainSettings
+from xlr.machine import device
 
 # dense bf16/fp16 tensor-core peak in TFLOP/s, by device name (the first match wins, so the specific form
 # factors come first: an H100 PCIe is not an SXM's 989)
@@ -233,7 +233,7 @@ def _device_us(event) -> float:
     return float(getattr(event, "self_device_time_total", None) or getattr(event, "self_cuda_time_total", 0) or 0)
 
 
-def measure(config, method: str, options: dict, protocol: TrainConfig, steps: int, warmup: int,
+def measure(config, method: str, options: dict, settings: TrainSettings, steps: int, warmup: int,
             profile_steps: int = 0, trace_dir: Path | None = None, peak: float | None = None,
             seed: int = 7) -> Throughput:
     """Train `warmup + steps + profile_steps` steps of `method` with xlr's Trainer and time the middle window;
@@ -245,7 +245,7 @@ def measure(config, method: str, options: dict, protocol: TrainConfig, steps: in
     from xlr.methods import make_objective
 
     torch.manual_seed(seed)
-    model = build_untrained(config, protocol.pooling)
+    model = build_untrained(config, settings.pooling)
     objective = make_objective(method, options, model)
     rows = [0]
 
@@ -257,29 +257,29 @@ def measure(config, method: str, options: dict, protocol: TrainConfig, steps: in
     total = warmup + steps + profile_steps
     trace = (trace_dir or Path(".")) / f"trace-{method}.json"
     window = _window_callback(warmup, steps, profile_steps)(rows)
-    per_device_rows = protocol.batch_size * total
+    per_device_rows = settings.batch_size * total
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as work:
-        args = training_arguments(protocol, seed, Path(work), max_steps=total, eval_strategy="no",
+        args = training_arguments(settings, seed, Path(work), max_steps=total, eval_strategy="no",
                                   save_strategy="no", load_best_model_at_end=False, report_to="none",
                                   dataloader_drop_last=True)
         trainer = XlrTrainer(model=model, args=args, objective=objective, callbacks=[window],
-                             train_dataset=random_batches(config, per_device_rows, protocol.max_length, seed))
+                             train_dataset=random_batches(config, per_device_rows, settings.max_length, seed))
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
         trainer.train()
     hook.remove()
-    passes = (window.rows_at_end - window.rows_at_start) / (steps * protocol.batch_size)
-    per_pass = flop_per_token(config, non_embedding_parameters(model), protocol.max_length) * protocol.max_length
+    passes = (window.rows_at_end - window.rows_at_start) / (steps * settings.batch_size)
+    per_pass = flop_per_token(config, non_embedding_parameters(model), settings.max_length) * settings.max_length
     info = device.current()
     profile = None
     if window.profiler is not None:
         profile = _profile_summary(window.profiler, window.profile_seconds, profile_steps, info.device == "cuda",
                                    trace)
-    result = Throughput(method, steps, window.seconds, protocol.batch_size, protocol.max_length, passes,
-                        per_pass * protocol.batch_size * passes / 1e12, peak_memory_mib(),
+    result = Throughput(method, steps, window.seconds, settings.batch_size, settings.max_length, passes,
+                        per_pass * settings.batch_size * passes / 1e12, peak_memory_mib(),
                         peak or (peak_tflops(info.name, info.precision) if info.device == "cuda" else None),
                         profile)
     del trainer, model

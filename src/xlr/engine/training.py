@@ -1,4 +1,4 @@
-"""Fine-tuning: the paper's protocol, a Trainer whose loss comes from an objective, and model selection
+"""Fine-tuning: the paper's settings, a Trainer whose loss comes from an objective, and model selection
 on the source-language dev set.
 
 Trainer owns the loop, mixed precision, checkpointing and data parallelism; this module only says what is
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from transformers import Trainer, TrainerCallback
 
-from xlr.env import device
-from xlr.env import distributed
-from xlr.config import COMPILE_PAD_MULTIPLE, TrainConfig
+from xlr.machine import device
+from xlr.machine import distributed
+from xlr.settings import COMPILE_PAD_MULTIPLE, TrainSettings
 from xlr.tasks import PairSet
 from xlr.errors import XlrError
 from xlr.engine.models import encode, longest_first
@@ -37,14 +37,14 @@ def fused_adamw_available() -> bool:
     return (major, minor) >= (2, 4)
 
 
-def batch_layout(protocol: TrainConfig) -> tuple[int, int]:
+def batch_layout(settings: TrainSettings) -> tuple[int, int]:
     """(per-device batch, gradient accumulation) that give the effective batch across all processes."""
     world = distributed.world_size()
-    per_device = protocol.per_device_batch_size or max(1, protocol.batch_size // world)
-    if protocol.batch_size % (per_device * world):
-        raise XlrError(f"effective batch {protocol.batch_size} is not a multiple of per-device batch {per_device} "
+    per_device = settings.per_device_batch_size or max(1, settings.batch_size // world)
+    if settings.batch_size % (per_device * world):
+        raise XlrError(f"effective batch {settings.batch_size} is not a multiple of per-device batch {per_device} "
                        f"x {world} processes; change train.batch_size or train.per_device_batch_size")
-    return per_device, protocol.batch_size // (per_device * world)
+    return per_device, settings.batch_size // (per_device * world)
 
 
 def accuracy(pred, gold) -> float:
@@ -177,60 +177,60 @@ def discard_incomplete_checkpoints(folder: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def training_arguments(protocol: TrainConfig, seed: int, output_dir: Path, **extra):
+def training_arguments(settings: TrainSettings, seed: int, output_dir: Path, **extra):
     from transformers import TrainingArguments
 
-    per_device, accumulation = batch_layout(protocol)
-    flags = device.trainer_flags(protocol.precision)
+    per_device, accumulation = batch_layout(settings)
+    flags = device.trainer_flags(settings.precision)
     cuda = not flags["use_cpu"]
     kwargs = dict(
         output_dir=str(output_dir),
         per_device_train_batch_size=per_device,
         gradient_accumulation_steps=accumulation,
-        per_device_eval_batch_size=protocol.eval_batch_size,
-        learning_rate=protocol.learning_rate,
-        num_train_epochs=protocol.epochs,
-        max_steps=protocol.max_steps or -1,
-        weight_decay=protocol.weight_decay,
-        warmup_steps=protocol.warmup_steps,
+        per_device_eval_batch_size=settings.eval_batch_size,
+        learning_rate=settings.learning_rate,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps or -1,
+        weight_decay=settings.weight_decay,
+        warmup_steps=settings.warmup_steps,
         lr_scheduler_type="linear",
-        max_grad_norm=protocol.max_grad_norm,
+        max_grad_norm=settings.max_grad_norm,
         eval_strategy="steps",
-        eval_steps=protocol.eval_steps,
+        eval_steps=settings.eval_steps,
         save_strategy="steps",
-        save_steps=protocol.eval_steps,
+        save_steps=settings.eval_steps,
         save_total_limit=1,  # Trainer keeps the best checkpoint besides the latest
         load_best_model_at_end=True,
         metric_for_best_model="accuracy",
         greater_is_better=True,
-        logging_steps=max(1, min(50, protocol.eval_steps)),
+        logging_steps=max(1, min(50, settings.eval_steps)),
         seed=seed,
         **flags,
         optim="adamw_torch_fused" if fused_adamw_available() else "adamw_torch",
-        report_to=report_to(protocol),
+        report_to=report_to(settings),
         disable_tqdm=True,
         dataloader_pin_memory=cuda,
         save_only_model=False,
         # sequence classifiers use every parameter; skipping DDP's search for unused ones saves a graph walk
         ddp_find_unused_parameters=False,
         # train.deterministic: transformers' enable_full_determinism (deterministic algorithms, cuBLAS workspace)
-        full_determinism=protocol.deterministic,
-        **compile_arguments(protocol),
+        full_determinism=settings.deterministic,
+        **compile_arguments(settings),
     )
     kwargs.update(extra)
     field_names = {f.name for f in dataclasses.fields(TrainingArguments)}
     if "logging_dir" in field_names:  # transformers 4: TensorBoard writes there (5: TensorBoardCallback.logging_dir)
         kwargs.setdefault("logging_dir", str(RunDir(Path(output_dir).parent).logs_dir))
     if "train_sampling_strategy" in field_names:
-        kwargs["train_sampling_strategy"] = "group_by_length" if protocol.group_by_length else "random"
+        kwargs["train_sampling_strategy"] = "group_by_length" if settings.group_by_length else "random"
     else:  # transformers before the sampling-strategy option
-        kwargs["group_by_length"] = protocol.group_by_length
+        kwargs["group_by_length"] = settings.group_by_length
     return TrainingArguments(**kwargs)
 
 
-def report_to(protocol: TrainConfig) -> str | list[str]:
+def report_to(settings: TrainSettings) -> str | list[str]:
     """train.report_to for TrainingArguments: "none", or a list of the integrations transformers knows."""
-    names = [n.strip() for n in protocol.report_to.split(",") if n.strip()]
+    names = [n.strip() for n in settings.report_to.split(",") if n.strip()]
     if names in ([], ["none"]):
         return "none"
     from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
@@ -285,12 +285,12 @@ def host_compiler(cuda: bool = False) -> str | None:
     return next((found for name in names for found in [shutil.which(name)] if found), None)
 
 
-def compile_arguments(protocol: TrainConfig) -> dict:
+def compile_arguments(settings: TrainSettings) -> dict:
     """TrainingArguments for train.compile: Trainer compiles the model (accelerate's dynamo plugin)."""
-    if protocol.compile == "off":
+    if settings.compile == "off":
         return {}
     cuda = device.current().device == "cuda"
-    if protocol.compile == "graphs" and not cuda:
+    if settings.compile == "graphs" and not cuda:
         raise XlrError("train.compile = graphs captures CUDA graphs and needs a GPU; use train.compile = default "
                        "on the CPU")
     if not host_compiler(cuda):
@@ -305,7 +305,7 @@ def compile_arguments(protocol: TrainConfig) -> dict:
     torch._inductor.config.fallback_random = True
     # Trainer turns on TF32 matmuls when it compiles fp32 training; keep fp32 the same arithmetic as eager
     return {"torch_compile": True, "torch_compile_backend": "inductor", "tf32": False,
-            "torch_compile_mode": "reduce-overhead" if protocol.compile == "graphs" else None}
+            "torch_compile_mode": "reduce-overhead" if settings.compile == "graphs" else None}
 
 
 @dataclass
@@ -323,7 +323,7 @@ class FitResult:
         return dataclasses.asdict(self)
 
 
-def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: PairSet, protocol: TrainConfig,
+def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: PairSet, settings: TrainSettings,
         seed: int, work_dir: Path, progress_label: str = "train"):
     """Train with model selection on `dev_set`; resumes from the last complete checkpoint in `work_dir`.
 
@@ -333,18 +333,18 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
 
     run = RunDir(work_dir)  # the store owns the run folder's layout
     checkpoints = run.checkpoints_dir
-    args = training_arguments(protocol, seed, checkpoints)
+    args = training_arguments(settings, seed, checkpoints)
     with args.main_process_first(desc="discard incomplete checkpoints"):
         discard_incomplete_checkpoints(checkpoints)
     with distributed.main_process_first():  # one rank per machine tokenises; the others map its Arrow files
-        train_ds = encode(tokenizer, train_set, protocol.max_length, cache_dir=run.tokenized_dir)
-        dev_ds = encode(tokenizer, dev_set, protocol.max_length, cache_dir=run.tokenized_dir)
+        train_ds = encode(tokenizer, train_set, settings.max_length, cache_dir=run.tokenized_dir)
+        dev_ds = encode(tokenizer, dev_set, settings.max_length, cache_dir=run.tokenized_dir)
     # accuracy does not depend on the order: length-sorted dev batches carry little padding
     dev_ds = dev_ds.select(longest_first(dev_ds))
     progress = RichProgressCallback(progress_label)
     trainer = XlrTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds, processing_class=tokenizer,
-        data_collator=collator(tokenizer, protocol.compile != "off", protocol.deterministic),
+        data_collator=collator(tokenizer, settings.compile != "off", settings.deterministic),
         compute_metrics=accuracy_metric,
         objective=objective,
         callbacks=[EvaluateAtEnd(), MarkCheckpointComplete(), ShareCores(), StopWhenAsked(), progress],

@@ -94,7 +94,7 @@ def get_method(name: str) -> Method:
 
 def resolve_options(name: str, given: dict | None) -> dict:
     """The method's defaults overridden by `given`; unknown option names and wrong types are errors."""
-    from xlr.config import coerce
+    from xlr.settings import coerce
 
     method = get_method(name)
     given = {k: v for k, v in (given or {}).items() if v is not None}

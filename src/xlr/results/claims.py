@@ -16,7 +16,7 @@ from xlr.errors import XlrError
 from xlr.results import inference
 from xlr.results.inference import FAILS, HOLDS, INCONCLUSIVE, Interval
 from xlr.results.paper import Claim, Paper
-from xlr.results.table import seed_mean
+from xlr.results.tidy import seed_mean
 
 CANNOT = "cannot check"
 STATUSES = (HOLDS, FAILS, INCONCLUSIVE, CANNOT)

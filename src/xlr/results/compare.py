@@ -20,9 +20,9 @@ from xlr.results import inference
 from xlr.results import paper as paper_mod
 from xlr.results import published
 from xlr.results import rerun
-from xlr.results import table as tidy
+from xlr.results import tidy
 from xlr.errors import ChecksFailed, XlrError
-from xlr.config import DEFAULT_TOLERANCE
+from xlr.settings import DEFAULT_TOLERANCE
 
 EPS = 1e-9  # a difference of exactly the tolerance is within it
 
@@ -150,7 +150,7 @@ def compare(results: list[Path] | None = None, against: str | Path = "paper_resu
     return Comparison(cells, verdicts, paper.folder, reruns, strict)
 
 
-def _order(cells: list[Cell]) -> list[Cell]:
+def _by_method(cells: list[Cell]) -> list[Cell]:
     from xlr.results.report import method_order
 
     method_rank = {m: i for i, m in enumerate(method_order())}
@@ -162,7 +162,7 @@ def show(comparison: Comparison, fmt: str = "rich") -> str | None:
     from xlr.results.report import join, note, render_rows
 
     parts = []
-    ordered = _order(comparison.cells)
+    ordered = _by_method(comparison.cells)
     keys = ["experiment", "task", "model", "method", "setting", "language"]
     headers = keys + ["seeds", "ours", "paper", "diff", "tolerance", "verdict", "paper in our 95% PI"]
     rows = [[*(getattr(c, k) for k in keys), str(c.seeds), f"{c.ours:.1f}", f"{c.paper:.1f}", f"{c.diff:+.1f}",

@@ -178,7 +178,7 @@ def load_rows(results=None, use_paper: bool = False, against="paper_results") ->
         from xlr.results import paper
 
         return paper.load(against).rows()
-    from xlr.results.table import load_results
+    from xlr.results.tidy import load_results
 
     return load_results(results)
 
@@ -186,8 +186,8 @@ def load_rows(results=None, use_paper: bool = False, against="paper_results") ->
 def analyze(rows: list[dict], source: str = "en", features=FEATURES, baseline: str = BASELINE,
             methods: list[str] | None = None) -> list[Analysis]:
     """One analysis per (experiment, task, model) that has the baseline and another method."""
-    from xlr.env.progress import say
-    from xlr.results.table import cell_means, groups, seed_mismatches
+    from xlr.machine.progress import say
+    from xlr.results.tidy import cell_means, groups, seed_mismatches
 
     for warning in seed_mismatches(rows):
         say(f"[yellow]{warning}[/]")
@@ -210,7 +210,7 @@ def _num(value: float, fmt: str) -> str:
 
 def show(analyses: list[Analysis], fmt: str = "rich") -> str | None:
     from xlr.results.report import join, note, render_rows
-    from xlr.results.table import group_label
+    from xlr.results.tidy import group_label
 
     parts = []
     for a in analyses:
@@ -254,7 +254,7 @@ def plot(analyses: list[Analysis], path, feature: str | None = None, title=None)
     from pathlib import Path
 
     from xlr.results.figures import figure, save
-    from xlr.results.table import group_label
+    from xlr.results.tidy import group_label
 
     path = Path(path)
     kind = plot_format(path)

@@ -10,7 +10,7 @@ from xlr.errors import XlrError
 from xlr.methods import BASELINE
 from xlr.resources import shipped_dir
 from xlr.store import SETTINGS, read_results_csv
-from xlr.results.table import EXTRA_COLUMNS
+from xlr.results.tidy import EXTRA_COLUMNS
 
 ROLES = ("target", "reference")
 KEY = ("task", "model", "method", "setting", "language")

@@ -25,6 +25,7 @@ from xlr.files import (atomic_write_bytes, atomic_write_json, atomic_write_text,
                        interrupted_swap, read_json, swap_in)
 from xlr.methods import BASELINE
 from xlr.store import PROVENANCE, RESULTS, RunStore, read_provenance, read_results_csv, rows_to_csv
+from xlr.store import provenance as store_provenance
 
 INTERVALS = "intervals.csv"
 PUBLICATION = "publication.json"
@@ -201,7 +202,7 @@ def _runs(rows: list[dict]) -> dict[tuple[str, int], dict]:
     return out
 
 
-def _merge(old: "Published", experiment_dir: Path, rows: list[dict], provenance: dict, outcomes: dict,
+def _merged_with_store(old: "Published", experiment_dir: Path, rows: list[dict], provenance: dict, outcomes: dict,
            command: str, before: dict, added: dict):
     """The set's rows, provenance and outcomes with the store's runs added, and the publication's record of it;
     `before` and `added` are the set's and the store's runs (`_runs`)."""
@@ -276,9 +277,10 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
         raise XlrError(f"{experiment_dir} is not an experiment folder with {RESULTS} (runs/<experiment>/)")
     if not name or "/" in name or name.startswith("."):
         raise XlrError(f"--name '{name}': give a plain folder name, e.g. xnli-e5-cpu")
-    provenance = read_provenance(experiment_dir)
-    if provenance is None:
+    if read_provenance(experiment_dir) is None:
         raise XlrError(f"{experiment_dir} has no {PROVENANCE}; run `xlr evaluate` on one of its runs to write it")
+    # the provenance as this version of xlr records it, from each finished run's config.json
+    provenance = store_provenance(RunStore.finished_in(experiment_dir))
     rows = read_results_csv(experiment_dir / RESULTS)
     if BASELINE not in {r["method"] for r in rows}:
         raise XlrError(f"{experiment_dir} has no {BASELINE} runs; the intervals are against the baseline")
@@ -286,6 +288,34 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
                 for r in RunStore.finished_in(experiment_dir)}
     curves = store_curves(experiment_dir)
     folder = Path(into) / name
+    _check_target(folder, experiment_dir, add, force)
+    publication = {"command": command, "bootstrap": {"resamples": resamples, "seed": seed},
+                   "source": experiment_dir.name}
+    if add:
+        if not holds_a_set(folder):  # load() says what a broken set lacks
+            raise XlrError(f"--add: {folder} is not a published set; publish {experiment_dir} without --add first")
+        old = load(folder, stale_intervals=True)
+        was = old.publication.get("bootstrap") or {}
+        if was and (was.get("resamples"), was.get("seed")) != (resamples, seed):
+            raise XlrError(f"--add: {folder}'s intervals use {was.get('resamples')} resamples with seed "
+                           f"{was.get('seed')}; pass --resamples {was.get('resamples')} --bootstrap-seed {was.get('seed')}")
+        before, added = _runs(old.rows), _runs(rows)
+        rows, provenance, outcomes, record = _merged_with_store(old, experiment_dir, rows, provenance, outcomes, command,
+                                                    before, added)
+        curves = [c for c in read_curves(old.folder) if (c["method"], int(c["seed"])) not in added] + curves
+        publication = {**old.publication, "added": old.publication.get("added", []) + [record]}
+        model_name_given = model_name_given or old.provenance.get("model")
+        model_note = model_note or old.provenance.get("model_note")
+    unfinished = [f"{RunStore.method_of(r)} {r.path.name.removeprefix('seed')}"
+                  for r in RunStore.unfinished_in(experiment_dir)]
+    finished = {f"{r['method']} {r['seed']}" for r in rows}  # what still trains is the newest store's state
+    publication["unfinished"] = [u for u in unfinished if u not in finished]
+    check_writable(Path(into), "folder of published sets", "--into", create=False)  # before the bootstrap's minutes
+    return _write(folder, rows, provenance, outcomes, curves, publication, model_name_given, model_note, on_step)
+
+
+def _check_target(folder: Path, experiment_dir: Path, add: bool, force: bool) -> None:
+    """The set's folder may be written: not half-swapped, not the store, and replaced only with --force."""
     stopped = interrupted_swap(folder)
     if stopped:
         raise stopped
@@ -300,29 +330,6 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
         if not force:
             raise XlrError(f"{folder} is already published: --add adds these runs to it, --force replaces it, "
                            f"or give another --name")
-    publication = {"command": command, "bootstrap": {"resamples": resamples, "seed": seed},
-                   "source": experiment_dir.name}
-    if add:
-        if not holds_a_set(folder):  # load() says what a broken set lacks
-            raise XlrError(f"--add: {folder} is not a published set; publish {experiment_dir} without --add first")
-        old = load(folder, stale_intervals=True)
-        was = old.publication.get("bootstrap") or {}
-        if was and (was.get("resamples"), was.get("seed")) != (resamples, seed):
-            raise XlrError(f"--add: {folder}'s intervals use {was.get('resamples')} resamples with seed "
-                           f"{was.get('seed')}; pass --resamples {was.get('resamples')} --bootstrap-seed {was.get('seed')}")
-        before, added = _runs(old.rows), _runs(rows)
-        rows, provenance, outcomes, record = _merge(old, experiment_dir, rows, provenance, outcomes, command,
-                                                    before, added)
-        curves = [c for c in read_curves(old.folder) if (c["method"], int(c["seed"])) not in added] + curves
-        publication = {**old.publication, "added": old.publication.get("added", []) + [record]}
-        model_name_given = model_name_given or old.provenance.get("model")
-        model_note = model_note or old.provenance.get("model_note")
-    unfinished = [f"{RunStore.method_of(r)} {r.path.name.removeprefix('seed')}"
-                  for r in RunStore.unfinished_in(experiment_dir)]
-    finished = {f"{r['method']} {r['seed']}" for r in rows}  # what still trains is the newest store's state
-    publication["unfinished"] = [u for u in unfinished if u not in finished]
-    check_writable(Path(into), "folder of published sets", "--into", create=False)  # before the bootstrap's minutes
-    return _write(folder, rows, provenance, outcomes, curves, publication, model_name_given, model_note, on_step)
 
 
 def refresh(folder: Path, model_name_given: str | None = None, model_note: str | None = None, on_step=None) -> Path:
@@ -425,9 +432,9 @@ class Published:
 
     @property
     def methods(self) -> list[str]:
-        from xlr.results.report import _order, method_order
+        from xlr.results.report import method_order, ordered
 
-        return _order([r["method"] for r in self.rows], method_order())
+        return ordered([r["method"] for r in self.rows], method_order())
 
     def seeds(self, method: str) -> list[int]:
         return sorted({int(r["seed"]) for r in self.rows if r["method"] == method})
@@ -533,7 +540,7 @@ def load_all(root: Path) -> list[Published]:
 def as_reference(folder: Path) -> list[dict]:
     """A published set as reference numbers for `xlr compare --against`: the mean over seeds of every cell,
     the model by its name only (a hub id and a local copy of the same model match)."""
-    from xlr.results.table import cell_means
+    from xlr.results.tidy import cell_means
 
     pub = load(folder, as_set=False)
     means = cell_means([{**r, "model": model_name(r["model"])} for r in pub.rows])

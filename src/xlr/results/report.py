@@ -17,7 +17,7 @@ FORMATS = ("rich", "markdown", "csv")
 stdout = Console(highlight=False)
 
 
-def _order(values, preferred=()):
+def ordered(values, preferred=()):
     seen = list(dict.fromkeys(values))
     return [v for v in preferred if v in seen] + [v for v in seen if v not in preferred]
 
@@ -45,9 +45,9 @@ def method_table(rows: list[dict], setting: str = "standard", languages: list[st
     for r in rows:
         if r["setting"] == setting:
             cells[(r["method"], r["language"])].append(float(r["accuracy"]))
-    langs = languages or _order([lang for (_, lang) in cells if lang != "avg"])
+    langs = languages or ordered([lang for (_, lang) in cells if lang != "avg"])
     columns = [lang for lang in langs] + (["avg"] if any(lang == "avg" for (_, lang) in cells) else [])
-    methods = _order([m for (m, _) in cells], methods_order or method_order())
+    methods = ordered([m for (m, _) in cells], methods_order or method_order())
     body = [(m, {c: summarize(cells[(m, c)]) for c in columns if cells.get((m, c))}) for m in methods]
     return columns, body
 
@@ -106,8 +106,8 @@ def generalized_matrices(rows: list[dict]) -> tuple[list[str], dict[str, dict[tu
         if r["setting"] == "generalized" and not r["language"].startswith("avg"):
             l1, l2 = r["language"].split("-")
             cells[(r["method"], l1, l2)].append(float(r["accuracy"]))
-    langs = _order([l1 for (_, l1, _) in cells])
-    methods = _order([m for (m, _, _) in cells], method_order())
+    langs = ordered([l1 for (_, l1, _) in cells])
+    methods = ordered([m for (m, _, _) in cells], method_order())
     return langs, {m: {(a, b): statistics.fmean(cells[(m, a, b)]) for a in langs for b in langs
                        if cells.get((m, a, b))} for m in methods}
 
@@ -241,7 +241,7 @@ def show_results(results_csv, title: str, languages: list[str] | None, fmt: str 
     rows = read_results_csv(results_csv)
     columns, body = method_table(rows, "standard", languages)
     text = render(title, columns, body, fmt)
-    from xlr.results.table import seed_mismatches
+    from xlr.results.tidy import seed_mismatches
 
     for warning in seed_mismatches(rows):
         text = (text or "") + (note(warning, fmt) or "")

@@ -131,7 +131,7 @@ def time_limits(exp: Experiment, cluster: Cluster) -> dict[str, int]:
         raise XlrError(f"--rates {cluster.rates} is not a file; pass the throughput.json that `xlr bench throughput "
                        "--out DIR` writes")
     if cluster.rates is not None:
-        measured, _ = throughput.read_rates(cluster.rates, exp.protocol().batch_size, list(plan))
+        measured, _ = throughput.read_rates(cluster.rates, exp.train_settings().batch_size, list(plan))
     out, missing = {}, []
     for method, item in plan.items():
         given = cluster.time.get(method, cluster.time.get("*"))
@@ -181,7 +181,7 @@ class RunJob:
         from submitit.core.job_environment import JobEnvironment
 
         from xlr.engine import pipeline, preflight, training
-        from xlr.env.progress import quiet_libraries, say
+        from xlr.machine.progress import quiet_libraries, say
         from xlr.scheduling import workers
         from xlr.store import RunStore, write_results
 

@@ -10,6 +10,7 @@ Several workers (processes, or machines sharing `--out`) can work through one gr
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import statistics
 from dataclasses import dataclass
@@ -81,8 +82,8 @@ class Point:
 def plan(experiment: str, methods: list[str], axes: list[Axis], profile: str | None,
          overrides: list[dict]) -> tuple[Experiment, list[Point]]:
     """The base experiment and one dev-only experiment per (grid point, method)."""
-    base = load_experiment(experiment, profile, overrides)
-    base.evaluate_test = False  # a sweep never reads a test set, not even to check it
+    base = dataclasses.replace(load_experiment(experiment, profile, overrides),
+                               evaluate_test=False)  # a sweep never reads a test set, not even to check it
     if base.parts:
         raise XlrError(f"{experiment} gathers other experiments; sweep one of them ({', '.join(p.name for p in base.parts)})")
     methods = methods or base.methods
@@ -93,11 +94,10 @@ def plan(experiment: str, methods: list[str], axes: list[Axis], profile: str | N
             over = [{"methods": {"run": [method]}}]
             for a, v in zip(axes, values):
                 over.append(_assignment(a.key, v, method))
-            exp = load_experiment(experiment, profile, overrides + over)
-            exp.name = f"{RunStore.sweep_name(base.run_name)}/{label}"
-            exp.profile = None  # the profile is already part of the sweep's folder name
-            exp.evaluate_test = False
-            exp.generalized = False
+            # the profile is already part of the sweep's folder name; a point reads no test set
+            exp = dataclasses.replace(load_experiment(experiment, profile, overrides + over),
+                                      name=f"{RunStore.sweep_name(base.run_name)}/{label}", profile=None,
+                                      evaluate_test=False, generalized=False)
             points.append(Point(label, method, exp))
     return base, points
 
@@ -112,9 +112,9 @@ def run_points(points: list[Point], out: Path, force: bool = False,
 
     Before each run the CPU threads are set from the cores and the number of workers on this host that are
     training a point of this sweep, so that concurrent workers never oversubscribe the cores."""
-    from xlr.env import device
+    from xlr.machine import device
     from xlr.scheduling.workers import run_unclaimed
-    from xlr.env.progress import say
+    from xlr.machine.progress import say
 
     specs = [spec for p in points for spec in p.experiment.runs()]
     labels = {id(p.experiment): p.label for p in points}
@@ -122,7 +122,7 @@ def run_points(points: list[Point], out: Path, force: bool = False,
     pending = [s for s in specs if force or not RunStore(out).run(s.experiment.run_name, s.method, s.seed).is_done()]
 
     def before(rd, spec):  # the device and precision; run_unclaimed then divides the cores among live workers
-        device.configure(device_option, spec.experiment.protocol().precision)
+        device.configure(device_option, spec.experiment.train_settings().precision)
 
     def announce(i, spec):
         say(f"[bold cyan]sweep {i}/{len(pending)}[/]: {labels[id(spec.experiment)]}, {spec.method}, seed {spec.seed}; "
@@ -262,7 +262,7 @@ def sweep(experiment: str, grid: list[str], methods: list[str] | None, profile: 
     axes = parse_grid(grid)
     base, points = checked_plan(experiment, grid, methods, profile, overrides, method_options)
     from xlr.engine.preflight import preflight, resolve  # the engine only once the input has been checked
-    from xlr.env.progress import quiet_libraries
+    from xlr.machine.progress import quiet_libraries
 
     quiet_libraries()
     preflight(base, out)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from xlr.engine import pipeline, preflight
 from xlr.engine.training import Interrupted, progress
-from xlr.env import device, distributed
-from xlr.env.progress import quiet_libraries, say
+from xlr.machine import device, distributed
+from xlr.machine.progress import quiet_libraries, say
 from xlr.errors import XlrError
 from xlr.experiments import Experiment, RunSpec
 from xlr.files import atomic_write_text
@@ -90,7 +90,7 @@ def run_experiment(exp: Experiment, out: Path, force: bool = False, keep_checkpo
                    device_option: str | None = None, lease: float = claims.LEASE_SECONDS) -> list[tuple[Experiment, Path]]:
     """Run every (method, seed) of an experiment (or of each part) in this process, waiting for the runs other
     workers hold; return (experiment, results.csv) pairs."""
-    from xlr.env.container import unmounted_output_warning
+    from xlr.machine.container import unmounted_output_warning
     from xlr.results.report import write_heatmaps
 
     quiet_libraries()

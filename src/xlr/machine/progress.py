@@ -11,7 +11,7 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from xlr.env.distributed import is_main_process
+from xlr.machine.distributed import is_main_process
 
 console = Console(stderr=True, highlight=False)
 PLAIN_PROGRESS_SECONDS = 60

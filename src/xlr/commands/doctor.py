@@ -13,8 +13,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xlr.env import device
-from xlr.env.versions import package_version
+from xlr.machine import device
+from xlr.machine.versions import package_version
 from xlr.errors import XlrError
 from xlr.sources import offline_variable
 
@@ -78,8 +78,6 @@ def diagnose(exp, hub_timeout: float = 3.0, experiment: str = COST_EXPERIMENT, m
     import torch
 
     import xlr
-    from xlr.methods.synonyms import cache_path
-
     r = Report()
     floor = ".".join(map(str, xlr.MIN_PYTHON))
     r.add("python", f"{platform.python_version()} (xlr needs {floor} or newer)")
@@ -119,6 +117,14 @@ def diagnose(exp, hub_timeout: float = 3.0, experiment: str = COST_EXPERIMENT, m
     need = need_gb or MIN_FREE_GB
     if free is not None and free < need:
         r.problems.append(f"only {free:.1f} GB free for the HF cache {hf}; {experiment} needs about {need:.0f} GB")
+    synonym_table_rows(r, usable)
+    return r
+
+
+def synonym_table_rows(r: Report, usable: bool) -> None:
+    """Where RS-DA's synonym table is (cached, given, or to be downloaded), and the free disk of xlr's cache."""
+    from xlr.methods.synonyms import cache_path
+
     table = cache_path()
     xfree = _free_gb(table.parent)
     r.add("xlr cache", f"{table.parent} ({xfree:.1f} GB free)" if xfree is not None else str(table.parent))
@@ -134,7 +140,6 @@ def diagnose(exp, hub_timeout: float = 3.0, experiment: str = COST_EXPERIMENT, m
                                                                                     " (needs the network)"))
         if not usable:
             r.problems.append("RS-DA's synonym table is not cached and cannot be downloaded; pass --synonyms PATH")
-    return r
 
 
 def info_ok(r: Report) -> bool:
@@ -152,7 +157,7 @@ def add_cost(r: Report, experiment: str, exp, measure: bool, hub_usable: bool = 
     config = cost.model_config(exp.model, exp.task_def, local_only=not hub_usable)
     measured, source = {}, "measured here"
     if rates is not None:
-        measured, what = throughput.read_rates(rates, exp.protocol().batch_size, [item.method for item in plan])
+        measured, what = throughput.read_rates(rates, exp.train_settings().batch_size, [item.method for item in plan])
         source = f"from {rates} ({what})"
     for item in plan:
         if item.steps is None:
@@ -161,14 +166,14 @@ def add_cost(r: Report, experiment: str, exp, measure: bool, hub_usable: bool = 
         if item.method in measured:
             item.seconds_per_step = measured[item.method]
         elif measure and config is not None:
-            device.configure(None, exp.protocol().precision)
+            device.configure(None, exp.train_settings().precision)
             options = next(s.options for s in exp.runs() if s.method == item.method)
-            timed = throughput.measure(config, item.method, options, exp.protocol(), steps=3, warmup=1)
+            timed = throughput.measure(config, item.method, options, exp.train_settings(), steps=3, warmup=1)
             item.seconds_per_step = timed.seconds / timed.steps
         timing = (f"; {item.seconds_per_step:.3g} s/step, about {cost.human_seconds(item.seconds)}"
                   if item.seconds is not None else "")
         r.add(f"{experiment} {item.method}", f"{item.steps:,} steps per seed ({item.pairs:,} training pairs, "
-                                             f"batch {exp.protocol().batch_size}){timing}")
+                                             f"batch {exp.train_settings().batch_size}){timing}")
     total = [item.seconds for item in plan]
     if all(t is not None for t in total) and total:
         r.add(f"{experiment} time", f"about {cost.human_seconds(sum(total) * seeds)} for {len(plan)} methods x "
@@ -179,7 +184,7 @@ def add_cost(r: Report, experiment: str, exp, measure: bool, hub_usable: bool = 
     if config is None:
         r.add(f"{experiment} disk", f"unknown until the config of {exp.model} is available")
         return None
-    params = cost.parameter_count(config, exp.protocol().pooling)
+    params = cost.parameter_count(config, exp.train_settings().pooling)
     disk = cost.disk_bytes(params, runs=len(plan) * seeds)
     r.add(f"{experiment} disk", f"{params / 1e6:.1f}M parameters: {cost.human_bytes(disk['checkpoint'])} per "
                                 f"checkpoint, up to {cost.human_bytes(disk['training_peak'])} while a run trains, "
@@ -198,4 +203,19 @@ def render(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["diagnose", "render", "Report", "hub_status"]
+
+
+def doctor(hub_timeout: float, experiment: str, measure: bool, rates: Path | None) -> Report:
+    """`xlr doctor`: the input checked, then the report."""
+    from xlr.experiments import load_experiment
+
+    if not hub_timeout > 0 or hub_timeout == float("inf"):
+        raise XlrError(f"--hub-timeout must be a positive number of seconds, not {hub_timeout}")
+    if measure and rates is not None:
+        raise XlrError("--measure and --rates both time the steps: give one of them")
+    exp = load_experiment(experiment)  # an unknown name or a broken TOML is bad input, not an unknown cost
+    if rates is not None and not rates.is_file():
+        found = "is a folder" if rates.is_dir() else "does not exist"
+        raise XlrError(f"--rates {rates} {found}; pass the throughput.json that `xlr bench throughput --out DIR` "
+                       f"writes in DIR")
+    return diagnose(exp, hub_timeout, experiment, measure, rates)

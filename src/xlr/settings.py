@@ -1,8 +1,8 @@
 """The configuration layer: the `[train]` schema and how its values are checked and layered.
 
-`TrainConfig` is every training setting with its default (the paper's scripts); a task file's `[train]`
+`TrainSettings` is every training setting with its default (the paper's scripts); a task file's `[train]`
 table overrides the defaults, and an experiment's `[train]` table (then a profile, `--overrides` files and
-`--set`) overrides the task's: `protocol_for`. `coerce` checks one value against a field's type and is the
+`--set`) overrides the task's: `train_settings_for`. `coerce` checks one value against a field's type and is the
 one type check of experiments, tasks and method options. Nothing here imports torch.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ def setting(default, help: str):
 
 
 @dataclass
-class TrainConfig:
+class TrainSettings:
     """Training settings. Defaults are the paper's scripts (XTREME-style fine-tuning of mBERT). Every field is a
     `[train]` key, a `--set train.KEY=VALUE`, and a flag of `xlr train`, `reproduce` and `sweep`."""
 

@@ -9,13 +9,16 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Annotated, Optional
 
+import typer
+
+from xlr.commands.options import Network
 from xlr.errors import XlrError
+from xlr.machine.container import CONTAINER_HF_HOME, CONTAINER_RUNS, CONTAINER_XLR_CACHE
 from xlr.store import DEFAULT_ROOT
 
-CONTAINER_RUNS = "/work/runs"
-CONTAINER_HF_HOME = "/cache/huggingface"
-CONTAINER_XLR_CACHE = "/cache/xlr"
+
 PASS_THROUGH_ENV = ("HF_TOKEN",)
 # --torch-cuda: consistent (base image, torch wheel) pairs, one per CUDA build that PyTorch publishes for the
 # locked torch. The default CUDA 13.0 build needs driver >= 580; the CUDA 12.6 build runs on drivers >= 525
@@ -30,7 +33,7 @@ GPU = [["gpu"]]
 
 
 def default_context() -> Path:
-    """The checkout this package runs from (src/xlr/env/ here; it holds the Dockerfile), else the current
+    """The checkout this package runs from (src/xlr/commands/ here; it holds the Dockerfile), else the current
     folder."""
     checkout = Path(__file__).resolve().parents[3]
     return checkout if (checkout / "Dockerfile").is_file() else Path.cwd()
@@ -134,7 +137,7 @@ def host_xlr_cache() -> Path:
     return cache_path().parent
 
 
-def run_config(image: str, args: list[str], gpus: str = "all", runs: Path = DEFAULT_ROOT,
+def container_options(image: str, args: list[str], gpus: str = "all", runs: Path = DEFAULT_ROOT,
                hf_home: Path | None = None, env: list[str] = (), volumes: list[str] = (),
                network: str | None = None) -> dict:
     """The keyword arguments of `client.containers.create` for one `xlr docker run`."""
@@ -159,7 +162,7 @@ def run(image: str, args: list[str], **options) -> int:
     """Run `xlr ARGS` in the image, streaming its stdout and stderr; returns the container's exit code."""
     import docker
 
-    config = run_config(image, args, **options)
+    config = container_options(image, args, **options)
     client = connect()
     for mount in config["mounts"]:          # ours are made here, as the user: the daemon would make them as root
         if mount["Target"] in (CONTAINER_RUNS, CONTAINER_HF_HOME, CONTAINER_XLR_CACHE):
@@ -188,56 +191,49 @@ def run(image: str, args: list[str], **options) -> int:
         container.remove(force=True)        # like `docker run --rm`; an interrupted run resumes on re-run
 
 
-def mount_points() -> list[str]:
-    """Mount points of this process (from /proc/self/mountinfo); empty where that is unreadable."""
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return []
-    return [line.split()[4].replace("\\040", " ") for line in lines if len(line.split()) > 4]
+# ------------------------------------------------------------------------------------------- the verbs
+
+app = typer.Typer(no_args_is_help=True, help="Build and run the xlr container: GPUs, the Hugging Face cache and runs/ mounted.")
 
 
-def _on_a_mount(path: Path) -> bool:
-    target = Path(path).resolve()
-    return any(m != "/" and (target == Path(m) or Path(m) in target.parents) for m in mount_points())
+@app.command("build")
+def docker_build(
+    tag: Annotated[str, typer.Option("--tag", "-t", help="Name of the image to build.")] = "xlr",
+    base_image: Annotated[Optional[str], typer.Option(help="BASE_IMAGE build arg (default: the Dockerfile's CUDA "
+                                                           "image); any Debian/Ubuntu image works.")] = None,
+    torch_spec: Annotated[Optional[str], typer.Option(help="TORCH_SPEC build arg: pip arguments that pick torch "
+                                                           "(default: the CUDA build from PyPI), e.g. a wheel in "
+                                                           "wheels/.")] = None,
+    torch_cuda: Annotated[Optional[str], typer.Option(
+        help="A consistent CUDA base image + torch wheel pair: cu130 (the default; NVIDIA driver >= 580) or cu126 "
+             "(driver >= 525.60.13; also Volta and Pascal GPUs).")] = None,
+    context: Annotated[Optional[Path], typer.Option(help="Build context with the Dockerfile (default: this "
+                                                         "checkout).")] = None,
+    network: Network = None,
+):
+    """Build the xlr image from the Dockerfile, streaming the build log."""
+    image_id = build(tag=tag, base_image=base_image, torch_spec=torch_spec, context=context,
+                            network=network, torch_cuda=torch_cuda)
+    typer.echo(f"built {tag} ({image_id})")
 
 
-def in_image() -> bool:
-    """Whether this process runs inside the xlr image (its Dockerfile leaves IMAGE_KIND_FILE)."""
-    from xlr.env.device import IMAGE_KIND_FILE
-
-    return IMAGE_KIND_FILE.is_file()
-
-
-def unmounted_output_warning(out: Path) -> str | None:
-    """Inside the xlr image, a run store that is not on a host mount vanishes with the container: say so."""
-    if not in_image() or _on_a_mount(out):
-        return None
-    target = Path(out).resolve()
-    return (f"{target} is inside the container, not on a host folder: the results vanish with the container. "
-            f"Mount one: docker run -v \"$PWD/runs:{CONTAINER_RUNS}\" ... (xlr docker run does this)")
-
-
-def unmounted_notice(out: Path) -> list[str]:
-    """The closing lines of a verb that wrote into the container's own layer: how to copy the results (and the
-    downloads) out of this container, and the mounts that keep them next time. Empty outside the image."""
-    if not in_image():
-        return []
-    import socket
-
-    container = socket.gethostname()  # Docker names a container's host after its id unless --hostname is given
-    lines = []
-    keep = []
-    target = Path(out).resolve()
-    if target.exists() and not _on_a_mount(target):
-        lines.append(f"the results in {target} exist only inside this container; copy them out before it is removed "
-                     f"(a container started with --rm is removed when it exits): docker cp {container}:{target} ./runs")
-        keep.append(f'-v "$PWD/runs:{target}"')
-    hf_home = Path(os.environ.get("HF_HOME") or CONTAINER_HF_HOME)
-    if hf_home.is_dir() and any(hf_home.iterdir()) and not _on_a_mount(hf_home):
-        lines.append(f"the downloads in {hf_home} (model, data) are inside this container too and are fetched "
-                     f"again by the next one: docker cp {container}:{hf_home} ~/.cache/")
-        keep.append(f"-v ~/.cache/huggingface:{hf_home}")
-    if keep:
-        lines.append(f"next time mount them: docker run {' '.join(keep)} ... (or use `xlr docker run`, which does)")
-    return lines
+@app.command("run")
+def docker_run(
+    args: Annotated[Optional[list[str]], typer.Argument(help="xlr's arguments, after --: -- reproduce table1")]
+    = None,
+    image: Annotated[str, typer.Option(help="Image to run (see `xlr docker build`).")] = "xlr",
+    gpus: Annotated[str, typer.Option(help="all, none, or GPU indices such as 0,1.")] = "all",
+    no_gpus: Annotated[bool, typer.Option("--no-gpus", help="Same as --gpus none.")] = False,
+    runs: Annotated[Path, typer.Option(help="Host folder mounted as the container's runs/.")] = DEFAULT_ROOT,
+    hf_home: Annotated[Optional[Path], typer.Option(
+        help="Host Hugging Face cache to mount (default: $HF_HOME or ~/.cache/huggingface).")] = None,
+    env: Annotated[Optional[list[str]], typer.Option(
+        "--env", "-e", help="KEY=VALUE (or KEY: the host's value) for the container; HF_TOKEN passes anyway.")]
+    = None,
+    volume: Annotated[Optional[list[str]], typer.Option(
+        "--volume", "-v", help="Extra mount HOST:CONTAINER[:ro], e.g. for --data-dir.")] = None,
+    network: Network = None,
+):
+    """Run `xlr ARGS` in the container and exit with its exit code."""
+    raise typer.Exit(run(image, args or [], gpus="none" if no_gpus else gpus, runs=runs, hf_home=hf_home,
+                                env=env or [], volumes=volume or [], network=network))

@@ -18,7 +18,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from xlr.config import PRECISIONS
+from xlr.settings import PRECISIONS
 from xlr.errors import XlrError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -214,7 +214,7 @@ def resolve(option: str | None = None, precision: str = "auto", sharing: int = 1
     """The device this process trains on, or XlrError when a GPU was expected and torch sees none."""
     import torch
 
-    from xlr.env import distributed
+    from xlr.machine import distributed
 
     asked = requested_device(option)
     available = torch.cuda.is_available()
@@ -266,7 +266,7 @@ def refresh() -> None:
         return
     sharing = max(1, probe())
     if sharing != _state.get("sharing", 1):
-        from xlr.env.progress import say
+        from xlr.machine.progress import say
 
         new = configure(precision=_state.get("precision", "auto"), sharing=sharing)
         say(f"  {new.threads} CPU thread(s) now ({new.threads_reason})")
@@ -278,7 +278,7 @@ def current() -> DeviceInfo:
 
 
 def trainer_flags(precision: str) -> dict:
-    """TrainingArguments' device and precision flags for a protocol's `precision` on the current device."""
+    """TrainingArguments' device and precision flags for the training settings' `precision` on the current device."""
     info = current()
     chosen, _ = choose_precision(info.device, precision)
     return {"use_cpu": info.device == "cpu", "bf16": chosen == "bf16", "fp16": chosen == "fp16"}
