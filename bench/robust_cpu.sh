@@ -14,8 +14,7 @@ cd "$(dirname "$0")/.."
 phase=${1:-all}
 export XLR_THREADS=${XLR_THREADS:-1}          # one core per worker: two workers never oversubscribe 2 cores
 OUT=${XLR_BENCH_RUNS:-bench/out/runs}
-SHARED=${XLR_SHARED:-../shared}
-DATA=${XLR_BENCH_DATA:-$SHARED/data}
+DATA=${XLR_BENCH_DATA:-data}                   # the layout `xlr data export` writes
 E5=$(python3 -c "import sys; sys.path.insert(0, 'bench'); from common import e5_folder; print(e5_folder())")  # bench/common.py
 COMMON=(--profile cpu --model "$E5" --data-dir "$DATA" --train-file "$DATA/pawsx/train-en-small.tsv" --out "$OUT")
 

@@ -93,6 +93,7 @@ def test_publish_freezes_results_with_intervals(store, tmp_path):
     assert published.load(folder).publication["unfinished"] == ["r3f 1"]
 
 
+@pytest.mark.slow
 def test_render_writes_the_page_and_its_figures_from_the_published_sets(store, tmp_path):
     run(tmp_path / "runs", "adv", 3, same=0.5, mixed=0.6, standard=0.65)  # a seed the baseline lacks
     write_results(store)
@@ -115,6 +116,7 @@ def test_render_writes_the_page_and_its_figures_from_the_published_sets(store, t
     assert len(figures) >= 3 and all((out.parent / f).is_file() for f in figures), figures
 
 
+@pytest.mark.slow
 def test_the_device_line_names_only_the_runs_whose_device_differs(store, tmp_path):
     run(tmp_path / "runs", "adv", 2, same=0.5, mixed=0.6, standard=0.65, device="device: CUDA (NVIDIA H200)")
     write_results(store)
@@ -179,8 +181,10 @@ def test_add_puts_a_method_run_later_beside_the_published_ones(store, tmp_path):
     assert {r["model"] for r in pub.rows} == {f"org/e5-small@sha256:{WEIGHTS[:16]}"}
     out = tmp_path / "docs" / "results.md"
     page.render(results, out)
-    assert "**Added** (method, seed): r3f 1, r3f 2, by `xlr reproduce xnli --methods baseline,r3f`; re-run there " \
-           "and identical to the published run in every test set: baseline 1, baseline 2." in out.read_text()
+    # one line on the page; the log of additions, with their commands, stays in publication.json
+    assert "**Added later**, in 1 publication: r3f 1, r3f 2; 2 published run(s) re-read from a later store were " \
+           "identical in every test set; each addition and its command: `results/xnli-test/publication.json`." \
+           in out.read_text()
 
 
 def test_add_pools_seeds_from_two_stores_as_one_store_would(store, tmp_path):
@@ -239,6 +243,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
+@pytest.mark.slow
 def test_docs_results_page_is_what_the_published_sets_render(tmp_path):
     if not (REPO / "results").is_dir():
         pytest.skip("no results/ in this checkout")
@@ -499,7 +504,7 @@ def test_an_added_run_made_by_the_same_command_does_not_repeat_it(store, tmp_pat
     out = tmp_path / "docs" / "results.md"
     page.render(results, out)
     text = out.read_text()
-    assert text.count("xlr reproduce xnli --seeds S") == 1 and "r3f 1, r3f 2, by the same command;" in text, text
+    assert text.count("xlr reproduce xnli --seeds S") == 1 and "**Added later**, in 1 publication: r3f 1, r3f 2;" in text
 
 
 def test_a_published_set_names_its_model_and_holds_no_local_path(tmp_path):
@@ -597,3 +602,15 @@ def test_add_takes_seeds_made_on_another_device_and_keeps_each_runs_device(store
     write_results(rerun / "exp")
     with pytest.raises(XlrError, match="not the same run"):
         published.publish(rerun / "exp", "s", results, "c", resamples=20, add=True)
+
+
+def test_xlrs_own_published_sets_hold_no_local_path_and_name_their_model():
+    sets = [p for p in (REPO / "results").iterdir() if p.is_dir()]
+    assert sets
+    for folder in sets:
+        for path in [*folder.glob("*.json"), *folder.glob("*.csv")]:
+            text = path.read_text()
+            assert not re.search(r'(^|["\s,])(/|~/)[\w.-]', text, re.M), path
+        pub = published.load(folder)
+        assert {r["model"].split("@")[0] for r in pub.rows} == {"intfloat/multilingual-e5-small"}
+        assert "4-bit-rounded copy" in pub.provenance["model_note"]

@@ -7,8 +7,8 @@ segment embeddings and LayerNorm), fed to the model through `inputs_embeds`. The
 
 Radii are given relative to the model: `epsilon` is a fraction of the median L2 norm of the rows of the
 word-embedding matrix, so one setting means the same relative perturbation for mBERT, XLM-R and e5,
-whose embedding norms differ. The paper's epsilon, step size, number of steps and noise scale are not in
-our sources; the defaults in each method's file are our choice, explained in docs/methods.md.
+whose embedding norms differ. The paper's epsilon, step size, number of steps and noise scale are not given
+in its public slides or abstract; the defaults in each method's file are xlr's, explained in docs/methods.md.
 
 torch is imported inside the functions that use it, so that reading the registry (the CLI builds its flags
 from it) does not pay for torch's import.

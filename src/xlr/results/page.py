@@ -4,6 +4,7 @@ accuracy with the seed spread, each method against the baseline with intervals a
 generalized averages and heatmaps, the gain against lang2vec distance, and the paper's claims."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -16,7 +17,7 @@ from xlr.files import atomic_write_text, check_output_file, nearest_existing
 from xlr.methods import BASELINE
 from xlr.results import inference
 from xlr.results.figures import figure, save
-from xlr.results.published import Published, load_all, looks_local, model_name
+from xlr.results.published import PUBLICATION, Published, load_all, looks_local, model_name
 from xlr.sources import MIXED_AVERAGE
 from xlr.store import RESULTS
 
@@ -94,13 +95,15 @@ def _describe(pub: Published) -> str:
                      "numbers.")
     if pub.publication.get("command"):
         lines.append(f"- **Command**: `{pub.publication['command']}`.")
-    for added in pub.publication.get("added") or []:
-        again = added.get("reproduced") or []
-        same = added.get("command") == pub.publication.get("command")  # said once, above
-        lines.append(f"- **Added** (method, seed): {', '.join(added.get('runs') or []) or 'no new run'}, by "
-                     + ("the same command" if same else f"`{added.get('command')}`")
-                     + (f"; re-run there and identical to the published run in every test set: {', '.join(again)}"
-                        if again else "") + ".")
+    added = pub.publication.get("added") or []
+    if added:
+        runs = [run for a in added for run in a.get("runs") or []]
+        again = {run for a in added for run in a.get("reproduced") or []}
+        lines.append(f"- **Added later**, in {len(added)} publication{'s' if len(added) > 1 else ''}: "
+                     f"{', '.join(runs) or 'no new run'}"
+                     + (f"; {len(again)} published run(s) re-read from a later store were identical in every test "
+                        "set" if again else "")
+                     + f"; each addition and its command: `results/{pub.name}/{PUBLICATION}`.")
     b = pub.publication.get("bootstrap") or {}
     if b:
         lines.append(f"- **Intervals**: runs paired by seed; {b.get('resamples')} bootstrap resamples (seed "
@@ -282,6 +285,47 @@ def _gain_intervals(pub: Published) -> dict:
     return {(pub.provenance["experiment"], pub.provenance["task"], pub.provenance["model"]): out} if out else {}
 
 
+STATISTICS = ("**How sure**: every method − baseline difference is judged over seeds (a t-interval over the paired "
+              "seeds, or from 5 seeds on a two-level bootstrap over seeds and test items), Holm-corrected across "
+              "each set's comparisons; PAWS-X's and XNLI's test sets are translations of the same items, so their "
+              "items are drawn once for every language and pair. A verdict says *holds*, *fails* or *inconclusive*; "
+              "the item-only intervals beside it are the test-set uncertainty of these checkpoints, not of the "
+              "method ([experiments.md](experiments.md#how-sure-a-difference-is)).")
+
+
+def _caveats(sets: list[Published]) -> list[str]:
+    """What these numbers are and are not, from what each set records: the model, the methods' settings
+    that differ from the paper's, the training data and test size, where the data came from; then the
+    statistics."""
+    lines = ["\n## What these numbers are and are not\n"]
+    for pub in sets:
+        p, facts = pub.provenance, []
+        if p.get("model_note"):
+            facts.append(f"the model is `{str(p.get('model')).split('@', 1)[0]}`, {p['model_note']}")
+        methods = p.get("methods") or {}
+        copies = (methods.get("rs-da") or {}).get("options") or {}
+        if isinstance(copies, dict) and copies.get("copies") is not None:
+            facts.append(f"RS-DA trains on {copies['copies']} augmented cop{'y' if copies['copies'] == 1 else 'ies'} "
+                         "of each pair (the paper's scripts: 10 for PAWS-X, 3 for XNLI)")
+        radii = [f"{m.upper()} ε = {(methods.get(m) or {}).get('options', {}).get('epsilon')}" for m in ("adv", "rs-rp")
+                 if isinstance((methods.get(m) or {}).get("options"), dict)]
+        if radii:
+            facts.append(f"{' and '.join(radii)} (fractions of the median word-embedding norm) are xlr's radii, "
+                         "chosen on English dev; the paper does not give its own")
+        source = (f"trains on `{p['train_file']}`" if p.get("train_file") else
+                  "trains on the source language's dev rows after those that select the model"
+                  if p.get("train_split") == "dev" else "its training data is not recorded in results.json")
+        items = p.get("max_test_examples")
+        facts.append(source + "; tests " + (f"the first {items} rows of each language" if items else "every test row"))
+        data = json.dumps(p.get("runs") or [])
+        if '"commit"' not in data and '"sha256"' in data or p.get("data") not in (None, "hub"):
+            facts.append("the data was read from local files: xlr's hub path (the default) produced none of these "
+                         "numbers")
+        lines.append(f"- **{pub.name}**: " + "; ".join(facts) + ".")
+    lines.append(f"- {STATISTICS}\n")
+    return ["\n".join(lines) + "\n"]
+
+
 def render(root: Path, out: Path) -> list[Path]:
     """docs/results.md (OUT) and its figures (OUT's folder / results/<set>/*.png) from every set under ROOT;
     returns the files written."""
@@ -294,6 +338,7 @@ def render(root: Path, out: Path) -> list[Path]:
             "The first 3-seed PAWS-X comparison on multilingual-e5-small, run on an H200 before results were "
             "published as data, is in [results-pawsx-e5.md](results-pawsx-e5.md), as text with its commands. "
             "`$DATA`, `E5_DIR` and `STORE` in the commands: see the top of [speed.md](speed.md).\n"]
+    page += _caveats(sets)
     check_output_file(out, "--out")
     if out.suffix.lower() != ".md":
         raise XlrError(f"--out {out}: give the page a file name ending in .md (its figures go in a folder named "
