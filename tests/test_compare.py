@@ -314,7 +314,7 @@ def test_bootstrap_finds_a_real_difference(tmp_path):
     for d in diffs:
         assert d.diff == pytest.approx(50.0) and d.item_interval.excludes_zero
         assert 40 < d.item_interval.low <= 50 <= d.item_interval.high < 60
-        assert d.t.low == d.t.high == 50.0  # both seeds gain exactly 50
+        assert d.t is None  # both seeds gain exactly 50: no spread between seeds, no interval, no verdict
 
 
 def test_bootstrap_of_identical_predictions_is_zero(tmp_path):
@@ -364,7 +364,7 @@ def test_bootstrap_refuses_different_test_sets(tmp_path):
 def test_bootstrap_without_shared_predictions_names_both_methods(tmp_path):
     fake_runs(tmp_path, "baseline", [7], 0.5, languages=("en",))
     fake_runs(tmp_path, "adv", [7], 0.5, languages=("de",))
-    with pytest.raises(XlrError, match=r"adv - baseline: no standard predictions shared"):
+    with pytest.raises(XlrError, match=r"adv - baseline: some runs have no standard predictions for de, en"):
         bootstrap.between([tmp_path / "exp"], "baseline", "adv")
 
 

@@ -2,7 +2,6 @@
 import csv
 import io
 
-import pytest
 
 from conftest import run_xlr
 

@@ -140,3 +140,25 @@ def test_a_seed_that_disagrees_makes_a_gain_inconclusive():
     [row] = bootstrap.paired_bootstrap(a, b, resamples=300)
     assert row.item_interval.excludes_zero
     assert not row.t.excludes_zero and inference.verdict(row.t) == INCONCLUSIVE
+
+
+def test_a_bootstrap_p_value_is_never_zero():
+    assert inference.bootstrap_p(np.ones(999)) == pytest.approx(2 / 1000)
+    assert inference.bootstrap_p(np.array([1.0])) == 1.0  # one resample decides nothing
+
+
+def test_identical_seeds_give_no_interval_and_no_verdict():
+    assert inference.t_interval([2.0, 2.0, 2.0]) is None
+    assert inference.welch_interval([1.0, 1.0], [2.0, 2.0]) is None
+    assert inference.verdicts([None]) == [(INCONCLUSIVE, None)]
+
+
+def test_from_five_seeds_the_stricter_of_t_and_the_two_level_bootstrap_decides():
+    """A percentile bootstrap over 5 seeds is too narrow on its own: the verdict takes the larger p-value."""
+    t = inference.Interval(1.0, 0.2, 1.8, 0.01, "t")
+    two = inference.Interval(1.0, -0.1, 2.1, 0.08, "two-level")
+    item = inference.Interval(1.0, 0.5, 1.5, 0.001, "items")
+    d = bootstrap.Diff("avg", None, 5, 80.0, 81.0, (1.0,) * 5, item, t, two)
+    assert d.seed_level is two
+    assert bootstrap.Diff("avg", None, 5, 80.0, 81.0, (1.0,) * 5, item, two, t).seed_level is two
+    assert bootstrap.Diff("avg", None, 3, 80.0, 81.0, (1.0,) * 3, item, t, None).seed_level is t

@@ -5,7 +5,7 @@ Runs are paired by seed within one experiment (same test sets, checked through t
 
 - the difference seed by seed (B - A on that seed's runs) and their mean;
 - the seed-level interval (xlr.results.inference): a t-interval over the paired seeds, and from 5 seeds on a
-  two-level bootstrap (seeds, then test items within them). The two-level one decides when present;
+  two-level bootstrap (seeds, then test items within them); the one with the larger p-value decides;
 - the item-only interval: a paired bootstrap over test items with the trained runs held fixed ("test-set
   uncertainty for these checkpoints"), which does not cover another seed.
 
@@ -52,8 +52,10 @@ class Diff:
 
     @property
     def seed_level(self) -> Interval | None:
-        """The interval that decides: the two-level bootstrap when there is one, else the t-interval."""
-        return self.two_level or self.t
+        """The interval that decides: the t-interval, or from 5 seeds the one of it and the two-level bootstrap
+        with the larger p-value (xlr.results.inference)."""
+        found = [i for i in (self.t, self.two_level) if i is not None]
+        return max(found, key=lambda i: i.p) if found else None
 
     @property
     def is_average(self) -> bool:
@@ -85,10 +87,14 @@ def _seeds(experiment_dir: Path, method: str) -> dict[str, RunDir]:
 
 
 def _languages(run: RunDir, setting: str) -> list[str]:
-    """Languages with stored predictions, in the order of the run's metrics (the experiment's order)."""
+    """The test sets the run's metrics hold (the results table's), in their order, that have stored predictions;
+    every stored one when the run has no metrics. A prediction file of a set its metrics do not list (left from
+    another configuration) is not counted."""
     files = {p.stem for p in (run.predictions_dir / setting).glob("*.npz")}
-    order = list(run.read_metrics().get("test", {}).get(setting, {})) if run.metrics_path.is_file() else []
-    return [lang for lang in order if lang in files] + sorted(files - set(order))
+    if not run.metrics_path.is_file():
+        return sorted(files)
+    order = [k for k in run.read_metrics().get("test", {}).get(setting, {}) if not k.startswith("avg")]
+    return [lang for lang in order if lang in files]
 
 
 def gold_fingerprint(gold: np.ndarray) -> str:
@@ -122,19 +128,28 @@ def run_outcomes(run: RunDir, settings: tuple[str, ...] = ("standard", "generali
     return Outcomes(sets)
 
 
-def compare(runs_a: dict, runs_b: dict, setting: str, resamples: int, seed: int, only=None,
+def _seed_number(name: str) -> int:
+    return int(str(name).removeprefix("seed"))
+
+
+def compare(runs_a: dict, runs_b: dict, setting: str, resamples: int, seed: int,
             where: str = "", parallel: bool = False) -> tuple[list, list[Diff]] | None:
     """(paired seeds, diffs) of B against A, runs ({seed: Outcomes}) paired by seed; None when no seed is shared.
-    `parallel`: the task's test sets are translations of the same items (drawn jointly when their sizes agree)."""
-    paired = sorted(set(runs_a) & set(runs_b))
+    Every paired run must hold every test set of the setting, so that the average is over the same sets as the
+    results table's. `parallel`: the task's test sets are translations of the same items (drawn jointly when
+    their sizes agree)."""
+    paired = sorted(set(runs_a) & set(runs_b), key=_seed_number)
     if not paired:
         return None
-    langs = [lang for lang in runs_a[paired[0]].languages(setting)
-             if all(lang in r.languages(setting) for s in paired for r in (runs_a[s], runs_b[s]))
-             and (only is None or only(lang))]
+    runs = [r for s in paired for r in (runs_a[s], runs_b[s])]
+    langs = list(dict.fromkeys(lang for r in runs for lang in r.languages(setting)))
     if not langs:
         raise XlrError(f"{where}: no {setting} predictions shared by the two methods "
                        "(run `xlr evaluate` on the runs to write them)")
+    missing = sorted({lang for r in runs for lang in langs if lang not in r.languages(setting)})
+    if missing:
+        raise XlrError(f"{where}: some runs have no {setting} predictions for {', '.join(missing[:5])}; run `xlr "
+                       "evaluate` on them so that every run holds the same test sets")
     ca, cb = {}, {}
     for lang in langs:
         matrices = []
@@ -146,7 +161,7 @@ def compare(runs_a: dict, runs_b: dict, setting: str, resamples: int, seed: int,
         if matrices[0][1] != matrices[1][1]:
             raise XlrError(f"{where} {lang}: the two methods were tested on different items")
         ca[lang], cb[lang] = matrices[0][0], matrices[1][0]
-    averages = {"avg": None, MIXED_AVERAGE: is_mixed_pair} if setting == "generalized" and only is None else None
+    averages = {"avg": None, MIXED_AVERAGE: is_mixed_pair} if setting == "generalized" else None
     return paired, paired_bootstrap(ca, cb, resamples, seed, parallel, averages)
 
 
@@ -263,9 +278,8 @@ def parallel_task(provenance: dict | None) -> bool:
 
 
 def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str = "standard",
-            resamples: int = 1000, seed: int = 0, only=None) -> list[tuple[str, list[str], list[Diff]]]:
-    """[(experiment, paired seeds, diffs)] for every experiment folder that has both methods; `only(language)`
-    keeps some languages (or pairs) only."""
+            resamples: int = 1000, seed: int = 0) -> list[tuple[str, list[str], list[Diff]]]:
+    """[(experiment, paired seeds, diffs)] for every experiment folder that has both methods."""
     from xlr.store import read_provenance
 
     if method_a == method_b:
@@ -281,7 +295,7 @@ def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str
         paired = set(runs_a) & set(runs_b)
         found = compare({s: run_outcomes(r, (setting,)) for s, r in runs_a.items() if s in paired},
                         {s: run_outcomes(r, (setting,)) for s, r in runs_b.items() if s in paired},
-                        setting, resamples, seed, only, where=f"{exp}: {method_b} - {method_a}",
+                        setting, resamples, seed, where=f"{exp}: {method_b} - {method_a}",
                         parallel=parallel_task(read_provenance(exp)))
         if found:
             out.append((exp.name, *found))
@@ -320,12 +334,12 @@ def show(results, method_a: str, method_b: str, resamples: int, fmt: str = "rich
             f"{resamples} resamples)",
             ["language", "items", method_a, method_b, "diff", "per seed", "t over seeds", "seeds+items",
              "verdict", "p (Holm)", "items only", "item draw"], rows, fmt))
-    n = max((d.seeds for _, _, diffs in results for d in diffs), default=0)
+    n = min((d.seeds for _, _, diffs in results for d in diffs), default=0)
     warning = inference.few_seeds_warning(n)
     parts.append(note(
         "diff: the mean of the per-seed differences (B - A). t over seeds: the 95% t-interval of the per-seed "
         f"differences (n - 1 degrees of freedom). seeds+items: the two-level bootstrap (seeds, then test items), "
-        f"from {inference.MIN_SEEDS_TWO_LEVEL} seeds on; it decides when present, else the t-interval does. "
+        f"from {inference.MIN_SEEDS_TWO_LEVEL} seeds on; the verdict takes the one with the larger p-value. "
         "verdict (on the average over every test set): holds above 0, fails below, else inconclusive, at p < 0.05 "
         "after Holm's correction across the comparisons shown. items only: "
         f"{ITEM_ONLY} (a paired bootstrap over test items with the trained runs held fixed; it does not cover "

@@ -15,7 +15,10 @@ dropout and the methods' noise). So a method's difference from the baseline is j
 - `holm`: Holm's step-down correction across the comparisons one report makes;
 - `verdict`: holds (the difference is above 0), fails (below) or inconclusive, from the Holm-adjusted p-value.
 
-The interval that decides is the two-level bootstrap when there are enough seeds, else the t-interval.
+Below 5 seeds the t-interval decides. From 5 seeds the verdict takes whichever of the t-interval and the
+two-level bootstrap has the larger p-value: a percentile bootstrap over a handful of seeds is too narrow on its
+own (its seed level lacks the width of the t-distribution), and the t-interval does not count the sampling of
+test items.
 Nothing here knows torch, a run store or a file.
 """
 from __future__ import annotations
@@ -51,7 +54,8 @@ class Interval:
 
 
 def t_interval(values, level: float = LEVEL) -> Interval | None:
-    """The mean of `values` (one per seed) with its t-interval over seeds; None with fewer than 2 values."""
+    """The mean of `values` (one per seed) with its t-interval over seeds; None with fewer than 2 values, or when
+    they are all equal (no spread between seeds to judge a difference by)."""
     from scipy import stats
 
     x = np.asarray(values, dtype=float)
@@ -59,17 +63,16 @@ def t_interval(values, level: float = LEVEL) -> Interval | None:
     if n < 2:
         return None
     mean, sd = float(x.mean()), float(x.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     if sd == 0:
-        p = 1.0 if mean == 0 else 0.0
-    else:
-        p = float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+        return None
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    p = float(2 * stats.t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
     return Interval(mean, mean - half, mean + half, p, f"t over {n} seeds")
 
 
 def welch_interval(a, b, level: float = LEVEL) -> Interval | None:
     """mean(b) - mean(a) for two independent groups of seeds, with Welch's interval; None when either group has
-    fewer than 2 values."""
+    fewer than 2 values, or neither varies."""
     from scipy import stats
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -80,7 +83,7 @@ def welch_interval(a, b, level: float = LEVEL) -> Interval | None:
     se = math.sqrt(va + vb)
     how = f"Welch t over {len(a)} + {len(b)} seeds"
     if se == 0:
-        return Interval(diff, diff, diff, 1.0 if diff == 0 else 0.0, how)
+        return None
     df = (va + vb) ** 2 / ((va ** 2 / (len(a) - 1) if va else 0) + (vb ** 2 / (len(b) - 1) if vb else 0))
     half = float(stats.t.ppf(0.5 + level / 2, df)) * se
     p = float(2 * stats.t.sf(abs(diff) / se, df))
@@ -100,9 +103,10 @@ def prediction_interval(values, level: float = LEVEL) -> tuple[float, float] | N
 
 
 def bootstrap_p(boot: np.ndarray) -> float:
-    """Two-sided p-value of 0 under a bootstrap distribution: twice the smaller tail at 0 (so p < 0.05 exactly when
-    the 95% percentile interval excludes 0)."""
-    return float(min(1.0, 2 * min(np.mean(boot <= 0), np.mean(boot >= 0))))
+    """Two-sided p-value of 0 under a bootstrap distribution: twice the smaller tail at 0, counted as (k + 1) /
+    (B + 1), so that no number of resamples gives p = 0."""
+    tail = min(int(np.sum(boot <= 0)), int(np.sum(boot >= 0)))
+    return float(min(1.0, 2 * (tail + 1) / (len(boot) + 1)))
 
 
 def percentile_interval(estimate: float, boot: np.ndarray, how: str, level: float = LEVEL) -> Interval:

@@ -193,8 +193,8 @@ def _interval_section(pub: Published, figures: Path, rel: str) -> list[str]:
     return ["### Each method against the baseline\n",
             "The mean of the per-seed differences (method − baseline, accuracy points) and each seed's difference. "
             "The seed-level 95% interval counts the variance between training runs: a t-interval over the paired "
-            f"seeds, or from {inference.MIN_SEEDS_TWO_LEVEL} seeds on a two-level bootstrap (seeds, then test items), "
-            "which then decides. The verdict: *holds* when the difference is above 0, *fails* when below, else "
+            f"seeds, and from {inference.MIN_SEEDS_TWO_LEVEL} seeds on also a two-level bootstrap (seeds, then test "
+            "items); the verdict then takes whichever of the two has the larger p-value (the stricter). The verdict: *holds* when the difference is above 0, *fails* when below, else "
             "*inconclusive*, at p < 0.05 after Holm's correction across the methods and settings of this table "
             "(the mixed pairs' average, part of the generalized one, carries none). The last column is "
             "the item-only interval, the test-set uncertainty for these checkpoints (the trained runs held fixed): "

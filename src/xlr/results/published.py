@@ -183,9 +183,9 @@ def _interval_rows(method: str, setting: str, seeds: list[str], diffs: list, dec
                     "t_low": num(d.t and d.t.low), "t_high": num(d.t and d.t.high),
                     "two_level_low": num(d.two_level and d.two_level.low),
                     "two_level_high": num(d.two_level and d.two_level.high),
-                    "decided_by": "" if level is None else ("two-level" if d.two_level else "t"),
-                    "p": "" if level is None else f"{level.p:.4f}",
-                    "p_holm": "" if p_holm is None else f"{p_holm:.4f}", "verdict": verdict,
+                    "decided_by": "" if level is None else ("two-level" if level is d.two_level else "t"),
+                    "p": "" if level is None else f"{level.p:.6f}",
+                    "p_holm": "" if p_holm is None else f"{p_holm:.6f}", "verdict": verdict,
                     "item_low": num(d.item_interval.low), "item_high": num(d.item_interval.high),
                     "item_draw": d.draw})
     return out
@@ -240,6 +240,7 @@ def set_intervals(rows: list[dict], outcomes: dict, parallel: bool, resamples: i
     from xlr.results.bootstrap import report_verdicts
 
     runs = _runs(rows)
+    outcomes = {run: o for run, o in outcomes.items() if run in runs}  # the runs the table holds, no others
     found = []
     for method in dict.fromkeys(r["method"] for r in rows if r["method"] != BASELINE):
         paired = {s for m, s in runs if m == method} & {s for m, s in runs if m == BASELINE}

@@ -2,7 +2,7 @@
 
 The same experiment run again (another machine, another device, later code) is compared with a published set
 per method and setting, on the average over every test set: the method's accuracy and its gain over the
-baseline (paired by seed within each side). Each is the difference of the two sides' seed means with Welch's
+baseline (paired by seed within each side), matched by experiment, task and model name. Each is the difference of the two sides' seed means with Welch's
 interval (the seeds of the two sides are independent runs). The comparisons of one report are Holm-corrected
 together; a cell "differs" only when its corrected p-value is below 0.05, "agrees" otherwise (no difference
 shown at these numbers of seeds), and "cannot check" with fewer than 2 seeds on a side."""
@@ -34,17 +34,18 @@ class Agreement:
 
 
 def _per_seed(rows: list[dict], name) -> dict[tuple, dict]:
-    """{(task, model name, method, setting): {seed: accuracy}} on the average over every test set."""
+    """{(experiment, task, model name, method, setting): {seed: accuracy}} on the average over every test set."""
     out: dict[tuple, dict] = {}
     for r in rows:
         if r["language"] == "avg" and r.get("seed") is not None:
-            out.setdefault((r["task"], name(r["model"]), r["method"], r["setting"]), {})[r["seed"]] = float(r["accuracy"])
+            key = (r["experiment"], r["task"], name(r["model"]), r["method"], r["setting"])
+            out.setdefault(key, {})[r["seed"]] = float(r["accuracy"])
     return out
 
 
 def _gains(cells: dict, key: tuple) -> dict:
-    task, model, method, setting = key
-    base = cells.get((task, model, BASELINE, setting), {})
+    experiment, task, model, method, setting = key
+    base = cells.get((experiment, task, model, BASELINE, setting), {})
     return {s: v - base[s] for s, v in cells[key].items() if s in base}
 
 
@@ -55,12 +56,12 @@ def agreements(theirs: list[dict], ours: list[dict], name) -> list[Agreement]:
     out = []
     for key in sorted(a.keys() & b.keys()):
         pairs = [(ACCURACY, a[key], b[key])]
-        if key[2] != BASELINE:
+        if key[3] != BASELINE:
             pairs.append((GAIN, _gains(a, key), _gains(b, key)))
         for what, x, y in pairs:
             x, y = list(x.values()), list(y.values())
             if x and y:
-                out.append(Agreement(*key, what, x, y, inference.welch_interval(x, y)))
+                out.append(Agreement(*key[1:], what, x, y, inference.welch_interval(x, y)))
     for found, (verdict, p) in zip(out, inference.verdicts([f.interval for f in out])):
         found.p_holm = p
         found.status = CANNOT if found.interval is None else DIFFERS if verdict != inference.INCONCLUSIVE else AGREES
