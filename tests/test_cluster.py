@@ -61,6 +61,7 @@ def test_a_requeued_job_takes_its_own_claim_back(tmp_path, monkeypatch):
     write_claim(rd, host="node-3", pid=77, job_id="9001", array_index="2")   # the job, before the requeue
     monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "9001")
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "2")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")                              # Slurm counts the requeue
     said = []
     assert claims.claim(rd, say=said.append) is not None and "requeued job" in said[0]
     held = claims.read(rd)
@@ -229,7 +230,7 @@ def test_the_slurm_array_submitit_would_submit(tmp_path, monkeypatch):
         assert f"#SBATCH --time={limit}" in script
         assert "#SBATCH --partition=gpu" in script and "#SBATCH --qos=high" in script
         assert "#SBATCH --gpus-per-node=1" in script and "#SBATCH --cpus-per-task=8" in script
-        assert "#SBATCH --signal=USR2@" in script          # the checkpoint-and-requeue signal
+        assert "#SBATCH --signal=USR2@300" in script       # the checkpoint-and-requeue signal, 5 minutes ahead
     assert "submitted smoke / baseline: job 100, 3 run(s)" in proc.stderr
     queued = json.loads((tmp_path / "runs" / "smoke" / "rs-da" / "seed2" / "QUEUED").read_text())
     assert queued["job_id"] == "101_1" and queued["time_limit"] == "2:15"
@@ -304,3 +305,77 @@ def test_one_runs_life_holds_no_scheduling():
                 if hasattr(pipeline, name)]
     source = Path(pipeline.__file__).read_text()
     assert "claim" not in source.lower()
+
+
+def test_the_tasks_of_one_job_never_take_each_others_claims(tmp_path, monkeypatch):
+    """srun -n 4 xlr reproduce ...: one job, four tasks, each its own worker."""
+    rd = RunDir(tmp_path / "exp" / "adv" / "seed1")
+    write_claim(rd, host="node-3", pid=77, job_id="500", task="1", restart=0)
+    monkeypatch.setenv("SLURM_JOB_ID", "500")
+    monkeypatch.setenv("SLURM_PROCID", "2")
+    assert claims.claim(rd) is None
+    monkeypatch.setenv("SLURM_PROCID", "1")             # task 1 itself, but not restarted: still another process
+    assert claims.claim(rd) is None
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")      # task 1 after a requeue
+    assert claims.claim(rd) is not None
+
+
+def test_a_claim_being_written_or_unreadable_is_held_until_the_lease_passes(tmp_path):
+    rd = RunDir(tmp_path / "exp" / "adv" / "seed1")
+    rd.path.mkdir(parents=True)
+    rd.claim_path.write_text("")                        # created, not yet written (or unreadable just now)
+    assert claims.claim(rd, lease=600) is None
+    old = time.time() - 700
+    os.utime(rd.claim_path, (old, old))
+    assert claims.claim(rd, lease=600) is not None
+
+
+def test_a_worker_whose_claim_was_taken_stops_and_never_brings_it_back(tmp_path):
+    rd = RunDir(tmp_path / "exp" / "adv" / "seed1")
+    mine = claims.claim(rd)
+    lost = []
+    beat = claims.Heartbeat(interval=3600, on_lost=lost.append)
+    beat.add(rd, mine)
+    write_claim(rd)                                     # another worker took it over
+    beat.beat()
+    assert lost == [rd.path] and claims.read(rd).host == "node-17"
+    claims.release(rd, mine)                            # releasing what is not ours deletes nothing
+    assert claims.read(rd).host == "node-17"
+    rd.claim_path.unlink()
+    mine = claims.claim(rd)
+    beat.add(rd, mine)
+    beat.remove(rd)
+    claims.release(rd, mine)
+    beat.beat()                                         # a beat after the release writes no claim again
+    beat.stop()
+    assert claims.read(rd) is None
+
+
+def test_a_lease_shorter_than_three_heartbeats_is_refused(xlr_main, tmp_path):
+    code, out, err = xlr_main("status", "--out", tmp_path, "--lease", "1")
+    assert code == 2 and "--lease must be at least 3 minutes" in err
+
+
+def test_a_disk_that_fills_without_saying_so_is_still_a_full_disk(tmp_path, monkeypatch):
+    from xlr.engine import preflight
+    from xlr.experiments import load_experiment
+
+    exp = load_experiment("smoke")
+    silent = RuntimeError("[enforce fail at inline_container.cc] PytorchStreamWriter failed writing file data/0")
+    monkeypatch.setattr(preflight, "free_bytes", lambda folder: 10_000_000)
+    assert preflight.disk_full(silent, exp, tmp_path) is None            # space left: another error
+    monkeypatch.setattr(preflight, "free_bytes", lambda folder: 512)
+    assert "no space left in" in str(preflight.disk_full(silent, exp, tmp_path))
+    looped = OSError("odd")
+    looped.__context__ = looped
+    assert preflight.disk_full(looped, exp, tmp_path) is not None        # a cycle in the chain ends
+
+
+@needs_submitit
+def test_a_requeued_job_never_forces_its_run_again(tmp_path):
+    from xlr.experiments import load_experiment
+    from xlr.scheduling.launchers import RunJob
+
+    [spec] = load_experiment("smoke", overrides=[{"methods": {"run": ["baseline"]}}]).runs()
+    job = RunJob(spec, tmp_path, True, False, None, 600.0)
+    assert job.checkpoint().function.force is False and job.force is True

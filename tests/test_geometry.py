@@ -2,11 +2,9 @@
 import csv
 import io
 
-
 from conftest import run_xlr
 
 TINY = ["--model", "builtin:tiny-bert", "--data-dir", "builtin:fixture", "--pairs", "16", "--format", "csv"]
-
 
 def test_displacement_grows_with_the_radius():
     proc = run_xlr("analyze", "geometry", *TINY, "--adv", "0.01,0.05,0.2", "--rs-rp", "0.1,0.4,1.6",
@@ -17,7 +15,6 @@ def test_displacement_grows_with_the_radius():
     for kind, radii in (("ADV, 1 step", ("0.01", "0.05", "0.2")), ("RS-RP (ball)", ("0.1", "0.4", "1.6"))):
         moved = [float(rows[f"{kind}, eps = {r}"]) for r in radii]
         assert moved == sorted(moved) and moved[0] < moved[-1], (kind, moved)
-
 
 def test_bad_radii_are_one_line_exit_2():
     proc = run_xlr("analyze", "geometry", *TINY, "--adv", "small")

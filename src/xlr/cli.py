@@ -207,9 +207,9 @@ def status(
 
     if fmt != "json":
         check_format(fmt)
-    if not lease > 0:
-        raise XlrError(f"--lease must be a positive number of minutes, not {lease}")
-    write(st.show(st.store_status(out, name, profile, lease * 60), fmt))
+    from xlr.scheduling.claims import check_lease
+
+    write(st.show(st.store_status(out, name, profile, check_lease(lease)), fmt))
 
 
 @app.command()

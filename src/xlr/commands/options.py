@@ -151,17 +151,17 @@ def launcher_flags(func):
     @functools.wraps(func)
     def command(*args, **kwargs):
         from xlr.scheduling.launchers import Cluster, parse_minutes, parse_pairs, parse_slurm_args, _seconds
+        from xlr.scheduling.claims import check_lease
 
         given = {name: kwargs.pop(name) for name, _, _ in LAUNCHER_FLAGS}
         lease = given.pop("lease")
-        if not lease > 0:
-            raise XlrError(f"--lease must be a positive number of minutes, not {lease}")
+        lease = check_lease(lease)
         cluster = Cluster(given["launcher"], given["partition"], given["gpus_per_run"], given["cpus_per_run"],
                           given["array_parallelism"], parse_slurm_args(given["slurm_arg"]),
                           parse_pairs(given["time"], "--time", parse_minutes),
                           parse_pairs(given["seconds_per_step"], "--seconds-per-step", _seconds), given["rates"],
                           given["wait"])
-        return func(*args, cluster=cluster, lease=lease * 60, **kwargs)
+        return func(*args, cluster=cluster, lease=lease, **kwargs)
 
     command.__signature__ = signature.replace(parameters=params)
     return command

@@ -30,7 +30,8 @@ from xlr.machine.progress import quiet_libraries, say
 from xlr.store import RunDir, RunStore, write_results
 from xlr.settings import TrainSettings
 from xlr.tasks import train_settings_for
-from xlr.engine.training import Interrupted, accuracy, fit, log_to_trackers, report_to, stop_requested
+from xlr.engine.training import (Interrupted, accuracy, fit, log_to_trackers, report_to, stop_reason,
+                                 stop_requested)
 
 
 def _git_revision() -> str | None:
@@ -188,7 +189,7 @@ def evaluate_run(rd: RunDir, config: dict, languages: list[str] | None = None, d
         try:
             for i, (setting, key, pairs) in enumerate(pending, 1):
                 if stop_requested():  # every test set done so far is stored; the same command does the rest
-                    raise Interrupted(f"stopped on request after {i - 1} of {len(pending)} test sets")
+                    raise Interrupted(f"stopped {stop_reason()} after {i - 1} of {len(pending)} test sets")
                 progress.label = f"test {key}"
                 pred = predict(trainer, tokenizer, pairs, settings.max_length)
                 rd.save_predictions(setting, key, pred, np.asarray(pairs.labels))
@@ -245,14 +246,15 @@ def run_one(spec: RunSpec, out: Path, force: bool = False, keep_checkpoints: boo
     """One run's life: prepare its folder, train (or resume), publish the best model, test, mark DONE. A full
     disk or quota is one line naming the folder, the space the run needs and the space left; what was written
     before stays, and the same command resumes once space is freed."""
-    rd = prepare(spec, out, force)
-    rd.failed_path.unlink(missing_ok=True)
-    if not rd.is_done() and not rd.has_model():
-        preflight.check_space(spec.experiment, rd.path)
+    folder = RunStore(out).run(spec.experiment.run_name, spec.method, spec.seed).path
     try:
+        rd = prepare(spec, out, force)
+        rd.failed_path.unlink(missing_ok=True)
+        if not rd.is_done() and not rd.has_model():
+            preflight.check_space(spec.experiment, rd.path)
         return _run_one(spec, rd, keep_checkpoints)
     except Exception as e:
-        full = preflight.disk_full(e, spec.experiment, rd.path)
+        full = preflight.disk_full(e, spec.experiment, folder)
         if full is not None:
             raise full from None
         raise

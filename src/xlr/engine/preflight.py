@@ -240,19 +240,24 @@ def check_space(exp: Experiment, folder: Path) -> None:
 
 def disk_full(error: BaseException, exp: Experiment, folder: Path) -> XlrError | None:
     """The one-line error for a write that failed on a full disk or quota (anywhere in the error's chain:
-    safetensors and torch wrap the OSError in their own), or None for any other error."""
-    seen = error
-    while seen is not None:
+    safetensors and torch wrap the OSError in their own, torch's checkpoint writer sometimes with no errno nor
+    text at all, so an error from a folder left with less than a megabyte counts too), or None for any other."""
+    why, seen, visited = None, error, set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         if isinstance(seen, OSError) and seen.errno in DISK_FULL:
             why = DISK_FULL[seen.errno]
             break
-        text = str(seen)
-        found = next((t for t in DISK_FULL_TEXT if t in text), None)
+        found = next((t for t in DISK_FULL_TEXT if t in str(seen)), None)
         if found:
             why = found.lower()
             break
         seen = seen.__cause__ or seen.__context__
-    else:
+    if why is None and isinstance(error, (OSError, RuntimeError)):
+        free = free_bytes(folder)
+        if free is not None and free < 1_000_000:
+            why = "no space left"
+    if why is None:
         return None
     return XlrError(f"{why} in {folder}: {_space_text(exp, folder)}; the finished runs and this run's last complete "
                     "checkpoint are kept: free some space, then run the same command to resume")

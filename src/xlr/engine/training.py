@@ -69,19 +69,26 @@ class EvaluateAtEnd(TrainerCallback):
             control.should_save = True
 
 
-class Interrupted(Exception):
-    """Training (or testing) stopped on request (`request_stop`: a scheduler's preemption or time-limit signal),
-    its state saved: the same command resumes the run from where it stopped."""
+class Interrupted(XlrError):
+    """Training (or testing) stopped on request (`request_stop`): a scheduler's preemption or time-limit signal
+    (the state saved: the same command resumes the run), or another worker that took the run over (nothing
+    saved: that worker goes on with it)."""
 
 
 _STOP = threading.Event()
+_STOP_REASON = {"save": True, "why": "on request"}
 _PROGRESS: dict = {"step": None, "total": None}
 
 
-def request_stop() -> None:
-    """Ask the run training in this process to save a checkpoint at the end of its current step and stop (safe
-    to call from a signal handler: it only sets a flag)."""
+def request_stop(save: bool = True, why: str = "on request") -> None:
+    """Ask the run training in this process to stop at the end of its current step, saving a checkpoint first
+    when `save` (safe to call from a signal handler or another thread: it only sets flags)."""
+    _STOP_REASON.update(save=save, why=why)
     _STOP.set()
+
+
+def stop_reason() -> str:
+    return _STOP_REASON["why"]
 
 
 def stop_requested() -> bool:
@@ -102,7 +109,7 @@ class StopWhenAsked(TrainerCallback):
     def on_step_end(self, args, state, control, **kw):
         _PROGRESS.update(step=state.global_step, total=state.max_steps)
         if _STOP.is_set():
-            control.should_save = True
+            control.should_save = _STOP_REASON["save"]
             control.should_training_stop = True
 
     def on_train_end(self, args, state, control, **kw):
@@ -363,7 +370,8 @@ def fit(model, tokenizer, objective: Objective, train_set: PairSet, dev_set: Pai
         progress.close()
     seconds = time.time() - start
     if _STOP.is_set():
-        raise Interrupted(f"stopped at step {trainer.state.global_step} on request, its checkpoint saved")
+        saved = "its checkpoint saved" if _STOP_REASON["save"] else "nothing saved"
+        raise Interrupted(f"stopped at step {trainer.state.global_step} {_STOP_REASON['why']}, {saved}")
     resumed = int(resume[-1].name.split("-")[-1]) if resume else 0
     curve = [{"step": int(h["step"]), "accuracy": float(h["eval_accuracy"])}
              for h in trainer.state.log_history if "eval_accuracy" in h]

@@ -25,11 +25,13 @@ from pathlib import Path
 from xlr.errors import XlrError
 from xlr.experiments import Experiment, RunSpec
 from xlr.files import atomic_write_json
+from xlr.store import RunStore, write_results
 
 LAUNCHERS = ("plain", "slurm", "local", "debug")
 MARGIN, EXTRA_MINUTES = 1.5, 15     # time limit = steps x seconds per step x MARGIN + EXTRA_MINUTES
 UNTIMED_MINUTES = 24 * 60           # a local or debug job's limit when none is known
-GRACE_SECONDS = 120                 # how long a run may take to reach the end of its step after the signal
+SIGNAL_SECONDS = 300                # the scheduler's signal comes this long before the time limit
+GRACE_SECONDS = 240                 # how long a run may take to reach the end of its step after the signal
 
 
 @dataclass
@@ -175,15 +177,15 @@ class RunJob:
     def checkpoint(self, *args, **kwargs):
         from submitit.helpers import DelayedSubmission
 
-        return DelayedSubmission(self)  # the run's state is in its folder: the same job resumes it
+        # the run's state is in its folder: the requeued job resumes it (never --force again: that would reset it)
+        return DelayedSubmission(RunJob(self.spec, self.out, False, self.keep_checkpoints, self.device_option,
+                                        self.lease))
 
     def __call__(self):
         from submitit.core.job_environment import JobEnvironment
 
         from xlr.engine import pipeline, preflight, training
         from xlr.machine.progress import quiet_libraries, say
-        from xlr.scheduling import workers
-        from xlr.store import RunStore, write_results
 
         spec, exp = self.spec, self.spec.experiment
         rd = RunStore(self.out).run(exp.run_name, spec.method, spec.seed)
@@ -193,34 +195,64 @@ class RunJob:
         preflight.resolve(exp)
         sig = JobEnvironment._usr_sig()
         submitit_handler = signal.getsignal(sig)
-        timer = None
+        timer: list = []
 
-        def deferred(signum, frame):  # at the end of the current step: save, stop, then requeue
-            nonlocal timer
-            training.request_stop()
-            if timer is None and callable(submitit_handler):  # a run that never reaches a step end: requeue anyway
-                timer = threading.Timer(GRACE_SECONDS, _resignal, (sig, submitit_handler))
-                timer.daemon = True
-                timer.start()
+        def deferred(signum, frame):
+            """The first signal: save at the end of the current step and stop, then requeue. A second one (ours, after
+            GRACE_SECONDS, or the scheduler's): the step never ended, so requeue from the last checkpoint now."""
+            if timer:
+                signal.signal(sig, submitit_handler)
+                submitit_handler(signum, frame)
+                return
+            training.request_stop(save=True, why="on the scheduler's signal")
+            timer.append(threading.Timer(GRACE_SECONDS, os.kill, (os.getpid(), sig)))
+            timer[0].daemon = True
+            timer[0].start()
 
-        signal.signal(sig, deferred)
+        if callable(submitit_handler):
+            signal.signal(sig, deferred)
         try:
-            held = workers.run_unclaimed([spec], self.out, lambda i, s: say(f"{s.method}, seed {s.seed}"),
-                                         force=self.force, keep_checkpoints=self.keep_checkpoints, lease=self.lease)
-            if held:
-                say(f"{rd.path} is held by another live worker; not trained here")
+            self._train(rd, say)
         except training.Interrupted as e:
+            if not training.stop_requested() or "scheduler" not in training.stop_reason() \
+                    or not callable(submitit_handler):
+                raise  # another worker took the run over: nothing to requeue
             say(f"[yellow]{rd.path}: {e}; requeueing[/]")
-            if timer is not None:
-                timer.cancel()
-            signal.signal(sig, submitit_handler)
-            if callable(submitit_handler):
-                submitit_handler(sig, None)  # submitit: checkpoint this job, requeue it, exit
-            raise
+            self._requeue(rd, sig, submitit_handler)
         finally:
-            signal.signal(sig, submitit_handler) if signal.getsignal(sig) is deferred else None
+            for t in timer:
+                t.cancel()
+            if signal.getsignal(sig) is deferred:
+                signal.signal(sig, submitit_handler)
         write_results(RunStore(self.out).experiment_dir(exp.run_name))
         return str(rd.path)
+
+    def _train(self, rd, say) -> None:
+        """The run, through the claims; a run another live worker holds is waited for (it may be a job that died,
+        whose claim goes stale after the lease)."""
+        from xlr.scheduling import workers
+
+        spec = self.spec
+        held = workers.run_unclaimed([spec], self.out, lambda i, s: say(f"{s.method}, seed {s.seed}"),
+                                     force=self.force, keep_checkpoints=self.keep_checkpoints, lease=self.lease)
+        while held:
+            say(f"{rd.path} is held by another worker; waiting for it to finish or go stale")
+            time.sleep(workers.WAIT_SECONDS)
+            held = workers.run_unclaimed([spec], self.out, lambda i, s: say(f"taking over {s.method}, seed {s.seed}"),
+                                         force=False, keep_checkpoints=self.keep_checkpoints, lease=self.lease)
+
+    @staticmethod
+    def _requeue(rd, sig, submitit_handler) -> None:
+        """submitit's own handler: checkpoint this job, requeue it and exit. When it cannot requeue (timed out too
+        many times, or the scheduler refused), the run says so in FAILED and gives its claim up."""
+        from xlr.scheduling import claims, workers
+
+        try:
+            submitit_handler(sig, None)
+        except Exception as e:
+            workers.record_failure(rd, e)
+            claims.release(rd, claims.Claim.mine())
+            raise
 
     @staticmethod
     def _link_logs(rd) -> None:
@@ -236,11 +268,6 @@ class RunJob:
                     link.symlink_to(Path(str(source)).resolve())
         except Exception:  # no job environment (debug executor) or no symlinks here: the logs stay where they are
             pass
-
-
-def _resignal(sig, handler) -> None:
-    signal.signal(sig, handler)
-    os.kill(os.getpid(), sig)
 
 
 @dataclass
@@ -259,7 +286,6 @@ def submit(exp: Experiment, out: Path, cluster: Cluster, force: bool = False, ke
     """Submit one job array per (experiment part, method) for the runs not finished yet; write each run's QUEUED
     record; return what was submitted."""
     from xlr.engine import pipeline
-    from xlr.store import RunStore
 
     submitit = submitit_module(cluster.launcher)
     limits = time_limits(exp, cluster)
@@ -280,6 +306,7 @@ def submit(exp: Experiment, out: Path, cluster: Cluster, force: bool = False, ke
         minutes = limits.get(method, UNTIMED_MINUTES)
         executor.update_parameters(
             name=f"xlr-{name.replace('/', '-')}-{method}", timeout_min=minutes,
+            slurm_signal_delay_s=SIGNAL_SECONDS,
             **({"gpus_per_node": cluster.gpus_per_run} if cluster.gpus_per_run is not None else {}),
             **({"cpus_per_task": cluster.cpus_per_run} if cluster.cpus_per_run is not None else {}),
             **({"slurm_partition": cluster.partition} if cluster.partition else {}),

@@ -70,9 +70,12 @@ def run_state(experiment: str, rd: RunDir, lease: float = claims.LEASE_SECONDS) 
         if out.state == "stale":
             out.detail = "its worker stopped; the next worker takes it over"
         return out
-    if rd.failed_path.is_file():
-        out.state = "failed"
+    try:
         lines = rd.failed_path.read_text(errors="replace").strip().splitlines()
+    except FileNotFoundError:  # not failed, or a worker removed FAILED as it started the run again
+        lines = None
+    if lines is not None:
+        out.state = "failed"
         out.detail = lines[-1] if lines else "failed"
         return out
     if rd.queued_path.is_file():

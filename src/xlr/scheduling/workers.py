@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 from xlr.engine import pipeline, preflight
-from xlr.engine.training import Interrupted, progress
+from xlr.engine.training import Interrupted, progress, request_stop
 from xlr.machine import device, distributed
 from xlr.machine.progress import quiet_libraries, say
-from xlr.errors import XlrError
 from xlr.experiments import Experiment, RunSpec
 from xlr.files import atomic_write_text
 from xlr.scheduling import claims
@@ -44,15 +43,16 @@ def run_unclaimed(specs: list[RunSpec], out: Path, announce, force: bool = False
     Under torchrun every rank runs every spec together, so claims are only used by single-process workers."""
     held = []
     solo = distributed.world_size() == 1
-    heartbeat = claims.Heartbeat(progress=progress) if solo else None
+    heartbeat = claims.Heartbeat(progress=progress, on_lost=_stop_lost_run) if solo else None
     try:
         for i, spec in enumerate(specs, 1):
             rd = RunStore(out).run(spec.experiment.run_name, spec.method, spec.seed)
-            mine = claims.claim(rd, lease, say) if solo else None
+            mine = _claim(rd, spec, lease) if solo else None
             if solo and mine is None:
                 if not rd.is_done():
                     held.append(spec)
                 continue
+            rd.queued_path.unlink(missing_ok=True)  # a worker has it now, whatever job was queued for it
             if heartbeat is not None:
                 heartbeat.add(rd, mine)
             interrupted = False
@@ -84,6 +84,24 @@ def run_unclaimed(specs: list[RunSpec], out: Path, announce, force: bool = False
         if heartbeat is not None:
             heartbeat.stop()
     return held
+
+
+def _claim(rd: RunDir, spec: RunSpec, lease: float):
+    """claims.claim, with a full disk as the one-line error it is everywhere else."""
+    try:
+        return claims.claim(rd, lease, say)
+    except OSError as e:
+        full = preflight.disk_full(e, spec.experiment, rd.path)
+        if full is not None:
+            raise full from None
+        raise
+
+
+def _stop_lost_run(path: Path) -> None:
+    """Another worker took over this process's run (its heartbeat had gone silent): stop training it at the end
+    of the step, saving nothing, so that the two never write one run folder."""
+    say(f"[bold red]{path}: another worker took this run over; stopping it here without saving[/]")
+    request_stop(save=False, why="because another worker took the run over")
 
 
 def run_experiment(exp: Experiment, out: Path, force: bool = False, keep_checkpoints: bool = False,
@@ -119,9 +137,3 @@ def run_experiment(exp: Experiment, out: Path, force: bool = False, keep_checkpo
             say(f"wrote {png}")
     distributed.barrier()
     return [(exp, results)]
-
-
-def check_lease(lease: float) -> float:
-    if not lease > 0:
-        raise XlrError(f"--lease must be a positive number of minutes, not {lease}")
-    return lease
