@@ -46,7 +46,7 @@ RUN python3 -m venv /opt/xlr && /opt/xlr/bin/pip install -c requirements.lock $T
     && /opt/xlr/bin/python -c "import torch; print('cuda' if torch.version.cuda else 'cpu')" > /opt/xlr/image-kind \
     && /opt/xlr/bin/python -c "import os, sys, torch; base, wheel = os.environ.get('CUDA_VERSION'), torch.version.cuda; \
 sys.exit(0 if not base or not wheel or base.split('.')[0] == wheel.split('.')[0] else \
-f'BASE_IMAGE has CUDA {base} but TORCH_SPEC installed a CUDA {wheel} build of torch: pick a matching pair (README, Container)')"
+f'BASE_IMAGE has CUDA {base} but TORCH_SPEC installed a CUDA {wheel} build of torch: pick a matching pair (docs/install.md, Container)')"
 # 2. The other dependencies, from pyproject.toml alone: install a stub package, then drop the stub.
 COPY pyproject.toml ./
 RUN mkdir -p src/xlr reproduce paper_results && touch README.md src/xlr/__init__.py \

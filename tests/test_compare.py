@@ -412,3 +412,13 @@ def test_claims_on_another_model_only_with_any_model(tmp_path):
     assert asked.returncode == 0, asked.stderr
     assert "robust-beats-baseline" in asked.stdout and "my-encoder" in asked.stdout
     assert "0 of 0 cells within tolerance" in asked.stdout
+
+
+def test_a_local_copy_named_like_the_papers_model_is_compared(tmp_path):
+    """Offline, the model is a folder: it matches the paper's cells by its name, as a hub id does."""
+    rows = [{**r, "model": "/models/bert-base-multilingual-cased"} for r in paper_rows()]
+    result = compare.compare([write(tmp_path / "ours.csv", rows)], PAPER)
+    assert len(result.cells) == 32 and result.verdicts[0].group is not None
+    other = [{**r, "model": "/models/xlm-roberta-base"} for r in paper_rows()]
+    with pytest.raises(XlrError, match="nothing to compare"):
+        compare.compare([write(tmp_path / "other.csv", other)], PAPER)

@@ -16,7 +16,7 @@ from xlr.errors import XlrError
 from xlr.results import inference
 from xlr.results.inference import FAILS, HOLDS, INCONCLUSIVE, Interval
 from xlr.results.paper import Claim, Paper
-from xlr.results.tidy import seed_mean
+from xlr.results.tidy import model_name, seed_mean
 
 CANNOT = "cannot check"
 STATUSES = (HOLDS, FAILS, INCONCLUSIVE, CANNOT)
@@ -149,7 +149,8 @@ def check(paper: Paper, groups: dict[tuple, dict], any_model: bool = False,
     for claim in paper.claims:
         if claim.check not in CHECKS:
             raise XlrError(f"claim {claim.id}: unknown check '{claim.check}'; known: {', '.join(CHECKS)}")
-    eligible = {g: t for g, t in groups.items() if any_model or g[2] in paper.models}
+    names = {model_name(m) for m in paper.models}
+    eligible = {g: t for g, t in groups.items() if any_model or model_name(g[2]) in names}
     if not eligible:
         why = f"no results for the paper's models ({', '.join(sorted(paper.models))})"
         return [Verdict(c, None, CANNOT, why) for c in paper.claims]

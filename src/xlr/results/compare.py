@@ -18,7 +18,6 @@ from pathlib import Path
 from xlr.results import claims
 from xlr.results import inference
 from xlr.results import paper as paper_mod
-from xlr.results import published
 from xlr.results import rerun
 from xlr.results import tidy
 from xlr.errors import ChecksFailed, XlrError
@@ -130,7 +129,7 @@ def compare(results: list[Path] | None = None, against: str | Path = "paper_resu
     overrides = {k: v for k, v in (("language", tolerance_language), ("average", tolerance_average)) if v is not None}
     cells = []
     for (experiment, task, model, method, setting, language), (ours, seeds) in means.items():
-        key_model = published.model_name(model) if paper.match_by_name else model
+        key_model = tidy.model_name(model)  # a hub id, an organisation's copy and a local folder of it match
         target = paper.targets.get((task, key_model, method, setting, language))
         if target is None:
             continue
@@ -141,7 +140,7 @@ def compare(results: list[Path] | None = None, against: str | Path = "paper_resu
         cells.append(Cell(experiment, task, model, method, setting, language, seeds, ours, target["accuracy"],
                           _tolerance(language, tol), origin, inference.prediction_interval(values)))
     verdicts = claims.check(paper, per_seed, any_model, intervals)
-    reruns = rerun.agreements(paper.seed_rows, rows, published.model_name) if paper.seed_rows else []
+    reruns = rerun.agreements(paper.seed_rows, rows, tidy.model_name) if paper.seed_rows else []
     if not cells and all(v.group is None for v in verdicts):
         ours = sorted({f"{t} {m} ({me})" for (_, t, m, me, _, _) in means})
         theirs = sorted({f"{t} {m}" for (t, m, *_) in paper.targets})

@@ -335,8 +335,8 @@ def render(root: Path, out: Path) -> list[Path]:
             "Rendered by `xlr results render` from the published sets in `results/` (tidy CSVs with their "
             "provenance); do not edit by hand. Each set is one experiment of a run store, frozen by "
             "`xlr results publish`. Compare your own runs with one: `xlr compare --against results/NAME`. "
-            "The first 3-seed PAWS-X comparison on multilingual-e5-small, run on an H200 before results were "
-            "published as data, is in [results-pawsx-e5.md](results-pawsx-e5.md), as text with its commands. "
+            "The 3-seed PAWS-X comparison on multilingual-e5-small run earlier on an H200 is in "
+            "[results-pawsx-e5.md](results-pawsx-e5.md), as text with its commands. "
             "`$DATA`, `E5_DIR` and `STORE` in the commands: see the top of [speed.md](speed.md).\n"]
     page += _caveats(sets)
     check_output_file(out, "--out")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xlr.errors import XlrError
+from xlr.results.tidy import model_name
 from xlr.methods import BASELINE
 from xlr.resources import shipped_dir
 from xlr.store import SETTINGS, read_results_csv
@@ -33,7 +34,6 @@ class Paper:
     claims: list[Claim]
     baseline: str = BASELINE
     robust_methods: list[str] = field(default_factory=list)
-    match_by_name: bool = False     # models as names only (published xlr results: a hub id matches a local copy)
     seed_rows: list = field(default_factory=list)  # a published set's rows, seed by seed (for a re-run comparison)
 
     @property
@@ -105,7 +105,7 @@ def load(against: str | Path = "paper_results") -> Paper:
     if folder.is_dir() and published.holds_a_set(folder):
         rows = published.as_reference(folder)
         return Paper(folder, {tuple(r[k] for k in KEY): {**r, "file": folder} for r in rows}, [], [],
-                     match_by_name=True, seed_rows=published.load(folder, as_set=False).rows)
+                     seed_rows=published.load(folder, as_set=False).rows)
     files = [folder] if folder.is_file() else sorted(folder.glob("*.csv"))
     if not files:
         raise XlrError(f"{folder} holds no paper tables (*.csv)")
@@ -116,7 +116,7 @@ def load(against: str | Path = "paper_results") -> Paper:
             if row["role"] == "reference":
                 references.append(row)
                 continue
-            key = tuple(row[k] for k in KEY)
+            key = tuple(model_name(row[k]) if k == "model" else row[k] for k in KEY)  # matched by the model's name
             if key in targets:
                 raise XlrError(f"{path}: {' '.join(key)} is also in {targets[key]['file']}; each paper number once")
             targets[key] = {**row, "file": path}

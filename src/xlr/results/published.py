@@ -26,6 +26,7 @@ from xlr.files import (atomic_write_bytes, atomic_write_json, atomic_write_text,
 from xlr.methods import BASELINE
 from xlr.store import PROVENANCE, RESULTS, RunStore, read_provenance, read_results_csv, rows_to_csv
 from xlr.store import provenance as store_provenance
+from xlr.results.tidy import model_name  # noqa: F401  (published sets name models; callers import it here too)
 
 INTERVALS = "intervals.csv"
 PUBLICATION = "publication.json"
@@ -39,13 +40,6 @@ INTERVAL_COLUMNS = ("method", "baseline", "setting", "language", "items", "seeds
                     "p_holm", "verdict", "item_low", "item_high", "item_draw")
 NUMERIC_INTERVAL_COLUMNS = ("diff", "t_low", "t_high", "two_level_low", "two_level_high", "p", "p_holm", "item_low",
                             "item_high")
-
-
-def model_name(spec: str) -> str:
-    """A model's name without where it was loaded from or its fingerprint: `intfloat/multilingual-e5-small`,
-    `intfloat/multilingual-e5-small@sha256:...` and a local folder `~/models/multilingual-e5-small` are all
-    `multilingual-e5-small`."""
-    return str(spec).split("@", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
 def looks_local(value: str) -> bool:

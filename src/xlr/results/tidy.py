@@ -15,6 +15,13 @@ EXTRA_COLUMNS = ("role", "source")
 CELL = ("experiment", "task", "model", "method", "setting", "language")
 
 
+def model_name(spec: str) -> str:
+    """A model's name without where it was loaded from or its fingerprint: `intfloat/multilingual-e5-small`,
+    `intfloat/multilingual-e5-small@sha256:...` and a local folder `~/models/multilingual-e5-small` are all
+    `multilingual-e5-small`."""
+    return str(spec).split("@", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
 def result_sources(paths: list[Path] | None, root: Path = DEFAULT_ROOT) -> list[Path]:
     """Results CSVs and finished run folders named by PATHS (default: every ROOT/*/results.csv)."""
     if not paths:
