@@ -127,6 +127,60 @@ def test_status_of_an_experiment_lists_its_planned_runs_as_waiting(tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 
+# ---------------------------------------------------------------------------------------------- queued
+
+def fake_squeue(bin_dir: Path, body: str) -> None:
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "squeue").write_text("#!/bin/sh\n" + body)
+    (bin_dir / "squeue").chmod(0o755)
+
+
+def test_a_slurm_job_is_in_the_queue_while_squeue_lists_it(tmp_path, monkeypatch):
+    from xlr.scheduling import queue
+
+    record = {"job_id": "77_4", "launcher": "slurm"}
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert queue.job_in_queue(record) is None                       # no squeue here: cannot tell
+    fake_squeue(tmp_path / "bin", "echo PENDING\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert queue.job_in_queue(record) is True
+    fake_squeue(tmp_path / "bin", "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n")
+    assert queue.job_in_queue(record) is False
+    fake_squeue(tmp_path / "bin", "exit 0\n")                      # listed no more: ended
+    assert queue.job_in_queue(record) is False
+    fake_squeue(tmp_path / "bin", "echo 'Unable to contact slurm controller' >&2; exit 1\n")
+    assert queue.job_in_queue(record) is None
+
+
+def test_a_plain_worker_leaves_a_queued_run_to_its_job_until_the_job_is_gone(tmp_path, monkeypatch):
+    """`xlr reproduce NAME --out DIR`, typed to assemble the tables while jobs wait in the queue, must not train
+    their runs on the machine it is typed on."""
+    import subprocess
+
+    from xlr.engine import pipeline
+    from xlr.experiments import load_experiment
+    from xlr.scheduling import queue, workers
+
+    exp = load_experiment("smoke", overrides=[{"methods": {"run": ["baseline"]}, "generalized": False}])
+    [spec] = exp.runs()
+    rd = RunStore(tmp_path).run(exp.run_name, "baseline", spec.seed)
+    job = subprocess.Popen(["sleep", "60"])            # a local job's id is its process id
+    try:
+        queue.record(rd, str(job.pid), "local", "1:00")
+        trained = []
+        monkeypatch.setattr(pipeline, "run_one", lambda spec, out, force, keep: trained.append(spec.method))
+        held = workers.run_unclaimed([spec], tmp_path, lambda i, s: None)
+        assert held == [spec] and trained == [] and rd.queued_path.is_file()
+        assert workers.run_unclaimed([spec], tmp_path, lambda i, s: None, leave_queued=False) == []  # the job
+        assert trained == ["baseline"] and not rd.queued_path.exists()
+        queue.record(rd, str(job.pid), "local", "1:00")
+    finally:
+        job.kill()
+        job.wait()
+    assert queue.waiting_for_job(rd) is None          # its job is gone: the next worker takes the run
+    assert workers.run_unclaimed([spec], tmp_path, lambda i, s: None) == [] and trained == ["baseline"] * 2
+
+
 # ----------------------------------------------------------------------------------------------- disk
 
 def test_a_full_disk_is_one_line_and_the_run_resumes_once_space_is_freed(tmp_path, xlr_main, monkeypatch):
@@ -144,6 +198,14 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_once_space_is_freed(tmp_pat
                                "\"No space left on device\" })")
         return real(*args, **kwargs)
 
+    finished = ("reproduce", "smoke", *QUICK[2:], "--methods", "rs-rp", "--out", tmp_path / "runs")
+    assert xlr_main(*finished)[0] == 0
+    other = RunStore(tmp_path / "runs").run("smoke", "rs-rp", 7)
+
+    def snapshot():
+        return {p.relative_to(other.path): p.read_bytes() for p in sorted(other.path.rglob("*")) if p.is_file()}
+
+    before = snapshot()
     monkeypatch.setattr(modeling, "safe_save_file", full)
     args = ("reproduce", "smoke", *QUICK, "--set", "train.eval_steps=5", "--out", tmp_path / "runs")
     code, out, err = xlr_main(*args)
@@ -152,6 +214,7 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_once_space_is_freed(tmp_pat
     assert "no space left on device in" in err and "the run needs about" in err and "is free" in err
     rd = RunStore(tmp_path / "runs").run("smoke", "baseline", 7)
     assert "no space left" in rd.failed_path.read_text()
+    assert other.is_done() and snapshot() == before       # the finished run is intact
     monkeypatch.setattr(modeling, "safe_save_file", real)
     code, out, err = xlr_main(*args)
     assert code == 0, err
@@ -159,6 +222,7 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_once_space_is_freed(tmp_pat
     info = json.loads(rd.training_info_path.read_text())
     assert info["fit"]["resumed_from"] == 5          # from the checkpoint saved before the disk filled
     assert not rd.claim_path.exists() and not list(rd.path.glob("*.tmp*"))
+    assert snapshot() == before
     assert errno.ENOSPC == 28
 
 
@@ -181,6 +245,22 @@ def test_launcher_options_without_a_launcher_and_bad_times_are_refused(xlr_main,
                           (("--lease", "0"), "--lease")):
         code, out, err = xlr_main("reproduce", "smoke", "--out", tmp_path, *args)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_xlr_works_without_submitit(tmp_path):
+    """submitit is optional: help, status, doctor and a plain run import nothing of it."""
+    import subprocess
+
+    script = ("import sys; sys.modules['submitit'] = None\n"
+              "from xlr.cli import main\n"
+              "sys.argv = ['xlr'] + sys.argv[1:]\n"
+              "main()\n")
+    for args in (["--help"], ["reproduce", "--help"], ["status", "smoke", "--out", str(tmp_path)],
+                 ["doctor", "--experiment", "smoke", "--hub-timeout", "1"],
+                 ["reproduce", "smoke", "--methods", "baseline", "--set", "train.epochs=1", "--set", "generalized=false",
+                  "--out", str(tmp_path / "runs")]):
+        proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300)
+        assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, (args, proc.stderr)
 
 
 def test_a_launcher_without_submitit_names_the_extra(tmp_path):
@@ -236,6 +316,14 @@ def test_the_slurm_array_submitit_would_submit(tmp_path, monkeypatch):
     assert queued["job_id"] == "101_1" and queued["time_limit"] == "2:15"
     status = run_xlr("status", "--out", tmp_path / "runs", "--format", "json")
     assert {s["state"] for s in json.loads(status.stdout)} == {"waiting"}
+    again = run_xlr("reproduce", "smoke", "--methods", "baseline,rs-da", "--seeds", "1,2,3", "--launcher", "slurm",
+                    "--time", "1:00", "--out", tmp_path / "runs", env=env)
+    assert again.returncode == 0 and "already queued as job 101_1" in again.stderr, again.stderr
+    assert len(record.read_text().split("----")[:-1]) == 2   # nothing queued twice
+    fake_squeue(bin_dir, "echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1\n")  # jobs cancelled
+    third = run_xlr("reproduce", "smoke", "--methods", "rs-da", "--seeds", "1,2,3", "--launcher", "slurm",
+                    "--time", "1:00", "--out", tmp_path / "runs", env=env)
+    assert third.returncode == 0 and "submitted smoke / rs-da: job 102, 3 run(s)" in third.stderr, third.stderr
 
 
 @pytest.mark.slow
@@ -251,8 +339,9 @@ def test_slurm_needs_a_time_limit_it_can_justify_and_a_cluster(tmp_path):
 @needs_submitit
 @pytest.mark.slow
 def test_local_jobs_give_the_same_results_as_plain_workers(tmp_path):
+    """The whole smoke experiment (its four methods), each run its own local job."""
     env = {"HF_HUB_OFFLINE": "1"}
-    quick = ("--methods", "baseline,rs-rp", "--set", "train.epochs=3", "--set", "generalized=false")
+    quick = ("--set", "generalized=false")
     plain = run_xlr("reproduce", "smoke", *quick, "--out", tmp_path / "plain", env=env, timeout=900)
     assert plain.returncode == 0, plain.stderr
     local = run_xlr("reproduce", "smoke", *quick, "--launcher", "local", "--wait", "--out", tmp_path / "jobs", env=env,
@@ -260,8 +349,12 @@ def test_local_jobs_give_the_same_results_as_plain_workers(tmp_path):
     assert local.returncode == 0, local.stderr
     assert (tmp_path / "jobs" / "smoke" / "results.csv").read_text() == \
         (tmp_path / "plain" / "smoke" / "results.csv").read_text()
-    logs = list((tmp_path / "jobs" / "smoke" / "rs-rp" / "seed7" / "logs").glob("job-*.out"))
-    assert logs and logs[0].resolve().is_file()      # the job's log, linked from the run's folder
+    jobs = {}
+    for method in ("baseline", "adv", "rs-rp", "rs-da"):
+        logs = list((tmp_path / "jobs" / "smoke" / method / "seed7" / "logs").glob("job-*.out"))
+        assert len(logs) == 1 and logs[0].resolve().is_file()   # the job's log, linked from the run's folder
+        jobs[method] = logs[0].name
+    assert len(set(jobs.values())) == 4, jobs                  # one job per run
 
 
 @needs_submitit

@@ -171,6 +171,7 @@ def check_smoke(stdout: str, runs) -> None:
     assert results.read_text().splitlines()[0] == RESULTS_HEADER
 
 
+@pytest.mark.slow  # builds the container
 def test_image_runs_as_non_root_and_any_uid_can_write(engine, image):
     config = engine.images.get(image).attrs["Config"]
     assert config["Entrypoint"] == ["xlr"] and config["User"] == "xlr" and config["WorkingDir"] == "/work"
@@ -193,6 +194,7 @@ def container_smoke(image, tmp_path_factory):
     return runs, hf, proc
 
 
+@pytest.mark.slow  # builds the container
 def test_docker_run_reproduce_smoke_writes_to_mounted_runs(container_smoke):
     runs, _, proc = container_smoke
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -200,6 +202,7 @@ def test_docker_run_reproduce_smoke_writes_to_mounted_runs(container_smoke):
     check_smoke(proc.stdout, runs)
 
 
+@pytest.mark.slow  # builds the container
 def test_xlr_docker_build_then_run_smoke_without_gpus(engine, container_smoke):
     """The SDK path on the runs the container above wrote: the finished runs are skipped (no second
     training: CI time), the table comes back on stdout, the container's stderr on stderr."""
@@ -221,6 +224,7 @@ def test_xlr_docker_build_then_run_smoke_without_gpus(engine, container_smoke):
     assert failing.returncode == 2 and "error: unknown experiment" in failing.stderr, failing.stderr
 
 
+@pytest.mark.slow  # builds the container
 def test_doctor_in_the_image_reports_the_torch_build(image):
     """`xlr doctor` in the container: versions, the torch build the image recorded, exit 1 with reasons here
     (no GPU, no hub)."""

@@ -286,11 +286,34 @@ def _gain_intervals(pub: Published) -> dict:
 
 
 STATISTICS = ("**How sure**: every method − baseline difference is judged over seeds (a t-interval over the paired "
-              "seeds, or from 5 seeds on a two-level bootstrap over seeds and test items), Holm-corrected across "
+              "seeds and, from 5 seeds on, a two-level bootstrap over seeds and test items too, the stricter of the "
+              "two deciding), Holm-corrected across "
               "each set's comparisons; PAWS-X's and XNLI's test sets are translations of the same items, so their "
               "items are drawn once for every language and pair. A verdict says *holds*, *fails* or *inconclusive*; "
               "the item-only intervals beside it are the test-set uncertainty of these checkpoints, not of the "
               "method ([experiments.md](experiments.md#how-sure-a-difference-is)).")
+
+
+def _train_source(p: dict) -> str:
+    """What a set trained on: its training file, or its split; a set published before xlr recorded the split
+    takes it from its shipped experiment's profile, and says so."""
+    from xlr.experiments import load_experiment
+
+    if p.get("train_file"):
+        return f"trains on `{p['train_file']}`"
+    split, where = p.get("train_split"), ""
+    if split is None and p.get("experiment_file") and p.get("profile"):
+        try:
+            split = load_experiment(Path(str(p["experiment_file"])).stem, profile=str(p["profile"])).train_split
+            where = (f" (as the `{p['profile']}` profile of `{p['experiment_file']}` sets; this set was published "
+                     "before results.json recorded it)")
+        except XlrError:
+            split = None
+    if split == "dev":
+        return "trains on the source language's dev rows after those that select the model" + where
+    if split == "train":
+        return "trains on the task's training split" + where
+    return "its training data is not recorded in results.json"
 
 
 def _caveats(sets: list[Published]) -> list[str]:
@@ -312,15 +335,14 @@ def _caveats(sets: list[Published]) -> list[str]:
         if radii:
             facts.append(f"{' and '.join(radii)} (fractions of the median word-embedding norm) are xlr's radii, "
                          "chosen on English dev; the paper does not give its own")
-        source = (f"trains on `{p['train_file']}`" if p.get("train_file") else
-                  "trains on the source language's dev rows after those that select the model"
-                  if p.get("train_split") == "dev" else "its training data is not recorded in results.json")
+        source = _train_source(p)
         items = p.get("max_test_examples")
         facts.append(source + "; tests " + (f"the first {items} rows of each language" if items else "every test row"))
         data = json.dumps(p.get("runs") or [])
         if '"commit"' not in data and '"sha256"' in data or p.get("data") not in (None, "hub"):
             facts.append("the data was read from local files: xlr's hub path (the default) produced none of these "
-                         "numbers")
+                         "numbers, and the dataset revisions it pins (reproduce/tasks/*.toml) were never checked "
+                         "against the hub")
         lines.append(f"- **{pub.name}**: " + "; ".join(facts) + ".")
     lines.append(f"- {STATISTICS}\n")
     return ["\n".join(lines) + "\n"]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from xlr.errors import XlrError
 from xlr.experiments import Experiment, RunSpec
-from xlr.files import atomic_write_json
+from xlr.scheduling import queue
 from xlr.store import RunStore, write_results
 
 LAUNCHERS = ("plain", "slurm", "local", "debug")
@@ -234,12 +234,14 @@ class RunJob:
 
         spec = self.spec
         held = workers.run_unclaimed([spec], self.out, lambda i, s: say(f"{s.method}, seed {s.seed}"),
-                                     force=self.force, keep_checkpoints=self.keep_checkpoints, lease=self.lease)
+                                     force=self.force, keep_checkpoints=self.keep_checkpoints, lease=self.lease,
+                                     leave_queued=False)
         while held:
             say(f"{rd.path} is held by another worker; waiting for it to finish or go stale")
             time.sleep(workers.WAIT_SECONDS)
             held = workers.run_unclaimed([spec], self.out, lambda i, s: say(f"taking over {s.method}, seed {s.seed}"),
-                                         force=False, keep_checkpoints=self.keep_checkpoints, lease=self.lease)
+                                         force=False, keep_checkpoints=self.keep_checkpoints, lease=self.lease,
+                                         leave_queued=False)
 
     @staticmethod
     def _requeue(rd, sig, submitit_handler) -> None:
@@ -292,6 +294,12 @@ def submit(exp: Experiment, out: Path, cluster: Cluster, force: bool = False, ke
     specs = specs if specs is not None else [s for part in (exp.parts or [exp]) for s in part.runs()]
     pending = [s for s in specs if force or not pipeline.finished(
         RunStore(out).run(s.experiment.run_name, s.method, s.seed), s)]
+    if not force:  # a run whose job is still in the queue is not queued twice
+        for s in list(pending):
+            queued = queue.waiting_for_job(RunStore(out).run(s.experiment.run_name, s.method, s.seed))
+            if queued is not None:
+                say(f"{s.experiment.run_name} / {s.method} seed {s.seed}: already queued as job {queued.get('job_id')}")
+                pending.remove(s)
     groups: dict[tuple, list[RunSpec]] = {}
     for s in pending:
         groups.setdefault((s.experiment.run_name, s.method), []).append(s)
@@ -317,17 +325,14 @@ def submit(exp: Experiment, out: Path, cluster: Cluster, force: bool = False, ke
             for s in runs:
                 jobs.append(executor.submit(RunJob(s, out, force, keep_checkpoints, device_option, lease)))
         for s, job in zip(runs, jobs):
-            rd = RunStore(out).run(s.experiment.run_name, s.method, s.seed)
-            rd.path.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(rd.queued_path, {"job_id": str(job.job_id), "launcher": cluster.launcher,
-                                               "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                               "time_limit": hhmm(minutes)})
+            queue.record(RunStore(out).run(s.experiment.run_name, s.method, s.seed), job.job_id, cluster.launcher,
+                         hhmm(minutes))
         array = str(jobs[0].job_id).split("_")[0] if jobs else "?"
         say(f"submitted {name} / {method}: job {array}, {len(runs)} run(s) (seeds "
             f"{', '.join(str(s.seed) for s in runs)}), time limit {hhmm(minutes)} each")
         done.append(Submitted(name, method, array, runs, minutes, jobs))
     if not done:
-        say("nothing to submit: every run is finished")
+        say("nothing to submit: every run is finished or queued")
     return done
 
 

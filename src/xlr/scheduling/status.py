@@ -5,7 +5,7 @@
 - stale: a claim whose worker stopped (no heartbeat within the lease, or its process gone): the next worker
   takes it over;
 - failed: the last line of the error that stopped it (FAILED), and no live claim;
-- waiting: submitted to a scheduler (QUEUED) and not started, started and stopped without an error (the same
+- waiting: submitted to a scheduler (QUEUED) and not started (or its job gone: the next worker takes it), started and stopped without an error (the same
   command resumes it), or planned by the experiment and not started.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from xlr.errors import XlrError
 from xlr.files import read_json
-from xlr.scheduling import claims
+from xlr.scheduling import claims, queue
 from xlr.store import RunDir, RunStore
 
 STATES = ("done", "training", "stale", "failed", "waiting")
@@ -78,10 +78,12 @@ def run_state(experiment: str, rd: RunDir, lease: float = claims.LEASE_SECONDS) 
         out.state = "failed"
         out.detail = lines[-1] if lines else "failed"
         return out
-    if rd.queued_path.is_file():
-        queued = _json(rd.queued_path)
+    queued = queue.read(rd)
+    if queued is not None:
         out.where = f"job {queued.get('job_id')} ({queued.get('launcher')})"
         out.detail = f"submitted {queued.get('submitted')}, time limit {queued.get('time_limit')}"
+        if queue.job_in_queue(queued) is False:
+            out.detail += "; the job is no longer queued: the next worker or submission takes the run"
     elif any(rd.path.iterdir()):
         out.detail = "started and stopped; the same command resumes it"
     return out

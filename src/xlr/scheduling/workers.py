@@ -16,7 +16,7 @@ from xlr.machine import device, distributed
 from xlr.machine.progress import quiet_libraries, say
 from xlr.experiments import Experiment, RunSpec
 from xlr.files import atomic_write_text
-from xlr.scheduling import claims
+from xlr.scheduling import claims, queue
 from xlr.store import RunDir, RunStore, write_results
 
 WAIT_SECONDS = 30
@@ -37,8 +37,10 @@ def record_failure(rd: RunDir, error: BaseException) -> None:
 
 
 def run_unclaimed(specs: list[RunSpec], out: Path, announce, force: bool = False, keep_checkpoints: bool = False,
-                  before=None, share_root: Path | None = None, lease: float = claims.LEASE_SECONDS) -> list[RunSpec]:
-    """Run each spec that no other live worker holds; return the ones held elsewhere (not yet done).
+                  before=None, share_root: Path | None = None, lease: float = claims.LEASE_SECONDS,
+                  leave_queued: bool = True) -> list[RunSpec]:
+    """Run each spec that no other live worker holds and no scheduler job is queued for (unless `leave_queued` is
+    False: the job itself); return the ones held elsewhere (not yet done).
 
     Under torchrun every rank runs every spec together, so claims are only used by single-process workers."""
     held = []
@@ -47,6 +49,9 @@ def run_unclaimed(specs: list[RunSpec], out: Path, announce, force: bool = False
     try:
         for i, spec in enumerate(specs, 1):
             rd = RunStore(out).run(spec.experiment.run_name, spec.method, spec.seed)
+            if solo and leave_queued and not force and queue.waiting_for_job(rd) is not None:
+                held.append(spec)  # its scheduler job will train it
+                continue
             mine = _claim(rd, spec, lease) if solo else None
             if solo and mine is None:
                 if not rd.is_done():
@@ -84,6 +89,12 @@ def run_unclaimed(specs: list[RunSpec], out: Path, announce, force: bool = False
         if heartbeat is not None:
             heartbeat.stop()
     return held
+
+
+def _holder(out: Path, spec: RunSpec) -> str:
+    """'METHOD seed N', with the scheduler job queued for it when there is one."""
+    queued = queue.waiting_for_job(RunStore(out).run(spec.experiment.run_name, spec.method, spec.seed))
+    return f"{spec.method} seed {spec.seed}" + (f" (queued as job {queued.get('job_id')})" if queued else "")
 
 
 def _claim(rd: RunDir, spec: RunSpec, lease: float):
@@ -125,9 +136,9 @@ def run_experiment(exp: Experiment, out: Path, force: bool = False, keep_checkpo
     held = run_unclaimed(specs, out, lambda i, spec: say(f"[bold cyan]run {i}/{len(specs)}[/]: {spec.method}, "
                                                          f"seed {spec.seed}"),
                          force=force, keep_checkpoints=keep_checkpoints, lease=lease)
-    while held:  # runs that other workers are training: wait for them, or take them over if they stop
-        say(f"[yellow]waiting for {len(held)} run(s) held by other workers: "
-            f"{', '.join(f'{s.method} seed {s.seed}' for s in held)}[/]")
+    while held:  # runs that other workers or queued jobs hold: wait for them, or take them over if they stop
+        say(f"[yellow]waiting for {len(held)} run(s) that other workers or scheduler jobs hold: "
+            f"{', '.join(_holder(out, s) for s in held)} (`xlr status --out {out}` shows them)[/]")
         time.sleep(WAIT_SECONDS)
         held = run_unclaimed(held, out, lambda i, spec: say(f"[bold cyan]taking over[/]: {spec.method}, seed {spec.seed}"),
                              force=False, keep_checkpoints=keep_checkpoints, lease=lease)
