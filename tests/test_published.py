@@ -211,6 +211,11 @@ def test_add_pools_seeds_from_two_stores_as_one_store_would(store, tmp_path):
             "1 2 3", f"{d.diff:.2f}", f"{d.item_interval.low:.2f}", f"{d.item_interval.high:.2f}", *t)
     assert found[("adv", "standard", "avg")]["per_seed"] == "5.00 5.00 15.00"
     assert published.load(results / "xnli-test").seeds("adv") == [1, 2, 3]
+    # `xlr compare --between` reads the published set as it reads the one store
+    (name, set_seeds, set_diffs), = bootstrap.between([results / "xnli-test"], "baseline", "adv", "generalized", 100, 0)
+    assert name == "xnli-test (published)" and set_seeds == seeds
+    assert [(d.language, d.diff, d.per_seed, d.t, d.item_interval) for d in set_diffs] == \
+        [(d.language, d.diff, d.per_seed, d.t, d.item_interval) for d in diffs]
 
 
 @pytest.mark.parametrize("case", ["baseline differs", "no outcomes", "no set", "resamples", "new baseline seed"])

@@ -271,8 +271,9 @@ def compare(
         help="Allowed |ours - paper| for an average, in points (default: the experiment TOML's, else 1.0).")] = None,
     between: Annotated[Optional[tuple[str, str]], typer.Option(
         help="Compare two of our methods instead, e.g. --between baseline rs-da: from the stored per-item test "
-             "predictions, runs paired by seed, the per-seed differences, the seed-level interval and its verdict, "
-             "and the item-only interval.", show_default=False)] = None,
+             "predictions (of a run store, or the outcomes a published set keeps), runs paired by seed, the "
+             "per-seed differences, the seed-level interval and its verdict, and the item-only interval.",
+        show_default=False)] = None,
     any_model: Annotated[bool, typer.Option(
         "--any-model", help="Also check the paper's claims on results of other models (your own encoder): "
                             "cells are compared only where the paper has the model.")] = False,

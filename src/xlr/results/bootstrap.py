@@ -288,7 +288,17 @@ def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str
         raise XlrError(f"--setting {setting}: use {' or '.join(SETTINGS)}")
     check_resampling(resamples, seed)
     out, seen = [], []
-    for exp in experiment_dirs(paths):
+    sets = [Path(p) for p in paths or [] if published_set(Path(p))]
+    stores = [p for p in paths or [] if Path(p) not in sets]
+    for folder in sets:  # a published set: its stored outcomes of the runs its table holds
+        runs_a, runs_b, parallel = _published_seeds(folder, method_a, method_b, setting)
+        seen.append(f"{folder.name}: {method_a} {','.join(sorted(runs_a)) or 'none'}, "
+                    f"{method_b} {','.join(sorted(runs_b)) or 'none'}")
+        found = compare(runs_a, runs_b, setting, resamples, seed, where=f"{folder}: {method_b} - {method_a}",
+                        parallel=parallel)
+        if found:
+            out.append((f"{folder.name} (published)", *found))
+    for exp in experiment_dirs(stores) if stores or not sets else []:
         runs_a, runs_b = _seeds(exp, method_a), _seeds(exp, method_b)
         seen.append(f"{exp.name}: {method_a} {','.join(sorted(runs_a)) or 'none'}, "
                     f"{method_b} {','.join(sorted(runs_b)) or 'none'}")
@@ -303,6 +313,29 @@ def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str
         raise XlrError(f"no finished runs of both {method_a} and {method_b} with a common seed ("
                        + ("; ".join(seen) or "no experiment folders found") + ")")
     return out
+
+
+def published_set(path: Path) -> bool:
+    """Whether PATH is a published set's folder (`xlr results publish` writes one)."""
+    from xlr.results import published
+
+    return path.is_dir() and published.looks_published(path)
+
+
+def _published_seeds(folder: Path, method_a: str, method_b: str, setting: str) -> tuple[dict, dict, bool]:
+    """({"seedN": Outcomes} of A, of B, whether the task's sets are aligned) from a published set: the runs its
+    results table holds, restricted to SETTING."""
+    from xlr.results import published
+
+    pub = published.load(folder, as_set=False)
+    held = {(r["method"], int(r["seed"])) for r in pub.rows}
+    outcomes = published.read_outcomes(folder)
+    runs = ({}, {})
+    for (method, run_seed), found in outcomes.items():
+        if (method, run_seed) in held and method in (method_a, method_b):
+            runs[method == method_b][f"seed{run_seed}"] = Outcomes({k: v for k, v in found.sets.items()
+                                                                    if k[0] == setting})
+    return runs[0], runs[1], parallel_task(pub.provenance)
 
 
 def report_verdicts(diffs: list[Diff]) -> dict[int, tuple[str, float | None]]:

@@ -108,7 +108,8 @@ def _describe(pub: Published) -> str:
     if b:
         lines.append(f"- **Intervals**: runs paired by seed; {b.get('resamples')} bootstrap resamples (seed "
                      f"{b.get('seed')}) over the per-item outcomes kept in `results/{pub.name}/outcomes/`; "
-                     "`xlr compare --between baseline METHOD` computes the same from a run store.")
+                     f"`xlr compare --between baseline METHOD results/{pub.name}` computes the same from the set, "
+                     "as it does from a run store.")
     return "\n".join(lines) + "\n"
 
 
