@@ -11,6 +11,7 @@ from scipy.stats import spearmanr
 
 from conftest import REPO, run_xlr
 from xlr.results import bootstrap
+from xlr.results import between
 from xlr.results import claims
 from xlr.results import compare
 from xlr.results import distance
@@ -308,7 +309,7 @@ def fake_runs(root, method, seeds, correct_fraction, languages=("en", "de"), ite
 def test_bootstrap_finds_a_real_difference(tmp_path):
     fake_runs(tmp_path, "baseline", [1, 2], 0.5)
     fake_runs(tmp_path, "rs-da", [1, 2, 3], 1.0)  # seed 3 has no partner: left out
-    [(experiment, seeds, diffs)] = bootstrap.between([tmp_path / "exp"], "baseline", "rs-da")
+    [(experiment, seeds, diffs)] = between.between([tmp_path / "exp"], "baseline", "rs-da")
     assert experiment == "exp" and seeds == ["seed1", "seed2"]
     assert [d.language for d in diffs] == ["en", "de", "avg"]
     for d in diffs:
@@ -320,7 +321,7 @@ def test_bootstrap_finds_a_real_difference(tmp_path):
 def test_bootstrap_of_identical_predictions_is_zero(tmp_path):
     fake_runs(tmp_path, "baseline", [7], 0.7)
     fake_runs(tmp_path, "adv", [7], 0.7)
-    [(_, _, diffs)] = bootstrap.between([tmp_path / "exp"], "baseline", "adv")
+    [(_, _, diffs)] = between.between([tmp_path / "exp"], "baseline", "adv")
     assert [d.language for d in diffs] == ["en", "de", "avg"]  # something to check below
     for d in diffs:
         assert (d.item_interval.low, d.diff, d.item_interval.high) == (0.0, 0.0, 0.0)
@@ -356,16 +357,16 @@ def test_bootstrap_refuses_different_test_sets(tmp_path):
     fake_runs(tmp_path, "baseline", [7], 0.5)
     fake_runs(tmp_path, "adv", [7], 0.5, gold=np.ones(400, dtype=np.int8))
     with pytest.raises(XlrError, match="gold labels differ|different items"):
-        bootstrap.between([tmp_path / "exp"], "baseline", "adv")
+        between.between([tmp_path / "exp"], "baseline", "adv")
     with pytest.raises(XlrError, match="common seed"):
-        bootstrap.between([tmp_path / "exp"], "baseline", "rs-rp")
+        between.between([tmp_path / "exp"], "baseline", "rs-rp")
 
 
 def test_bootstrap_without_shared_predictions_names_both_methods(tmp_path):
     fake_runs(tmp_path, "baseline", [7], 0.5, languages=("en",))
     fake_runs(tmp_path, "adv", [7], 0.5, languages=("de",))
     with pytest.raises(XlrError, match=r"adv - baseline: some runs have no standard predictions for de, en"):
-        bootstrap.between([tmp_path / "exp"], "baseline", "adv")
+        between.between([tmp_path / "exp"], "baseline", "adv")
 
 
 def test_compare_between_cli(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO, run_xlr
 from xlr.errors import XlrError
-from xlr.results import bootstrap, page, published
+from xlr.results import between, bootstrap, page, published
 from xlr.store import RESULT_COLUMNS, RunStore, rows_to_csv, write_results
 
 LANGS = ("en", "de", "fr")
@@ -201,7 +201,7 @@ def test_add_pools_seeds_from_two_stores_as_one_store_would(store, tmp_path):
             for run_dir in (part / method).glob("seed*"):
                 shutil.copytree(run_dir, merged / method / run_dir.name)
     write_results(merged)
-    (_, seeds, diffs), = bootstrap.between([merged], "baseline", "adv", "generalized", 100, 0)
+    (_, seeds, diffs), = between.between([merged], "baseline", "adv", "generalized", 100, 0)
     found = intervals(results / "xnli-test")
     assert seeds == ["seed1", "seed2", "seed3"] and len(found) == len(published.load(results / "xnli-test").intervals)
     for d in diffs:
@@ -212,7 +212,7 @@ def test_add_pools_seeds_from_two_stores_as_one_store_would(store, tmp_path):
     assert found[("adv", "standard", "avg")]["per_seed"] == "5.00 5.00 15.00"
     assert published.load(results / "xnli-test").seeds("adv") == [1, 2, 3]
     # `xlr compare --between` reads the published set as it reads the one store
-    (name, set_seeds, set_diffs), = bootstrap.between([results / "xnli-test"], "baseline", "adv", "generalized", 100, 0)
+    (name, set_seeds, set_diffs), = between.between([results / "xnli-test"], "baseline", "adv", "generalized", 100, 0)
     assert name == "xnli-test (published)" and set_seeds == seeds
     assert [(d.language, d.diff, d.per_seed, d.t, d.item_interval) for d in set_diffs] == \
         [(d.language, d.diff, d.per_seed, d.t, d.item_interval) for d in diffs]

@@ -294,10 +294,10 @@ def compare(
     seed-level interval, its verdict, and the item-only interval."""
     check_format(fmt)
     if between:
-        from xlr.results import bootstrap
+        from xlr.results import between as pairing
 
-        found = bootstrap.between(results, between[0], between[1], setting, resamples, bootstrap_seed)
-        write(bootstrap.show(found, between[0], between[1], resamples, fmt))
+        found = pairing.between(results, between[0], between[1], setting, resamples, bootstrap_seed)
+        write(pairing.show(found, between[0], between[1], resamples, fmt))
         return
     from xlr.results import compare as comparing
 

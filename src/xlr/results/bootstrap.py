@@ -1,4 +1,5 @@
-"""`xlr compare --between A B`: is method B better than A, counting the variance between training runs.
+"""The statistics of `xlr compare --between A B` (xlr.results.between finds the runs): is method B better than
+A, counting the variance between training runs.
 
 Runs are paired by seed within one experiment (same test sets, checked through the gold labels). Per test set
 (a language, or a generalized pair) and on the averages, a row gives:
@@ -26,7 +27,7 @@ from xlr.errors import XlrError
 from xlr.results import inference
 from xlr.results.inference import Interval
 from xlr.sources import MIXED_AVERAGE, is_mixed_pair
-from xlr.store import DEFAULT_ROOT, SETTINGS, RunDir, RunStore
+from xlr.store import DEFAULT_ROOT, RunDir, RunStore
 
 JOINT, INDEPENDENT = "joint", "independent"
 ITEM_ONLY = "test-set uncertainty for these checkpoints"
@@ -82,7 +83,7 @@ def experiment_dirs(paths: list[Path] | None, root: Path = DEFAULT_ROOT) -> list
     return list(dict.fromkeys(out))
 
 
-def _seeds(experiment_dir: Path, method: str) -> dict[str, RunDir]:
+def seed_runs(experiment_dir: Path, method: str) -> dict[str, RunDir]:
     return {r.path.name: r for r in RunStore.finished_in(experiment_dir) if RunStore.method_of(r) == method}
 
 
@@ -277,106 +278,9 @@ def parallel_task(provenance: dict | None) -> bool:
     return bool(task and task.parallel)
 
 
-def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str = "standard",
-            resamples: int = 1000, seed: int = 0) -> list[tuple[str, list[str], list[Diff]]]:
-    """[(experiment, paired seeds, diffs)] for every experiment folder that has both methods."""
-    from xlr.store import read_provenance
-
-    if method_a == method_b:
-        raise XlrError(f"--between needs two different methods, not {method_a} twice")
-    if setting not in SETTINGS:
-        raise XlrError(f"--setting {setting}: use {' or '.join(SETTINGS)}")
-    check_resampling(resamples, seed)
-    out, seen = [], []
-    sets = [Path(p) for p in paths or [] if published_set(Path(p))]
-    stores = [p for p in paths or [] if Path(p) not in sets]
-    for folder in sets:  # a published set: its stored outcomes of the runs its table holds
-        runs_a, runs_b, parallel = _published_seeds(folder, method_a, method_b, setting)
-        seen.append(f"{folder.name}: {method_a} {','.join(sorted(runs_a)) or 'none'}, "
-                    f"{method_b} {','.join(sorted(runs_b)) or 'none'}")
-        found = compare(runs_a, runs_b, setting, resamples, seed, where=f"{folder}: {method_b} - {method_a}",
-                        parallel=parallel)
-        if found:
-            out.append((f"{folder.name} (published)", *found))
-    for exp in experiment_dirs(stores) if stores or not sets else []:
-        runs_a, runs_b = _seeds(exp, method_a), _seeds(exp, method_b)
-        seen.append(f"{exp.name}: {method_a} {','.join(sorted(runs_a)) or 'none'}, "
-                    f"{method_b} {','.join(sorted(runs_b)) or 'none'}")
-        paired = set(runs_a) & set(runs_b)
-        found = compare({s: run_outcomes(r, (setting,)) for s, r in runs_a.items() if s in paired},
-                        {s: run_outcomes(r, (setting,)) for s, r in runs_b.items() if s in paired},
-                        setting, resamples, seed, where=f"{exp}: {method_b} - {method_a}",
-                        parallel=parallel_task(read_provenance(exp)))
-        if found:
-            out.append((exp.name, *found))
-    if not out:
-        raise XlrError(f"no finished runs of both {method_a} and {method_b} with a common seed ("
-                       + ("; ".join(seen) or "no experiment folders found") + ")")
-    return out
-
-
-def published_set(path: Path) -> bool:
-    """Whether PATH is a published set's folder (`xlr results publish` writes one)."""
-    from xlr.results import published
-
-    return path.is_dir() and published.looks_published(path)
-
-
-def _published_seeds(folder: Path, method_a: str, method_b: str, setting: str) -> tuple[dict, dict, bool]:
-    """({"seedN": Outcomes} of A, of B, whether the task's sets are aligned) from a published set: the runs its
-    results table holds, restricted to SETTING."""
-    from xlr.results import published
-
-    pub = published.load(folder, as_set=False)
-    held = {(r["method"], int(r["seed"])) for r in pub.rows}
-    outcomes = published.read_outcomes(folder)
-    runs = ({}, {})
-    for (method, run_seed), found in outcomes.items():
-        if (method, run_seed) in held and method in (method_a, method_b):
-            runs[method == method_b][f"seed{run_seed}"] = Outcomes({k: v for k, v in found.sets.items()
-                                                                    if k[0] == setting})
-    return runs[0], runs[1], parallel_task(pub.provenance)
-
-
 def report_verdicts(diffs: list[Diff]) -> dict[int, tuple[str, float | None]]:
     """{id(diff): (verdict, Holm-adjusted p)} for the average over every test set ("avg") of each comparison of
     one report (methods x settings), Holm-corrected across them. The mixed pairs' average is part of the
     generalized one and is shown for reading, without a verdict of its own."""
     averages = [d for d in diffs if d.language == "avg"]
     return {id(d): v for d, v in zip(averages, inference.verdicts([d.seed_level for d in averages]))}
-
-
-def show(results, method_a: str, method_b: str, resamples: int, fmt: str = "rich") -> str | None:
-    from xlr.results.report import join, note, render_rows
-
-    parts = []
-    decided = report_verdicts([d for _, _, diffs in results for d in diffs])
-    for experiment, seeds, diffs in results:
-        rows = []
-        for d in diffs:
-            verdict, p = decided.get(id(d), ("", None))
-            rows.append([d.language, "–" if d.items is None else str(d.items), f"{d.acc_a:.1f}", f"{d.acc_b:.1f}",
-                         f"{d.diff:+.2f}", " ".join(f"{x:+.1f}" for x in d.per_seed),
-                         "–" if d.t is None else f"[{d.t.low:+.2f}, {d.t.high:+.2f}]",
-                         "–" if d.two_level is None else f"[{d.two_level.low:+.2f}, {d.two_level.high:+.2f}]",
-                         verdict or "", "" if p is None else f"{p:.3f}",
-                         f"[{d.item_interval.low:+.2f}, {d.item_interval.high:+.2f}]",
-                         d.draw or ""])
-        parts.append(render_rows(
-            f"{experiment}: {method_b} - {method_a} (seeds {', '.join(s.removeprefix('seed') for s in seeds)}; "
-            f"{resamples} resamples)",
-            ["language", "items", method_a, method_b, "diff", "per seed", "t over seeds", "seeds+items",
-             "verdict", "p (Holm)", "items only", "item draw"], rows, fmt))
-    n = min((d.seeds for _, _, diffs in results for d in diffs), default=0)
-    warning = inference.few_seeds_warning(n)
-    parts.append(note(
-        "diff: the mean of the per-seed differences (B - A). t over seeds: the 95% t-interval of the per-seed "
-        f"differences (n - 1 degrees of freedom). seeds+items: the two-level bootstrap (seeds, then test items), "
-        f"from {inference.MIN_SEEDS_TWO_LEVEL} seeds on; the verdict takes the one with the larger p-value. "
-        "verdict (on the average over every test set): holds above 0, fails below, else inconclusive, at p < 0.05 "
-        "after Holm's correction across the comparisons shown. items only: "
-        f"{ITEM_ONLY} (a paired bootstrap over test items with the trained runs held fixed; it does not cover "
-        "another seed). item draw: joint = one draw of item indices for every aligned test set (translations of "
-        "the same items), independent = each set drawn on its own." + (f" Warning: {warning}." if warning else ""),
-        fmt))
-    return join(parts)
