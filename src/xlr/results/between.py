@@ -20,20 +20,18 @@ def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str
         raise XlrError(f"--setting {setting}: use {' or '.join(SETTINGS)}")
     check_resampling(resamples, seed)
     out, seen = [], []
-    sets = [Path(p) for p in paths or [] if published_set(Path(p))]
+    sets = [Path(p) for p in paths or [] if published.looks_published(Path(p))]  # not a store's results.json
     stores = [p for p in paths or [] if Path(p) not in sets]
     for folder in sets:  # a published set: its stored outcomes of the runs its table holds
         runs_a, runs_b, parallel = _published_seeds(folder, method_a, method_b, setting)
-        seen.append(f"{folder.name}: {method_a} {','.join(sorted(runs_a)) or 'none'}, "
-                    f"{method_b} {','.join(sorted(runs_b)) or 'none'}")
+        seen.append(_seen(folder.name, method_a, runs_a, method_b, runs_b))
         found = compare(runs_a, runs_b, setting, resamples, seed, where=f"{folder}: {method_b} - {method_a}",
                         parallel=parallel)
         if found:
             out.append((f"{folder.name} (published)", *found))
     for exp in experiment_dirs(stores) if stores or not sets else []:
         runs_a, runs_b = seed_runs(exp, method_a), seed_runs(exp, method_b)
-        seen.append(f"{exp.name}: {method_a} {','.join(sorted(runs_a)) or 'none'}, "
-                    f"{method_b} {','.join(sorted(runs_b)) or 'none'}")
+        seen.append(_seen(exp.name, method_a, runs_a, method_b, runs_b))
         paired = set(runs_a) & set(runs_b)
         found = compare({s: run_outcomes(r, (setting,)) for s, r in runs_a.items() if s in paired},
                         {s: run_outcomes(r, (setting,)) for s, r in runs_b.items() if s in paired},
@@ -47,20 +45,18 @@ def between(paths: list[Path] | None, method_a: str, method_b: str, setting: str
     return out
 
 
-def published_set(path: Path) -> bool:
-    """Whether PATH is a published set's folder (`xlr results publish` writes one)."""
-    return path.is_dir() and published.looks_published(path)
+def _seen(name: str, method_a: str, runs_a: dict, method_b: str, runs_b: dict) -> str:
+    """What one folder holds of the two methods, for the error when no folder pairs them."""
+    return f"{name}: {method_a} {','.join(sorted(runs_a)) or 'none'}, {method_b} {','.join(sorted(runs_b)) or 'none'}"
 
 
 def _published_seeds(folder: Path, method_a: str, method_b: str, setting: str) -> tuple[dict, dict, bool]:
     """({"seedN": Outcomes} of A, of B, whether the task's sets are aligned) from a published set: the runs its
     results table holds, restricted to SETTING."""
     pub = published.load(folder, as_set=False)
-    held = {(r["method"], int(r["seed"])) for r in pub.rows}
-    outcomes = published.read_outcomes(folder)
     runs = ({}, {})
-    for (method, run_seed), found in outcomes.items():
-        if (method, run_seed) in held and method in (method_a, method_b):
+    for (method, run_seed), found in published.held_outcomes(pub.rows, published.read_outcomes(folder)).items():
+        if method in (method_a, method_b):
             runs[method == method_b][f"seed{run_seed}"] = Outcomes({k: v for k, v in found.sets.items()
                                                                     if k[0] == setting})
     return runs[0], runs[1], parallel_task(pub.provenance)

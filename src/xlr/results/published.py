@@ -188,6 +188,12 @@ def _interval_rows(method: str, setting: str, seeds: list[str], diffs: list, dec
 SAME_SETTINGS = ("experiment", "profile", "task", "languages", "source_language", "max_test_examples", "generalized")
 
 
+def held_outcomes(rows: list[dict], outcomes: dict) -> dict:
+    """The outcomes of the runs a set's table (ROWS) holds, no others: its intervals are computed from these."""
+    runs = _runs(rows)
+    return {run: o for run, o in outcomes.items() if run in runs}
+
+
 def _runs(rows: list[dict]) -> dict[tuple[str, int], dict]:
     """Per (method, seed): its accuracies by (setting, language)."""
     out: dict[tuple[str, int], dict] = {}
@@ -234,7 +240,7 @@ def set_intervals(rows: list[dict], outcomes: dict, parallel: bool, resamples: i
     from xlr.results.bootstrap import report_verdicts
 
     runs = _runs(rows)
-    outcomes = {run: o for run, o in outcomes.items() if run in runs}  # the runs the table holds, no others
+    outcomes = held_outcomes(rows, outcomes)
     found = []
     for method in dict.fromkeys(r["method"] for r in rows if r["method"] != BASELINE):
         paired = {s for m, s in runs if m == method} & {s for m, s in runs if m == BASELINE}
