@@ -273,6 +273,29 @@ def test_claim_2_fails_when_gains_shrink_with_distance():
     assert v.status == claims.FAILS and "rho=-1.00" in v.detail
 
 
+def test_claim_2_counts_the_variance_between_seeds():
+    """Mean gains that rise perfectly with distance are not enough when one seed's gains fall with it: the
+    seeds' own correlations (+1, +1, -1) decide, and the claim is inconclusive, not held."""
+    rows = paper_rows()
+    d = distance.distances("en", LANGS[1:], ("syntax_knn",)).values["syntax_knn"]
+    base = {r["language"]: r["accuracy"] for r in rows if r["method"] == "baseline"}
+    slope = {7: 10.0, 8: 10.0, 9: -5.0}  # mean gain 5 * distance: rho +1.00 over the languages
+
+    def shaped(r):
+        if r["method"] == "baseline" or r["language"] not in d or r["language"] == "en":
+            return r
+        return {**r, "accuracy": base[r["language"]] + slope[r["seed"]] * d[r["language"]]}
+
+    v = verdicts([shaped(r) for r in rows])["gains-grow-with-distance"]
+    assert "rho=+1.00 (p=0.000)" in v.detail and "per seed +1.00 +1.00 -1.00" in v.detail
+    assert v.status == claims.INCONCLUSIVE and "t over 3 seeds' rho" in v.decided_by
+    # every seed rising: holds; a single seed: the variance between seeds is not counted, so nothing holds
+    slope[9] = 5.0
+    assert verdicts([shaped(r) for r in rows])["gains-grow-with-distance"].status == claims.HOLDS
+    one = verdicts([shaped(r) for r in rows if r["seed"] == 7])["gains-grow-with-distance"]
+    assert one.status == claims.INCONCLUSIVE and "the variance between seeds is not counted" in one.detail
+
+
 def test_claim_3_compares_generalized_with_standard_gains():
     rows = paper_rows()
 

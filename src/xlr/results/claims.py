@@ -3,7 +3,8 @@
 Each check takes one group's per-seed accuracies {(method, setting, language): {seed: accuracy}} and returns the
 comparisons it rests on, each an interval (xlr.results.inference): a method's gain over the baseline (paired by
 seed, a t-interval over seeds, or an interval the caller computed, such as a published set's two-level one), a
-rank correlation with its p-value, or a difference of gains between the settings. The comparisons of every
+rank correlation of gain with distance (the larger p of the mean gains' correlation over the languages and a
+t-interval over the seeds' own correlations), or a difference of gains between the settings. The comparisons of every
 claim one report checks are Holm-corrected together; then a claim holds when every comparison it rests on holds,
 fails when one fails, and is inconclusive otherwise. A claim that lacks what it needs "cannot check", saying what.
 Nothing here knows a paper number."""
@@ -84,23 +85,57 @@ def gain_distance_correlation(claim: Claim, table: dict, paper: Paper, given: di
     kind = claim.options.get("correlation", "spearman")
     if kind not in ("spearman", "pearson"):
         raise XlrError(f"claim {claim.id}: correlation must be spearman or pearson, not '{kind}'")
+    setting = claim.options.get("setting", "standard")
     means = {k: _mean(v) for k, v in table.items()}
-    _, gains, corrs = gain_correlations(means, paper.baseline, source, (feature,), paper.robust_methods,
-                                        claim.options.get("setting", "standard"))
+    dists, _, corrs = gain_correlations(means, paper.baseline, source, (feature,), paper.robust_methods, setting)
     corrs = [c for c in corrs if c.n >= MIN_LANGUAGES]
     if not corrs:
         return (f"needs {paper.baseline} and one of {_methods_text(paper)} on at least {MIN_LANGUAGES} "
                 f"languages besides {source}")
     symbol = "rho" if kind == "spearman" else "r"
-    tests = []
-    for c in corrs:
-        r, p = getattr(c, kind), getattr(c, f"{kind}_p")
-        interval = None if math.isnan(r) else Interval(r, math.nan, math.nan, p, f"{kind.capitalize()}'s p over "
-                                                                                    f"{c.n} languages")
-        tests.append(Test(c.method, interval, f"{c.method} {symbol}={r:+.2f} (p={p:.3f})" if interval else
-                          f"{c.method} {symbol} undefined (constant gains)"))
-    return tests, (f"{kind.capitalize()} correlation of the mean gain with lang2vec {feature} distance from {source} "
+    dist = dists.values[feature]
+    tests = [_correlation_test(c, kind, symbol, _seed_correlations(table, paper.baseline, c, dist, kind, setting))
+             for c in corrs]
+    return tests, (f"{kind.capitalize()} correlation of the gain with lang2vec {feature} distance from {source} "
                    f"over {corrs[0].n} languages: {{tests}}")
+
+
+def _seed_correlations(table: dict, baseline: str, mean, dist: dict, kind: str, setting: str) -> list[float]:
+    """The correlation of one method's gains with distance on each seed the method and the baseline share on
+    every one of `mean`'s languages (a seed whose gains are constant has none)."""
+    from xlr.results.distance import correlate
+
+    cells = [(table.get((mean.method, setting, lang), {}), table.get((baseline, setting, lang), {}))
+             for lang in mean.languages]
+    seeds = sorted(set.intersection(*(set(m) & set(b) for m, b in cells)), key=str)
+    found = [getattr(correlate(mean.method, mean.feature,
+                               {lang: m[s] - b[s] for lang, (m, b) in zip(mean.languages, cells)}, dist), kind)
+             for s in seeds]
+    return [r for r in found if not math.isnan(r)]
+
+
+def _correlation_test(mean, kind: str, symbol: str, per_seed: list[float]) -> Test:
+    """A correlation of gain with distance, counting the variance between training runs: the correlation of the
+    mean gains has a p-value over the languages, the seeds' own correlations a t-interval over seeds; the larger
+    p decides (seeds that all give one value add no doubt). Fewer than 2 seeds: no interval."""
+    r, p = getattr(mean, kind), getattr(mean, f"{kind}_p")
+    head = f"{mean.method} {symbol}={r:+.2f} (p={p:.3f})" if not math.isnan(r) else \
+        f"{mean.method} {symbol} undefined (constant gains)"
+    if math.isnan(r) or len(per_seed) < 2:
+        return Test(mean.method, None, head + ("" if math.isnan(r) else
+                                               f"; {len(per_seed)} seed{'' if len(per_seed) == 1 else 's'} with "
+                                               f"a {symbol}: the variance between seeds is not counted"))
+    seeds = inference.t_interval(per_seed)
+    values = " ".join(f"{x:+.2f}" for x in per_seed)
+    languages = f"{kind.capitalize()}'s p over {mean.n} languages"
+    if seeds is None:  # every seed the same value
+        interval = Interval(r, r, r, p, f"{languages} (every seed's {symbol} the same)")
+        return Test(mean.method, interval, f"{head}; per seed {values}")
+    low, high = max(-1.0, seeds.low), min(1.0, seeds.high)
+    interval = Interval(seeds.estimate, low, high, max(p, seeds.p),
+                        f"t over {len(per_seed)} seeds' {symbol} and {languages} (the larger p)")
+    return Test(mean.method, interval, f"{head}; per seed {values}, mean {seeds.estimate:+.2f} "
+                                       f"[{low:+.2f}, {high:+.2f}] (p={seeds.p:.3f})")
 
 
 def generalized_gain_larger(claim: Claim, table: dict, paper: Paper, given: dict):

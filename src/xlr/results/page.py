@@ -236,7 +236,8 @@ def _distance_section(pub: Published, figures: Path, rel: str) -> list[str]:
         return []
     out = ["### Gain against lang2vec distance from English\n",
            "Spearman's rho of each method's per-language gain over the baseline (standard test) with the "
-           "language's lang2vec cosine distance from English; p two-sided.\n\n"]
+           "language's lang2vec cosine distance from English; p two-sided, over the languages of the mean gains "
+           "(the claims table's verdict counts the seeds too).\n\n"]
     for a in analyses:
         n = len([lang for lang in a.distances.languages if lang != a.distances.source])
         out.append(_md_table(["method", *[f"{f} rho (p)" for f in a.distances.features]],
