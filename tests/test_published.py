@@ -188,6 +188,22 @@ def test_add_puts_a_method_run_later_beside_the_published_ones(store, tmp_path):
            in out.read_text()
 
 
+def test_publish_takes_the_runs_that_are_there_not_a_stale_results_csv(store, tmp_path):
+    """results.csv written, then a run folder moved away (published already, or copied elsewhere): the set
+    holds the finished runs in the folder, and --add adds just those."""
+    results = tmp_path / "results"
+    published.publish(store, "xnli-test", results, "c", resamples=100)
+    later = later_store(tmp_path / "later", methods=(("adv", 0.7, 0.75),), seeds=(2, 3))
+    for method in ("baseline", "adv"):
+        shutil.rmtree(later / method / "seed2")  # results.csv still lists seed 2
+    proc = run_xlr("results", "publish", later, "--name", "xnli-test", "--into", results, "--command", "c3",
+                   "--resamples", "100", "--add")
+    assert proc.returncode == 0, proc.stderr
+    pub = published.load(results / "xnli-test")
+    assert pub.seeds("adv") == [1, 2, 3] and pub.publication["added"][-1]["runs"] == ["adv 3", "baseline 3"]
+    assert pub.publication["added"][-1]["reproduced"] == []
+
+
 def test_add_pools_seeds_from_two_stores_as_one_store_would(store, tmp_path):
     """Seed 3 of both methods, made later in another store, joins seeds 1 and 2: the set's intervals are those
     of one store holding all three seeds."""
