@@ -311,6 +311,11 @@ def test_claim_3_compares_generalized_with_standard_gains():
     assert v.status == claims.FAILS and "rs-rp +1.0 generalized vs +2.1 standard" in v.detail
     no_baseline = rows + gen("adv", 71.0)
     assert verdicts(no_baseline)["generalized-gains-larger"].status == claims.CANNOT
+    # a fourth baseline seed far below the others: the gains shown are over the seeds both have, as the
+    # interval's are, not the difference of unpaired means
+    extra = [{**r, "seed": 10, "accuracy": r["accuracy"] - 4} for r in bigger if r["method"] == "baseline"]
+    v = verdicts(bigger + extra)["generalized-gains-larger"]
+    assert "rs-rp +3.0 generalized vs +2.1 standard" in v.detail, v.detail
 
 
 # ------------------------------------------------------------------------------------ paired bootstrap

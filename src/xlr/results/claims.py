@@ -154,9 +154,12 @@ def generalized_gain_larger(claim: Claim, table: dict, paper: Paper, given: dict
         std = dict(zip(*_seeded(table, m, paper.baseline, "standard", std_lang)))
         gen = dict(zip(*_seeded(table, m, paper.baseline, "generalized", gen_lang)))
         seeds = sorted(set(std) & set(gen), key=str)
+        if not seeds:
+            tests.append(Test(m, None, f"{m} shares no seed with {paper.baseline} in both settings"))
+            continue
         interval = inference.t_interval([gen[s] - std[s] for s in seeds])
-        g_std = _mean(table[(m, "standard", std_lang)]) - _mean(table[(paper.baseline, "standard", std_lang)])
-        g_gen = _mean(table[(m, "generalized", gen_lang)]) - _mean(table[(paper.baseline, "generalized", gen_lang)])
+        # the gains on the seeds both settings pair, as the interval has them (a baseline's extra seed is not one)
+        g_std, g_gen = seed_mean(std[s] for s in seeds), seed_mean(gen[s] for s in seeds)
         tests.append(Test(m, interval, f"{m} {g_gen:+.1f} generalized vs {g_std:+.1f} standard"
                           + (f" (difference {interval.text(1)})" if interval else " (no interval)")))
     return tests, f"gain over {paper.baseline} ({gen_lang} vs {std_lang}): {{tests}}"
