@@ -213,6 +213,11 @@ class RunStore:
         return sorted(q for q in Path(folder).glob("*") if q.is_dir() and RunStore.is_experiment_dir(q))
 
 
+def finished_rows(runs: list["RunDir"]) -> list[dict]:
+    """The tidy rows of these runs' metrics.json, run after run: the table results.csv holds."""
+    return [row for run in runs for row in metrics_rows(run.read_metrics())]
+
+
 def write_results(experiment_dir: Path) -> Path:
     """Rewrite `<experiment>/results.csv` and its provenance, `results.json`, from every finished run,
     atomically."""
@@ -222,7 +227,7 @@ def write_results(experiment_dir: Path) -> Path:
         # table it read before this run finished over ours, and a row would be lost
         with file_lock(Path(experiment_dir) / ".results.lock"):
             runs = RunStore.finished_in(experiment_dir)
-            rows = [row for run in runs for row in metrics_rows(run.read_metrics())]
+            rows = finished_rows(runs)
             atomic_write_text(path, rows_to_csv(rows))
             atomic_write_text(path.with_name(PROVENANCE), json.dumps(provenance(runs), indent=2) + "\n")
     return path

@@ -51,14 +51,14 @@ def _mean(per_seed: dict) -> float:
     return seed_mean(per_seed.values())
 
 
-def paired_gains(table: dict, method: str, baseline: str, setting: str, language: str) -> list[float]:
-    """method - baseline on each seed both have (one cell)."""
+def paired_gains(table: dict, method: str, baseline: str, setting: str, language: str) -> dict:
+    """{seed: method - baseline} on each seed both have (one cell), in seed order."""
     a, b = table.get((baseline, setting, language), {}), table.get((method, setting, language), {})
-    return [b[s] - a[s] for s in sorted(set(a) & set(b), key=str)]
+    return {s: b[s] - a[s] for s in sorted(set(a) & set(b), key=str)}
 
 
 def _gain_test(table: dict, method: str, paper: Paper, setting: str, language: str, given: dict) -> Test:
-    gains = paired_gains(table, method, paper.baseline, setting, language)
+    gains = list(paired_gains(table, method, paper.baseline, setting, language).values())
     interval = given.get((method, setting, language)) or inference.t_interval(gains)
     shown = f"{interval.estimate:+.1f} [{interval.low:+.1f}, {interval.high:+.1f}]" if interval else \
         f"{_mean(table[(method, setting, language)]) - _mean(table[(paper.baseline, setting, language)]):+.1f} " \
@@ -105,11 +105,9 @@ def _seed_correlations(table: dict, baseline: str, mean, dist: dict, kind: str, 
     every one of `mean`'s languages (a seed whose gains are constant has none)."""
     from xlr.results.distance import correlate
 
-    cells = [(table.get((mean.method, setting, lang), {}), table.get((baseline, setting, lang), {}))
-             for lang in mean.languages]
-    seeds = sorted(set.intersection(*(set(m) & set(b) for m, b in cells)), key=str)
-    found = [getattr(correlate(mean.method, mean.feature,
-                               {lang: m[s] - b[s] for lang, (m, b) in zip(mean.languages, cells)}, dist), kind)
+    gains = {lang: paired_gains(table, mean.method, baseline, setting, lang) for lang in mean.languages}
+    seeds = sorted(set.intersection(*(set(g) for g in gains.values())), key=str)
+    found = [getattr(correlate(mean.method, mean.feature, {lang: g[s] for lang, g in gains.items()}, dist), kind)
              for s in seeds]
     return [r for r in found if not math.isnan(r)]
 
@@ -119,12 +117,12 @@ def _correlation_test(mean, kind: str, symbol: str, per_seed: list[float]) -> Te
     mean gains has a p-value over the languages, the seeds' own correlations a t-interval over seeds; the larger
     p decides (seeds that all give one value add no doubt). Fewer than 2 seeds: no interval."""
     r, p = getattr(mean, kind), getattr(mean, f"{kind}_p")
-    head = f"{mean.method} {symbol}={r:+.2f} (p={p:.3f})" if not math.isnan(r) else \
-        f"{mean.method} {symbol} undefined (constant gains)"
-    if math.isnan(r) or len(per_seed) < 2:
-        return Test(mean.method, None, head + ("" if math.isnan(r) else
-                                               f"; {len(per_seed)} seed{'' if len(per_seed) == 1 else 's'} with "
-                                               f"a {symbol}: the variance between seeds is not counted"))
+    if math.isnan(r):
+        return Test(mean.method, None, f"{mean.method} {symbol} undefined (constant gains)")
+    head = f"{mean.method} {symbol}={r:+.2f} (p={p:.3f})"
+    if len(per_seed) < 2:
+        return Test(mean.method, None, f"{head}; {len(per_seed)} seed{'' if len(per_seed) == 1 else 's'} with a "
+                                       f"{symbol}: the variance between seeds is not counted")
     seeds = inference.t_interval(per_seed)
     values = " ".join(f"{x:+.2f}" for x in per_seed)
     languages = f"{kind.capitalize()}'s p over {mean.n} languages"
@@ -151,8 +149,8 @@ def generalized_gain_larger(claim: Claim, table: dict, paper: Paper, given: dict
                 f"(standard {std_lang}, generalized {gen_lang})")
     tests = []
     for m in present:
-        std = dict(zip(*_seeded(table, m, paper.baseline, "standard", std_lang)))
-        gen = dict(zip(*_seeded(table, m, paper.baseline, "generalized", gen_lang)))
+        std = paired_gains(table, m, paper.baseline, "standard", std_lang)
+        gen = paired_gains(table, m, paper.baseline, "generalized", gen_lang)
         seeds = sorted(set(std) & set(gen), key=str)
         if not seeds:
             tests.append(Test(m, None, f"{m} shares no seed with {paper.baseline} in both settings"))
@@ -163,12 +161,6 @@ def generalized_gain_larger(claim: Claim, table: dict, paper: Paper, given: dict
         tests.append(Test(m, interval, f"{m} {g_gen:+.1f} generalized vs {g_std:+.1f} standard"
                           + (f" (difference {interval.text(1)})" if interval else " (no interval)")))
     return tests, f"gain over {paper.baseline} ({gen_lang} vs {std_lang}): {{tests}}"
-
-
-def _seeded(table: dict, method: str, baseline: str, setting: str, language: str) -> tuple[list, list[float]]:
-    a, b = table.get((baseline, setting, language), {}), table.get((method, setting, language), {})
-    seeds = sorted(set(a) & set(b), key=str)
-    return seeds, [b[s] - a[s] for s in seeds]
 
 
 CHECKS = {

@@ -24,7 +24,7 @@ from xlr.errors import XlrError
 from xlr.files import (atomic_write_bytes, atomic_write_json, atomic_write_text, check_writable,
                        interrupted_swap, read_json, swap_in)
 from xlr.methods import BASELINE
-from xlr.store import PROVENANCE, RESULTS, RunStore, metrics_rows, read_provenance, read_results_csv, rows_to_csv
+from xlr.store import PROVENANCE, RESULTS, RunStore, finished_rows, read_provenance, read_results_csv, rows_to_csv
 from xlr.store import provenance as store_provenance
 from xlr.results.tidy import model_name  # noqa: F401  (published sets name models; callers import it here too)
 
@@ -285,7 +285,7 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
     provenance = store_provenance(done)
     # the table of the runs that are there and finished (what results.csv holds, unless a run folder was moved
     # or removed after it was written)
-    rows = [row for run in done for row in metrics_rows(run.read_metrics())]
+    rows = finished_rows(done)
     if BASELINE not in {r["method"] for r in rows}:
         raise XlrError(f"{experiment_dir} has no {BASELINE} runs; the intervals are against the baseline")
     outcomes = {(RunStore.method_of(r), int(r.path.name.removeprefix("seed"))): run_outcomes(r) for r in done}
