@@ -188,6 +188,28 @@ def test_add_puts_a_method_run_later_beside_the_published_ones(store, tmp_path):
            in out.read_text()
 
 
+def test_add_pairs_a_store_of_method_runs_only_with_the_sets_baseline(store, tmp_path):
+    """Seeds of one method made on another machine, with no baseline re-run beside them: --add pairs them with
+    the published baseline; a first publication of such a store still needs its baseline."""
+    results = tmp_path / "results"
+    published.publish(store, "xnli-test", results, "c", resamples=100)
+    later = tmp_path / "later"
+    for seed in (1, 2):
+        run(later, "r3f", seed, same=0.5, mixed=0.55, standard=0.7, model="/elsewhere/e5-small")
+    write_results(later / "exp")
+    proc = run_xlr("results", "publish", later / "exp", "--name", "xnli-test", "--into", results, "--command", "c2",
+                   "--resamples", "100", "--add")
+    assert proc.returncode == 0, proc.stderr
+    pub = published.load(results / "xnli-test")
+    assert pub.seeds("r3f") == [1, 2] and pub.seeds("baseline") == [1, 2]
+    assert float(intervals(results / "xnli-test")[("r3f", "standard", "avg")]["diff"]) == pytest.approx(10.0)
+    assert pub.publication["added"][-1]["runs"] == ["r3f 1", "r3f 2"]
+    proc = run_xlr("results", "publish", later / "exp", "--name", "r3f-only", "--into", results, "--command", "c",
+                   "--resamples", "100")
+    assert proc.returncode == 2 and "no baseline runs" in proc.stderr, proc.stderr
+    assert not (results / "r3f-only").exists()
+
+
 def test_publish_takes_the_runs_that_are_there_not_a_stale_results_csv(store, tmp_path):
     """results.csv written, then a run folder moved away (published already, or copied elsewhere): the set
     holds the finished runs in the folder, and --add adds just those."""

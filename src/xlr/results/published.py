@@ -286,8 +286,6 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
     # the table of the runs that are there and finished (what results.csv holds, unless a run folder was moved
     # or removed after it was written)
     rows = finished_rows(done)
-    if BASELINE not in {r["method"] for r in rows}:
-        raise XlrError(f"{experiment_dir} has no {BASELINE} runs; the intervals are against the baseline")
     outcomes = {(RunStore.method_of(r), int(r.path.name.removeprefix("seed"))): run_outcomes(r) for r in done}
     curves = store_curves(experiment_dir)
     folder = Path(into) / name
@@ -309,6 +307,8 @@ def publish(experiment_dir: Path, name: str, into: Path, command: str, resamples
         publication = {**old.publication, "added": old.publication.get("added", []) + [record]}
         model_name_given = model_name_given or old.provenance.get("model")
         model_note = model_note or old.provenance.get("model_note")
+    if BASELINE not in {r["method"] for r in rows}:  # with --add, the set's baseline pairs with the store's runs
+        raise XlrError(f"{experiment_dir} has no {BASELINE} runs; the intervals are against the baseline")
     unfinished = [f"{RunStore.method_of(r)} {r.path.name.removeprefix('seed')}"
                   for r in RunStore.unfinished_in(experiment_dir)]
     finished = {f"{r['method']} {r['seed']}" for r in rows}  # what still trains is the newest store's state
