@@ -48,7 +48,9 @@ def run(root: Path, method: str, seed: int, same: float, mixed: float, standard:
                                  "method_options": {}, "protocol": {}}, "model": model,
                     "data": "/data/xnli", "train_file": "/home/me/train-en.tsv",
                     "sources": {"model": {"model": model, "sha256": weights},
-                                "data": {"test-en": {"path": "/data/xnli/test-en.tsv", "sha256": "cd" * 32}}}})
+                                "data": {"test-en": {"path": "/data/xnli/test-en.tsv", "sha256": "cd" * 32}},
+                                # as an RS-DA run records its synonym table: keyed by where it lay
+                                "synonyms": {"/data/syn.json": {"path": "/data/syn.json", "sha256": "ef" * 32}}}})
     r.write_metrics({"experiment": "exp", "task": "xnli", "model": model, "method": method,
                      "seed": seed, "test": test})
     r.mark_done()
@@ -570,6 +572,7 @@ def test_a_published_set_names_its_model_and_holds_no_local_path(tmp_path):
     assert pub.provenance["model_fingerprint"]["weights"] == f"sha256:{WEIGHTS}"
     assert pub.provenance["model_note"] == "a 4-bit-rounded copy"
     assert pub.provenance["runs"][0]["sources"]["data"]["test-en"] == {"path": "test-en.tsv", "sha256": "cd" * 32}
+    assert pub.provenance["runs"][0]["sources"]["synonyms"] == {"syn.json": {"path": "syn.json", "sha256": "ef" * 32}}
     for path in (results / "s").rglob("*"):
         if path.suffix in (".json", ".csv"):
             text = path.read_text()

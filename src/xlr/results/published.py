@@ -48,10 +48,11 @@ def looks_local(value: str) -> bool:
 
 
 def without_local_paths(obj):
-    """A JSON value with every local path replaced by its last part (a file's or folder's name): a published set
-    says which file (and its sha256), never where it lay on the machine that made it."""
+    """A JSON value with every local path, as a value or as a key (a run's synonym tables are keyed by where
+    they lay), replaced by its last part (a file's or folder's name): a published set says which file (and its
+    sha256), never where it lay on the machine that made it."""
     if isinstance(obj, dict):
-        return {k: without_local_paths(v) for k, v in obj.items()}
+        return {without_local_paths(k): without_local_paths(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [without_local_paths(v) for v in obj]
     if isinstance(obj, str) and looks_local(obj):
