@@ -111,3 +111,16 @@ def test_misaligned_test_sets_stop_reproduce_before_training(tmp_path):
     proc = run_xlr("reproduce", "smoke", "--data-dir", data, "--out", tmp_path / "runs")
     assert proc.returncode == 2 and "misaligned data" in proc.stderr, proc.stderr
     assert "best source dev accuracy" not in proc.stderr and not (tmp_path / "runs" / "smoke").exists()
+
+
+def test_a_method_with_fewer_seeds_is_set_against_the_baseline_on_its_own_seeds():
+    from xlr.results.report import generalized_tables, minus_baseline_matrix
+
+    def row(method, seed, acc):
+        return {"method": method, "seed": seed, "setting": "generalized", "language": "en-en", "accuracy": acc}
+
+    # The baseline's seed 2 is far off; the method has only seed 1, where it is 1 point below.
+    rows = [row("baseline", 1, 60.0), row("baseline", 2, 80.0), row("adv", 1, 59.0)]
+    assert minus_baseline_matrix(rows, "adv") == {("en", "en"): -1.0}
+    diff = [t for t in generalized_tables("t", rows) if t[4]]
+    assert diff[0][2] == [("en", {"en": (-1.0, None, 1)})]

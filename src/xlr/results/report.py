@@ -112,6 +112,18 @@ def generalized_matrices(rows: list[dict]) -> tuple[list[str], dict[str, dict[tu
                        if cells.get((m, a, b))} for m in methods}
 
 
+def minus_baseline_matrix(rows: list[dict], method: str) -> dict[tuple[str, str], float]:
+    """{(l1, l2): METHOD − baseline} over the seeds both have, as the intervals pair them: a method with
+    fewer seeds than the baseline is not set against the baseline's other seeds. Empty without a baseline."""
+    generalized = [r for r in rows if r["setting"] == "generalized"]
+    seeds = ({r["seed"] for r in generalized if r["method"] == method}
+             & {r["seed"] for r in generalized if r["method"] == BASELINE})
+    _, matrices = generalized_matrices([r for r in generalized if r["seed"] in seeds
+                                        and r["method"] in (method, BASELINE)])
+    base, matrix = matrices.get(BASELINE, {}), matrices.get(method, {})
+    return {k: v - base[k] for k, v in matrix.items() if k in base}
+
+
 def _matrix_body(langs, matrix):
     return [(l1, {l2: (matrix[(l1, l2)], None, 1) for l2 in langs if (l1, l2) in matrix}) for l1 in langs]
 
@@ -129,9 +141,8 @@ def generalized_tables(title: str, rows: list[dict]) -> list[tuple[str, list[str
     for method, matrix in matrices.items():
         tables.append((f"{title}: generalized, {method} (row: sentence 1, column: sentence 2)", langs,
                        _matrix_body(langs, matrix), "s1 \\ s2", False))
-        base = matrices.get(BASELINE)
-        if base and method != BASELINE:
-            diff = {k: v - base[k] for k, v in matrix.items() if k in base}
+        if BASELINE in matrices and method != BASELINE:
+            diff = minus_baseline_matrix(rows, method)
             tables.append((f"{title}: generalized, {method} minus baseline", langs, _matrix_body(langs, diff),
                            "s1 \\ s2", True))
     avg_columns, avg_body = method_table([r for r in rows if r["language"].startswith("avg")], "generalized")
@@ -190,10 +201,9 @@ def write_heatmaps(results_csv, title: str, folder=None) -> list:
     folder = Path(folder or Path(results_csv).parent)
     written = []
     for method, matrix in matrices.items():
-        base = matrices.get("baseline")
         views = [("accuracy", matrix, "viridis", None)]
-        if base and method != "baseline":
-            views.append(("minus-baseline", {k: v - base[k] for k, v in matrix.items() if k in base}, "RdBu", 0.0))
+        if BASELINE in matrices and method != BASELINE:
+            views.append(("minus-baseline", minus_baseline_matrix(rows, method), "RdBu", 0.0))
         for kind, values, cmap, centre in views:
             grid = np.array([[values.get((a, b), np.nan) for b in langs] for a in langs])
             fig = figure(1.0 + 0.55 * len(langs), 0.8 + 0.5 * len(langs))
@@ -214,7 +224,7 @@ def write_heatmaps(results_csv, title: str, folder=None) -> list:
             label = "accuracy (%)" if centre is None else "difference (points)"
             fig.colorbar(im, ax=ax, label=label, shrink=0.8)
             what = f"{method}, accuracy" if centre is None else f"{method} − baseline"
-            ax.set_title(f"{title}: {what} (mean over seeds)", fontsize=9)
+            ax.set_title(f"{title}: {what} (mean over {'seeds' if centre is None else 'paired seeds'})", fontsize=9)
             written.append(save(fig, folder / f"generalized-{method}{'' if kind == 'accuracy' else '-minus-baseline'}.png",
                                 dpi=120))
     return written
