@@ -17,7 +17,7 @@ from xlr.errors import XlrError
 from xlr.results import inference
 from xlr.results.inference import FAILS, HOLDS, INCONCLUSIVE, Interval
 from xlr.results.paper import Claim, Paper
-from xlr.results.tidy import model_name, seed_mean
+from xlr.results.tidy import model_name, paired_gains, seed_mean
 
 CANNOT = "cannot check"
 STATUSES = (HOLDS, FAILS, INCONCLUSIVE, CANNOT)
@@ -49,12 +49,6 @@ def _methods_text(paper: Paper) -> str:
 
 def _mean(per_seed: dict) -> float:
     return seed_mean(per_seed.values())
-
-
-def paired_gains(table: dict, method: str, baseline: str, setting: str, language: str) -> dict:
-    """{seed: method - baseline} on each seed both have (one cell), in seed order."""
-    a, b = table.get((baseline, setting, language), {}), table.get((method, setting, language), {})
-    return {s: b[s] - a[s] for s in sorted(set(a) & set(b), key=str)}
 
 
 def _gain_test(table: dict, method: str, paper: Paper, setting: str, language: str, given: dict) -> Test:

@@ -113,15 +113,17 @@ def generalized_matrices(rows: list[dict]) -> tuple[list[str], dict[str, dict[tu
 
 
 def minus_baseline_matrix(rows: list[dict], method: str) -> dict[tuple[str, str], float]:
-    """{(l1, l2): METHOD − baseline} over the seeds both have, as the intervals pair them: a method with
-    fewer seeds than the baseline is not set against the baseline's other seeds. Empty without a baseline."""
-    generalized = [r for r in rows if r["setting"] == "generalized"]
-    seeds = ({r["seed"] for r in generalized if r["method"] == method}
-             & {r["seed"] for r in generalized if r["method"] == BASELINE})
-    _, matrices = generalized_matrices([r for r in generalized if r["seed"] in seeds
-                                        and r["method"] in (method, BASELINE)])
-    base, matrix = matrices.get(BASELINE, {}), matrices.get(method, {})
-    return {k: v - base[k] for k, v in matrix.items() if k in base}
+    """{(l1, l2): METHOD − baseline, the mean of its per-seed gains} over the seeds both have, paired as the
+    intervals and claims pair them: a method with fewer seeds than the baseline is not set against the
+    baseline's other seeds. Empty without a baseline."""
+    from xlr.results.tidy import paired_gains, seed_mean
+
+    table = defaultdict(dict)
+    for r in rows:
+        if r["setting"] == "generalized" and not r["language"].startswith("avg"):
+            table[(r["method"], r["setting"], r["language"])][r["seed"]] = float(r["accuracy"])
+    gains = {pair: paired_gains(table, method, BASELINE, "generalized", pair) for m, _, pair in table if m == method}
+    return {tuple(pair.split("-")): seed_mean(g.values()) for pair, g in gains.items() if g}
 
 
 def _matrix_body(langs, matrix):

@@ -103,6 +103,12 @@ def seed_groups(rows: list[dict]) -> dict[tuple, dict[tuple, dict]]:
     return {g: dict(t) for g, t in out.items()}
 
 
+def paired_gains(table: dict, method: str, baseline: str, setting: str, language: str) -> dict:
+    """{seed: method - baseline} on each seed both have (one cell of a `seed_groups` table), in seed order."""
+    a, b = table.get((baseline, setting, language), {}), table.get((method, setting, language), {})
+    return {s: b[s] - a[s] for s in sorted(set(a) & set(b), key=str)}
+
+
 def group_label(group: tuple) -> str:
     experiment, task, model = group
     return f"{experiment} ({task}, {model})"
