@@ -584,6 +584,14 @@ def test_a_published_set_names_its_model_and_holds_no_local_path(tmp_path):
     assert "a 4-bit-rounded copy" in out.read_text()
 
 
+def test_two_tables_named_alike_in_different_folders_stay_two_entries():
+    tables = {"/data/a/syn.json": {"sha256": "ab"}, "/data/b/syn.json": {"sha256": "cd"},
+              "C:\\tables\\other.json": {"sha256": "ef"}, "builtin:fixture": {}}
+    assert published.without_local_paths({"synonyms": tables}) == {"synonyms": {
+        "a/syn.json": {"sha256": "ab"}, "b/syn.json": {"sha256": "cd"}, "other.json": {"sha256": "ef"},
+        "builtin:fixture": {}}}
+
+
 def test_runs_that_used_other_weights_are_refused(store, tmp_path):
     run(tmp_path / "runs", "adv", 3, same=0.5, mixed=0.6, standard=0.65, weights="ef" * 32)
     write_results(store)

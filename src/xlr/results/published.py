@@ -47,16 +47,39 @@ def looks_local(value: str) -> bool:
     return value.startswith(("/", "~", "\\")) or (len(value) > 2 and value[1] == ":" and value[2] in "/\\")
 
 
+def _path_parts(path: str) -> list[str]:
+    return [part for part in path.replace("\\", "/").split("/") if part]
+
+
+def _path_tail(path: str, parts: int = 1) -> str:
+    return "/".join(_path_parts(path)[-parts:])
+
+
+def _unique_tails(keys: list[str]) -> dict[str, str]:
+    """{local path: its shortest tail that no other local key of the same mapping shares}: two synonym tables
+    named alike in different folders stay two entries."""
+    local = [k for k in keys if looks_local(k)]
+    tails: dict[str, str] = {}
+    for key in local:
+        parts = 1
+        while parts < len(_path_parts(key)) and any(
+                _path_tail(key, parts) == _path_tail(other, parts) for other in local if other != key):
+            parts += 1
+        tails[key] = _path_tail(key, parts)
+    return tails
+
+
 def without_local_paths(obj):
     """A JSON value with every local path, as a value or as a key (a run's synonym tables are keyed by where
-    they lay), replaced by its last part (a file's or folder's name): a published set says which file (and its
-    sha256), never where it lay on the machine that made it."""
+    they lay), replaced by its last part (a file's or folder's name; as keys, as many last parts as keep them
+    apart): a published set says which file (and its sha256), never where it lay on the machine that made it."""
     if isinstance(obj, dict):
-        return {without_local_paths(k): without_local_paths(v) for k, v in obj.items()}
+        tails = _unique_tails([k for k in obj if isinstance(k, str)])
+        return {tails.get(k, k): without_local_paths(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [without_local_paths(v) for v in obj]
     if isinstance(obj, str) and looks_local(obj):
-        return obj.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+        return _path_tail(obj)
     return obj
 
 
