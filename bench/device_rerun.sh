@@ -44,15 +44,7 @@ EOF
 CMD="xlr reproduce table1 --profile cpu --data-dir \$DATA --model E5_DIR --train-file \$DATA/pawsx/train-en-small.tsv \
 --methods $METHODS --seeds $SEEDS --set generalized=true"
 
-step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to OUT/NAME.log, record the exit status
-  local name=$1 limit=$2
-  shift 2
-  echo "== $name (at most ${limit} s)"
-  timeout "$limit" bash -c '"$@"' step "$@" > "$OUT/$name.log" 2>&1
-  local rc=$?
-  echo "rc $rc" >> "$OUT/$name.log"
-  tail -n 12 "$OUT/$name.log"
-}
+. "$(dirname "$0")/steps.sh"   # step NAME SECONDS COMMAND...
 
 runs() {  # runs STORE [extra flags]: WORKERS workers of the same reproduce command on one store
   local store=$1 i

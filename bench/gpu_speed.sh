@@ -26,15 +26,7 @@ METHODS=${METHODS:-baseline,adv,rs-rp,rs-da,r3f}
 LIMIT=${LIMIT:-600}
 mkdir -p "$OUT"
 
-step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to OUT/NAME.log, record the exit status
-  local name=$1 limit=$2
-  shift 2
-  echo "== $name (at most ${limit} s)"
-  timeout "$limit" bash -c '"$@"' step "$@" > "$OUT/$name.log" 2>&1
-  local rc=$?
-  echo "rc $rc" >> "$OUT/$name.log"
-  tail -n 12 "$OUT/$name.log"
-}
+. "$(dirname "$0")/steps.sh"   # step NAME SECONDS COMMAND...
 
 throughput() {  # throughput OUTDIR [extra flags]: one measurement at table1's batch of 32 x 128 tokens
   local dir=$1
