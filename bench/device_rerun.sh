@@ -27,47 +27,60 @@ AGAINST=${AGAINST:-results/pawsx-e5-cpu}
 LIMIT=${LIMIT:-1800}
 XLR_ARGS=${XLR_ARGS:-}
 mkdir -p "$OUT"
-# the re-run must load the weights the set was made with, or it compares two models, not two devices
-python - "$MODEL" "$AGAINST" <<'EOF' || exit 2
-import csv, sys
+# the re-run must load the weights the set was made with, or it compares two models, not two devices; the set
+# also says which model that is (its name and what the weights are), for the re-run's own sets
+against_model=$(python - "$MODEL" "$AGAINST" <<'EOF'
+import sys
 from pathlib import Path
 from xlr.engine.preflight import fingerprint_folder
-model, against = sys.argv[1], Path(sys.argv[2])
-with open(against / "results.csv", newline="") as f:
-    theirs = next(csv.DictReader(f))["model"].partition("@")[2]
+from xlr.errors import XlrError
+from xlr.results import published
+model, against = sys.argv[1], sys.argv[2]
+try:
+    pub = published.load(against)
+except XlrError as e:
+    sys.exit(f"error: {e}")
+theirs = (pub.provenance.get("model_fingerprint") or {}).get("weights", "")
 folder = Path(model).expanduser()
 ours = "sha256:" + fingerprint_folder(folder) if (folder / "config.json").is_file() else ""
-if theirs.startswith("sha256:") and not ours.startswith(theirs):
-    sys.exit(f"error: {against} was made with weights {theirs}, and MODEL={model} is "
+if theirs.startswith("sha256:") and ours != theirs:
+    sys.exit(f"error: {against} was made with weights {theirs[:23]}, and MODEL={model} is "
              f"{ours[:23] or 'not a local folder'}; set MODEL to a folder with those weights (results.md says which)")
+print(pub.rows[0]["model"].partition("@")[0])   # the name the set gives, without its fingerprint
+print(pub.provenance.get("model_note") or "")
 EOF
+) || exit 2
+MODEL_NAME=${against_model%%$'\n'*}
+MODEL_NOTE=${against_model#*$'\n'}
 CMD="xlr reproduce table1 --profile cpu --data-dir \$DATA --model E5_DIR --train-file \$DATA/pawsx/train-en-small.tsv \
 --methods $METHODS --seeds $SEEDS --set generalized=true"
 
 . "$(dirname "$0")/steps.sh"   # step NAME SECONDS COMMAND...
 
-runs() {  # runs STORE [extra flags]: WORKERS workers of the same reproduce command on one store
-  local store=$1 i
+reproduce() {  # reproduce STORE [extra flags]: table1's runs of the set's methods and seeds, into STORE
+  local store=$1
   shift
-  for i in $(seq "$WORKERS"); do
-    xlr reproduce table1 --profile cpu --data-dir "$DATA" --model "$MODEL" \
-      --train-file "$DATA/pawsx/train-en-small.tsv" --methods "$METHODS" --seeds "$SEEDS" \
-      --set generalized=true --out "$store" ${XLR_ARGS:-} "$@" > "$store.worker$i.log" 2>&1 &
-  done
-  wait
   xlr reproduce table1 --profile cpu --data-dir "$DATA" --model "$MODEL" \
     --train-file "$DATA/pawsx/train-en-small.tsv" --methods "$METHODS" --seeds "$SEEDS" \
-    --set generalized=true --out "$store" ${XLR_ARGS:-} "$@"    # every run is done by now: prints the table
+    --set generalized=true --out "$store" ${XLR_ARGS:-} "$@"
+}
+
+runs() {  # runs STORE [extra flags]: WORKERS workers of the same command on one store, then its table
+  local i
+  for i in $(seq "$WORKERS"); do
+    reproduce "$@" > "$1.worker$i.log" 2>&1 &
+  done
+  wait
+  reproduce "$@"    # every run is done by now: prints the table
 }
 
 publish() {  # publish NAME STORE WHAT
   xlr results publish "$2/table1-cpu" --name "$1" --into "$OUT/results" --force \
-    --model-name intfloat/multilingual-e5-small \
-    --model-note "a 4-bit-rounded copy of multilingual-e5-small, dequantized" --command "$CMD $3"
+    --model-name "$MODEL_NAME" ${MODEL_NOTE:+--model-note "$MODEL_NOTE"} --command "$CMD $3"
 }
 
-export OUT DATA MODEL METHODS SEEDS WORKERS CMD XLR_ARGS
-export -f runs publish
+export OUT DATA MODEL METHODS SEEDS WORKERS CMD XLR_ARGS MODEL_NAME MODEL_NOTE
+export -f reproduce runs publish
 mkdir -p "$OUT/as-is" "$OUT/deterministic"
 step as-is "$LIMIT" runs "$OUT/as-is"
 step deterministic "$LIMIT" runs "$OUT/deterministic" --set train.deterministic=true
